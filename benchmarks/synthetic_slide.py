@@ -1,0 +1,115 @@
+"""Build realistic synthetic whole-slide images that OpenSlide opens.
+
+No small public slide exists for large sizes, odd dimensions or missing
+resolution, so tests and benchmarks make their own: tissue-like texture from the
+immunohistochemistry sample that scikit-image ships (nothing is downloaded),
+blobs of tissue on roughly 60% white glass, stored as a JPEG-tiled Aperio-style
+TIFF pyramid (the `Aperio` ImageDescription makes OpenSlide pick its Aperio
+reader, exactly as for a scanner's file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyvips
+
+_TEXTURE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class SyntheticSlideSpec:
+    """What to build; the defaults are the benchmark's 40000x30000 slide."""
+
+    width: int = 40000
+    height: int = 30000
+    tile_size: int = 240
+    quality: int = 80
+    #: Share of the area left as white glass.
+    glass_fraction: float = 0.6
+    #: `None` leaves the resolution out (a slide with unknown mpp).
+    mpp: float | None = 0.499
+    objective_power: int | None = 20
+    seed: int = 7
+
+
+def _texture() -> pyvips.Image:
+    from skimage import data  # a test/benchmark dependency only
+
+    sample = data.immunohistochemistry()  # 512x512 RGB histology, shipped in the wheel
+    tile = pyvips.Image.new_from_array(sample, interpretation="srgb")
+    # Mirror the sample into a 2x2 block so that the repeat has no visible seams.
+    top = tile.join(tile.fliphor(), "horizontal")
+    return top.join(top.flipver(), "vertical")
+
+
+def _tissue_mask(spec: SyntheticSlideSpec) -> pyvips.Image:
+    """A one-band 0/255 mask with smooth blob outlines covering the tissue share."""
+    cell = 512
+    small_w = max(2, -(-spec.width // cell))
+    small_h = max(2, -(-spec.height // cell))
+    noise = pyvips.Image.gaussnoise(small_w, small_h, sigma=40.0, mean=128.0, seed=spec.seed)
+    # percent() reads an 8-bit histogram, so blur and threshold in uchar.
+    smooth = noise.gaussblur(1.5).cast("uchar")
+    threshold = smooth.percent(100 * spec.glass_fraction)
+    upscaled = smooth.resize(cell, kernel="linear")
+    return (upscaled > threshold).crop(0, 0, spec.width, spec.height)
+
+
+def _description(spec: SyntheticSlideSpec, width: int, height: int) -> str:
+    fields = [
+        f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
+        f"({spec.tile_size}x{spec.tile_size}) JPEG/RGB Q={spec.quality}"
+    ]
+    if spec.objective_power is not None:
+        fields.append(f"AppMag = {spec.objective_power}")
+    if spec.mpp is not None:
+        fields.append(f"MPP = {spec.mpp:.4f}")
+    return "|".join(fields)
+
+
+def build_slide(path: Path, spec: SyntheticSlideSpec = SyntheticSlideSpec()) -> Path:
+    """Write the slide to `path` (aside first, so a crash leaves nothing half-made)."""
+    texture = _texture()
+    across = -(-spec.width // texture.width)
+    down = -(-spec.height // texture.height)
+    tissue = texture.replicate(across, down).crop(0, 0, spec.width, spec.height)
+    glass = tissue.new_from_image([255, 255, 255])
+    image = _tissue_mask(spec).ifthenelse(tissue, glass)
+
+    image = image.copy()
+    image.set_type(
+        pyvips.GValue.gstr_type,
+        "image-description",
+        _description(spec, spec.width, spec.height),
+    )
+    partial = path.with_name(path.name + ".partial")
+    # Halving levels down to one tile, as many scanners (and libvips) write them.
+    image.tiffsave(
+        str(partial),
+        tile=True,
+        tile_width=spec.tile_size,
+        tile_height=spec.tile_size,
+        compression="jpeg",
+        Q=spec.quality,
+        pyramid=True,
+        bigtiff=True,
+    )
+    os.replace(partial, path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--width", type=int, default=SyntheticSlideSpec.width)
+    parser.add_argument("--height", type=int, default=SyntheticSlideSpec.height)
+    args = parser.parse_args()
+    build_slide(args.path, SyntheticSlideSpec(width=args.width, height=args.height))
+
+
+if __name__ == "__main__":
+    main()

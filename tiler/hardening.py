@@ -1,0 +1,27 @@
+"""Settings for reading untrusted image files (see HARDENING.md); applied once on import.
+
+libvips: untrusted loaders are blocked and all loads use fail_on="error".
+Pillow: a finite pixel limit, decompression bombs are errors, truncated images are errors.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pyvips
+from PIL import Image, ImageFile
+
+#: Largest level-0 area we accept (a 200k x 200k scan is about 4e10; beyond is absurd).
+MAX_SLIDE_PIXELS = 200_000 * 200_000
+#: Largest single image Pillow may decode (associated images, thumbnails, uploads).
+MAX_DECODE_PIXELS = 20_000 * 20_000
+#: Largest dimension any side may have.
+MAX_SIDE = 1_000_000
+
+pyvips.block_untrusted_set(True)
+Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+#: Pass to every pyvips loader.
+VIPS_LOAD_OPTIONS = {"fail_on": "error"}

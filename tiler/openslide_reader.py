@@ -1,0 +1,135 @@
+"""The only module that calls OpenSlide: every vendor format behind the `Slide` interface.
+
+OpenSlide errors are sticky (after one, every later call on the handle fails),
+so the first error marks the slide `broken` and caches drop it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import openslide
+from PIL import Image
+
+from tiler import hardening
+from tiler.errors import (
+    BrokenSlideError,
+    NotFoundError,
+    SlideError,
+    SlideTooLargeError,
+    UnsupportedFormatError,
+)
+from tiler.slide import Level, Slide, SlideInfo, composite_on
+
+
+def _float_property(properties: dict[str, str], key: str) -> float | None:
+    try:
+        value = float(properties[key])
+    except (KeyError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _one_line(error: BaseException, path: Path) -> str:
+    """The library's message on one line, without the server's directory layout."""
+    text = " ".join(str(error).replace(str(path), path.name).split())
+    return text or type(error).__name__
+
+
+class OpenSlideSlide(Slide):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.broken = False
+        if not self.path.is_file():
+            raise SlideError(f"not a readable file: {self.path.name}", path=str(self.path))
+        vendor = openslide.OpenSlide.detect_format(self.path)
+        if vendor is None:
+            raise UnsupportedFormatError(
+                f"{self.path.name}: not a whole-slide image format we can read", path=str(path)
+            )
+        try:
+            self._osr = openslide.OpenSlide(self.path)
+        except openslide.OpenSlideUnsupportedFormatError as error:
+            raise UnsupportedFormatError(
+                f"{self.path.name}: unsupported {vendor} file", path=str(path)
+            ) from error
+        except (openslide.OpenSlideError, OSError, ValueError) as error:
+            raise BrokenSlideError(
+                f"{self.path.name}: cannot open {vendor} slide: {_one_line(error, self.path)}",
+                path=str(path),
+            ) from error
+        self._info = self._read_info(vendor)
+
+    def _read_info(self, vendor: str) -> SlideInfo:
+        osr = self._osr
+        props = dict(osr.properties)
+        width, height = osr.dimensions
+        if width <= 0 or height <= 0:
+            raise BrokenSlideError(f"{self.path.name}: empty slide ({width}x{height})")
+        if (
+            width * height > hardening.MAX_SLIDE_PIXELS
+            or max(width, height) > hardening.MAX_SIDE
+        ):
+            raise SlideTooLargeError(
+                f"{self.path.name}: {width}x{height} pixels is beyond the accepted size",
+                path=str(self.path),
+            )
+        levels = [
+            Level(w, h, float(d))
+            for (w, h), d in zip(osr.level_dimensions, osr.level_downsamples, strict=True)
+        ]
+        return SlideInfo(
+            vendor=vendor,
+            width=width,
+            height=height,
+            levels=levels,
+            mpp_x=_float_property(props, openslide.PROPERTY_NAME_MPP_X),
+            mpp_y=_float_property(props, openslide.PROPERTY_NAME_MPP_Y),
+            objective_power=_float_property(props, openslide.PROPERTY_NAME_OBJECTIVE_POWER),
+            associated=sorted(osr.associated_images.keys()),
+            properties=props,
+        )
+
+    @property
+    def info(self) -> SlideInfo:
+        return self._info
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        color = self._info.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "FFFFFF")
+        try:
+            return (int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16))
+        except ValueError:
+            return (255, 255, 255)
+
+    def read_region(
+        self, l0_location: tuple[int, int], level: int, size: tuple[int, int]
+    ) -> Image.Image:
+        if not 0 <= level < len(self._info.levels):
+            raise NotFoundError(f"no level {level}")
+        try:
+            return self._osr.read_region(l0_location, level, size)
+        except openslide.OpenSlideError as error:
+            self.broken = True
+            raise BrokenSlideError(
+                f"{self.path.name}: cannot read pixels: {_one_line(error, self.path)}", path=str(self.path)
+            ) from error
+
+    def associated_image(self, name: str) -> Image.Image:
+        if name not in self._info.associated:
+            raise NotFoundError(f"no associated image {name!r}")
+        try:
+            rgba = self._osr.associated_images[name]
+        except openslide.OpenSlideError as error:
+            self.broken = True
+            raise BrokenSlideError(
+                f"{self.path.name}: cannot read {name}: {_one_line(error, self.path)}"
+            ) from error
+        import numpy as np
+
+        return Image.fromarray(composite_on(np.asarray(rgba.convert("RGBA")), self.background_rgb))
+
+    def close(self) -> None:
+        self._osr.close()
