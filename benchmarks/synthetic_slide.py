@@ -33,6 +33,8 @@ class SyntheticSlideSpec:
     #: `None` leaves the resolution out (a slide with unknown mpp).
     mpp: float | None = 0.499
     objective_power: int | None = 20
+    #: "jpeg" as scanners write; "deflate" gives a slide only OpenSlide decodes.
+    compression: str = "jpeg"
     seed: int = 7
 
 
@@ -93,7 +95,7 @@ def build_slide(path: Path, spec: SyntheticSlideSpec = SyntheticSlideSpec()) -> 
         tile=True,
         tile_width=spec.tile_size,
         tile_height=spec.tile_size,
-        compression="jpeg",
+        compression=spec.compression,
         Q=spec.quality,
         pyramid=True,
         bigtiff=True,

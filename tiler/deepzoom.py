@@ -35,6 +35,9 @@ class TileOptions:
             raise ValueError("quality must be between 1 and 100")
 
 
+DEFAULT_OPTIONS = TileOptions()
+
+
 @dataclass(frozen=True)
 class TileBox:
     """A tile's pixels in its own level: top-left and size (overlap included)."""
@@ -82,7 +85,7 @@ class DeepZoomGrid:
         return self.z_dimensions[z]
 
     def downsample(self, z: int) -> int:
-        return 2 ** (self.z_max - z)
+        return 1 << (self.z_max - z)
 
     @property
     def tile_total(self) -> int:

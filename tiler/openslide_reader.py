@@ -68,10 +68,7 @@ class OpenSlideSlide(Slide):
         width, height = osr.dimensions
         if width <= 0 or height <= 0:
             raise BrokenSlideError(f"{self.path.name}: empty slide ({width}x{height})")
-        if (
-            width * height > hardening.MAX_SLIDE_PIXELS
-            or max(width, height) > hardening.MAX_SIDE
-        ):
+        if width * height > hardening.MAX_SLIDE_PIXELS or max(width, height) > hardening.MAX_SIDE:
             raise SlideTooLargeError(
                 f"{self.path.name}: {width}x{height} pixels is beyond the accepted size",
                 path=str(self.path),
@@ -114,7 +111,8 @@ class OpenSlideSlide(Slide):
         except openslide.OpenSlideError as error:
             self.broken = True
             raise BrokenSlideError(
-                f"{self.path.name}: cannot read pixels: {_one_line(error, self.path)}", path=str(self.path)
+                f"{self.path.name}: cannot read pixels: {_one_line(error, self.path)}",
+                path=str(self.path),
             ) from error
 
     def associated_image(self, name: str) -> Image.Image:

@@ -58,10 +58,14 @@ class Slide(ABC):
         return (255, 255, 255)
 
     @abstractmethod
-    def read_region(self, l0_location: tuple[int, int], level: int, size: tuple[int, int]) -> Image.Image:
+    def read_region(
+        self, l0_location: tuple[int, int], level: int, size: tuple[int, int]
+    ) -> Image.Image:
         """RGBA pixels of `size` at `level`, whose top-left is given in level-0 pixels."""
 
-    def read_rgb(self, l0_location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
+    def read_rgb(
+        self, l0_location: tuple[int, int], level: int, size: tuple[int, int]
+    ) -> np.ndarray:
         """Opaque RGB pixels (transparent areas composited on the background), HxWx3 uint8."""
         rgba = np.asarray(self.read_region(l0_location, level, size))
         return composite_on(rgba, self.background_rgb)
@@ -71,10 +75,12 @@ class Slide(ABC):
         """An associated image (label, macro, thumbnail) as RGB; NotFoundError if absent."""
 
     def best_level_for_downsample(self, downsample: float) -> int:
-        levels = self.info.levels
+        """The coarsest level not coarser than `downsample`. Scanners round level sizes
+        (a 32x level is often 32.0085x): a level up to 1% coarser still counts, or the
+        read would fall back to a level with 4x the pixels for an invisible difference."""
         best = 0
-        for index, level in enumerate(levels):
-            if level.downsample <= downsample * 1.0001:
+        for index, level in enumerate(self.info.levels):
+            if level.downsample <= downsample * 1.01:
                 best = index
         return best
 

@@ -1,0 +1,40 @@
+"""Any Deep Zoom tile straight from the slide file, for slides without a pyramid yet.
+
+Each tile is read from the slide level closest to (not coarser than) its
+downsample, box-filtered to size (the filter the pyramid builder uses, so a
+tile does not change when the built pyramid takes over) and encoded.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileOptions
+from tiler.imaging import encode_tile, resize_box
+from tiler.slide import Slide
+
+
+class SlideTiles:
+    def __init__(self, slide: Slide, options: TileOptions = DEFAULT_OPTIONS) -> None:
+        self.slide = slide
+        self.options = options
+        info = slide.info
+        self.grid = DeepZoomGrid(info.width, info.height, options.tile_size, options.overlap)
+
+    def dzi_xml(self) -> str:
+        return self.grid.dzi_xml(self.options)
+
+    def tile(self, z: int, col: int, row: int) -> bytes:
+        """The encoded tile; NotFoundError outside the grid, SlideError on a broken file."""
+        box = self.grid.tile_box(z, col, row)
+        downsample = self.grid.downsample(z)
+        info = self.slide.info
+        l0_x, l0_y = box.z_x * downsample, box.z_y * downsample
+        l0_w = min(box.width * downsample, info.width - l0_x)
+        l0_h = min(box.height * downsample, info.height - l0_y)
+        level = self.slide.best_level_for_downsample(downsample)
+        l_info = info.levels[level]
+        l_w = max(1, min(math.ceil(l0_w / l_info.downsample), l_info.width))
+        l_h = max(1, min(math.ceil(l0_h / l_info.downsample), l_info.height))
+        pixels = self.slide.read_rgb((l0_x, l0_y), level, (l_w, l_h))
+        return encode_tile(resize_box(pixels, (box.width, box.height)), self.options)
