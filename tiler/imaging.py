@@ -90,12 +90,35 @@ def weighted_reduce(
     return mean
 
 
-def resize_box(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Box-filter resize to (width, height), the filter the pyramid's reduction uses."""
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    resized: np.ndarray = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
-    return resized
+def resize_covering(
+    rgb: np.ndarray, size: tuple[int, int], scale: tuple[float, float]
+) -> np.ndarray:
+    """Box-filter to `size` where each output pixel covers `scale` input pixels.
+
+    At the slide's right/bottom edge the last output pixel covers less than a full
+    `scale`; it is the mean of what remains, as in the built pyramid, instead of
+    the input being stretched evenly over all output pixels."""
+    out = np.empty((size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(rgb)
+    height, width = rgb.shape[:2]
+    for ox0, ox1, ix0, ix1 in _spans(size[0], width, scale[0]):
+        for oy0, oy1, iy0, iy1 in _spans(size[1], height, scale[1]):
+            part = image.resize(
+                (ox1 - ox0, oy1 - oy0), Image.Resampling.BOX, box=(ix0, iy0, ix1, iy1)
+            )
+            out[oy0:oy1, ox0:ox1] = np.asarray(part)
+    return out
+
+
+def _spans(n_out: int, n_in: int, scale: float) -> list[tuple[int, int, float, float]]:
+    """(out start, out end, in start, in end) for the whole output pixels and the partial one."""
+    whole = min(n_out, int(n_in / scale + 1e-6))
+    spans = []
+    if whole > 0:
+        spans.append((0, whole, 0.0, min(float(n_in), whole * scale)))
+    if whole < n_out and whole * scale < n_in:
+        spans.append((whole, n_out, whole * scale, float(n_in)))
+    return spans
 
 
 def uniform_colour(rgb: np.ndarray) -> bytes | None:

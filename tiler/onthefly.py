@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileOptions
-from tiler.imaging import encode_tile, resize_box
+from tiler.imaging import encode_tile, resize_covering
 from tiler.slide import Slide
 
 
@@ -37,4 +37,10 @@ class SlideTiles:
         l_w = max(1, min(math.ceil(l0_w / l_info.downsample), l_info.width))
         l_h = max(1, min(math.ceil(l0_h / l_info.downsample), l_info.height))
         pixels = self.slide.read_rgb((l0_x, l0_y), level, (l_w, l_h))
-        return encode_tile(resize_box(pixels, (box.width, box.height)), self.options)
+        scale = (
+            downsample * l_info.width / info.width,
+            downsample * l_info.height / info.height,
+        )
+        if (l_w, l_h) != (box.width, box.height) or scale != (1.0, 1.0):
+            pixels = resize_covering(pixels, (box.width, box.height), scale)
+        return encode_tile(pixels, self.options)
