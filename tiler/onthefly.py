@@ -14,6 +14,17 @@ from tiler.imaging import encode_tile, resize_covering
 from tiler.slide import Slide
 
 
+def level_factor(downsample: float) -> float:
+    """The integer factor a level was really made with, when its reported downsample is
+    that integer blurred by rounded-down level sizes; else the downsample itself."""
+    nearest = round(downsample)
+    return (
+        float(nearest)
+        if nearest >= 1 and abs(downsample - nearest) <= 0.01 * nearest
+        else downsample
+    )
+
+
 class SlideTiles:
     def __init__(self, slide: Slide, options: TileOptions = DEFAULT_OPTIONS) -> None:
         self.slide = slide
@@ -34,13 +45,16 @@ class SlideTiles:
         l0_h = min(box.height * downsample, info.height - l0_y)
         level = self.slide.best_level_for_downsample(downsample)
         l_info = info.levels[level]
-        l_w = max(1, min(math.ceil(l0_w / l_info.downsample), l_info.width))
-        l_h = max(1, min(math.ceil(l0_h / l_info.downsample), l_info.height))
-        pixels = self.slide.read_rgb((l0_x, l0_y), level, (l_w, l_h))
-        scale = (
-            downsample * l_info.width / info.width,
-            downsample * l_info.height / info.height,
-        )
+        factor = level_factor(l_info.downsample)
+        # Start on a whole level pixel, and give OpenSlide a level-0 point that maps
+        # onto it: it divides by its averaged downsample (8.011 for a true 8x level
+        # whose size was rounded down), which would start up to a level pixel off.
+        l_x, l_y = round(l0_x / factor), round(l0_y / factor)
+        l_w = max(1, min(math.ceil(l0_w / factor), l_info.width - l_x))
+        l_h = max(1, min(math.ceil(l0_h / factor), l_info.height - l_y))
+        origin = (math.ceil(l_x * l_info.downsample), math.ceil(l_y * l_info.downsample))
+        pixels = self.slide.read_rgb(origin, level, (l_w, l_h))
+        scale = (downsample / factor, downsample / factor)
         if (l_w, l_h) != (box.width, box.height) or scale != (1.0, 1.0):
             pixels = resize_covering(pixels, (box.width, box.height), scale)
         return encode_tile(pixels, self.options)

@@ -34,14 +34,24 @@ def test_every_level_matches_the_pyramid(
             ours = decode(tiles.tile(z, col, row))
             built = decode(pack.tile(z, col, row))
             assert ours.shape == built.shape == (box.height, box.width, 3)
+            # A scanner's lower levels are rounded down in size (libvips drops an odd
+            # last column), so the slide's last pixels at the far edge exist only at
+            # level 0: compare without them.
+            level_w, level_h = grid.level_dimensions(z)
+            keep_w = (
+                box.width - 2 if box.z_x + box.width == level_w and box.width > 4 else box.width
+            )
+            keep_h = (
+                box.height - 2 if box.z_y + box.height == level_h and box.height > 4 else box.height
+            )
+            if min(keep_w, keep_h) <= 4:
+                continue  # nothing but that edge strip
+            ours, built = ours[:keep_h, :keep_w], built[:keep_h, :keep_w]
             if min(box.width, box.height) >= 16:
-                # Both are JPEG at Q75 of nearly the same pixels, but the slide's own
-                # lower levels are the scanner's resampling (libvips drops an odd last
-                # column), which shows at the edge: allow a second encode and that.
-                assert psnr(ours, built) > 26, (z, col, row)
+                # Both are JPEG at Q75 of nearly the same pixels: allow a second encode.
+                assert psnr(ours, built) > 28, (z, col, row)
             else:
-                # A few pixels made from the scanner's level: PSNR means little there,
-                # but the colour must be the same.
+                # A few pixels: PSNR means little there, but the colour must be the same.
                 difference = ours.mean(axis=(0, 1)) - built.mean(axis=(0, 1))
                 assert np.abs(difference).max() < 12, (z, col, row)
 
