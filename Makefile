@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+NODE_STAMP := static/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: run test lint typecheck check bench install clean
 
 $(STAMP): pyproject.toml
@@ -12,12 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Front-end packages come from the npm registry at install time, never at run time.
+$(NODE_STAMP): static/package.json static/package-lock.json
+	npm ci --prefix static --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-run: $(STAMP)
+# Browser tests drive Debian's Chromium (never a browser download).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+install: $(STAMP) $(NODE_STAMP)
+
+run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/slidebridge serve
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/mypy app tiler annotations workers benchmarks
 	$(BIN)/pytest -n 2 --dist loadgroup
