@@ -41,6 +41,8 @@ class JpegTileReader:
         tables = page.jpegtables
         self._prefix = b"\xff\xd8" + (_ADOBE_RGB if page.photometric == _PHOTOMETRIC_RGB else b"")
         self._tables = bytes(tables)[2:-2] if tables else b""
+        # A JPEG tile beyond twice its raw size is a forged byte count, not a tile.
+        self._max_tile_bytes = max(1 << 20, 2 * 3 * self.tile_width * self.tile_height)
         self._fd = os.open(path, os.O_RDONLY)
         # Identical tile bytes (blank glass written once by many scanners) decode once.
         self._decoded: OrderedDict[bytes, np.ndarray] = OrderedDict()
@@ -74,6 +76,8 @@ class JpegTileReader:
     def _tile(self, col: int, row: int) -> np.ndarray:
         index = row * self.cols + col
         count = self._counts[index]
+        if count > self._max_tile_bytes:
+            raise ValueError(f"tile {col},{row} claims {count} bytes")
         data = os.pread(self._fd, count, self._offsets[index]) if count else b""
         cached = self._decoded.get(data)
         if cached is not None:
@@ -82,6 +86,8 @@ class JpegTileReader:
         if not data.startswith(b"\xff\xd8") or len(data) != count:
             raise ValueError(f"tile {col},{row} is not a JPEG stream")
         pixels = decode_jpeg(self._prefix + self._tables + data[2:])
+        if pixels.shape != (self.tile_height, self.tile_width, 3):
+            raise ValueError(f"tile {col},{row} decodes to {pixels.shape[1]}x{pixels.shape[0]}")
         self._decoded[data] = pixels
         if len(self._decoded) > 8:
             self._decoded.popitem(last=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import openslide
@@ -24,7 +25,7 @@ from tiler.errors import (
 from tiler.slide import Level, Slide, SlideInfo, composite_on
 
 
-def _float_property(properties: dict[str, str], key: str) -> float | None:
+def _float_property(properties: Mapping[str, str], key: str) -> float | None:
     try:
         value = float(properties[key])
     except (KeyError, ValueError):
@@ -118,6 +119,13 @@ class OpenSlideSlide(Slide):
     def associated_image(self, name: str) -> Image.Image:
         if name not in self._info.associated:
             raise NotFoundError(f"no associated image {name!r}")
+        props = self._info.properties
+        width = _float_property(props, f"openslide.associated.{name}.width") or 0
+        height = _float_property(props, f"openslide.associated.{name}.height") or 0
+        if width * height > hardening.MAX_DECODE_PIXELS:
+            raise SlideTooLargeError(
+                f"{self.path.name}: the {name} image is {width:.0f}x{height:.0f}"
+            )
         try:
             rgba = self._osr.associated_images[name]
         except openslide.OpenSlideError as error:

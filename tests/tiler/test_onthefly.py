@@ -108,3 +108,23 @@ def test_absurd_dimensions_are_refused(
     with pytest.raises(SlideTooLargeError) as raised:
         open_slide(shared_slides / "aperio/CMU-1-Small-Region.svs")
     assert "2220x2967" in raised.value.reason
+
+
+def test_forged_tile_byte_count_is_refused(shared_slides: Path) -> None:
+    from tiler.jpeg_tiles import JpegTileReader
+
+    path = shared_slides / "aperio/CMU-1-Small-Region.svs"
+    reader = JpegTileReader.open(path, "aperio")
+    assert reader is not None
+    reader._counts[0] = 1 << 40  # what a hostile TIFF could claim
+    with pytest.raises(ValueError, match="claims"):
+        reader.read_rgb(0, 0, 10, 10)
+
+
+def test_huge_associated_image_is_refused(
+    shared_slides: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slide = open_slide(shared_slides / "aperio/CMU-1-Small-Region.svs")
+    monkeypatch.setattr(hardening, "MAX_DECODE_PIXELS", 100)
+    with pytest.raises(SlideTooLargeError):
+        slide.associated_image("label")
