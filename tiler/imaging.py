@@ -18,10 +18,15 @@ MEDIA_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 def encode_tile(rgb: np.ndarray, options: TileOptions) -> bytes:
-    """Encode HxWx3 uint8 pixels as the tile format of `options` (Pillow's libjpeg-turbo
-    with its defaults, 4:2:0, as fast here as any binding and the plain encode to match)."""
+    """Encode HxWx3 uint8 pixels as the tile format of `options`."""
+    return encode_image(Image.fromarray(rgb), options)
+
+
+def encode_image(image: Image.Image, options: TileOptions) -> bytes:
+    """Encode an RGB image with Pillow's libjpeg-turbo and its defaults (4:2:0): the
+    plain encode that tiles are held to (simplejpeg's TurboJPEG path can land 1 dB
+    below it on flat tiles)."""
     buffer = io.BytesIO()
-    image = Image.fromarray(rgb)
     if options.format == "jpeg":
         image.save(buffer, "JPEG", quality=options.quality)
     else:
@@ -37,55 +42,63 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return pixels
 
 
-def reduce_by_two(
-    rgb: np.ndarray, last_column_weight: float = 1.0, last_row_weight: float = 1.0
-) -> np.ndarray:
-    """2x2 box mean, weighting the last column/row by the share of a full pixel they cover.
+def reduce_box(
+    image: Image.Image,
+    factor: int,
+    last_column_weight: float = 1.0,
+    last_row_weight: float = 1.0,
+) -> Image.Image:
+    """Mean of factor x factor blocks, the last column/row weighted by the share of a
+    full pixel they cover.
 
     At an odd-sized level the last pixel covers less of the slide than the others;
     averaging it with full weight, level after level, skews the small levels (a 1x1
-    level would not be the slide's mean colour). Weights < 1 apply only to the
-    last column/row of `rgb`, so pass them only for a region touching the slide's edge.
+    level would not be the slide's mean colour). Weights < 1 apply only to the last
+    column/row of `image`, so pass them only for a region touching the slide's edge.
     """
-    reduced = np.array(Image.fromarray(rgb).reduce(2))
-    height, width = rgb.shape[:2]
-    if last_column_weight < 1.0 and width % 2 == 0 and width > 1:
-        strip = weighted_reduce(rgb[:, -2:], last_column_weight, last_row_weight)
-        reduced[:, -1:] = to_uint8(strip)
-    if last_row_weight < 1.0 and height % 2 == 0 and height > 1:
-        strip = weighted_reduce(rgb[-2:, :], last_column_weight, last_row_weight)
-        reduced[-1:, :] = to_uint8(strip)
-    return reduced
-
-
-def reduce_box(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of factor x factor blocks; partial blocks at the right/bottom average what
-    exists, which is exact when `rgb` is level 0 (its edge pixels are whole pixels)."""
-    reduced: np.ndarray = np.asarray(Image.fromarray(rgb).reduce(factor))
+    reduced = image.reduce(factor)
+    width, height = image.size
+    columns = (width - 1) % factor + 1  # source columns in the last output column
+    rows = (height - 1) % factor + 1
+    if last_column_weight < 1.0 and columns > 1:
+        strip = np.asarray(image.crop((width - columns, 0, width, height)))
+        mean = weighted_reduce(strip, last_column_weight, last_row_weight, factor)
+        reduced.paste(Image.fromarray(to_uint8(mean)), (reduced.width - 1, 0))
+    if last_row_weight < 1.0 and rows > 1:
+        strip = np.asarray(image.crop((0, height - rows, width, height)))
+        mean = weighted_reduce(strip, last_column_weight, last_row_weight, factor)
+        reduced.paste(Image.fromarray(to_uint8(mean)), (0, reduced.height - 1))
     return reduced
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    rounded: np.ndarray = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    """Round half up, as Pillow's reductions do, so both paths agree on x.5."""
+    rounded: np.ndarray = np.clip(np.floor(pixels + 0.5), 0, 255).astype(np.uint8)
     return rounded
 
 
 def weighted_reduce(
-    pixels: np.ndarray, last_column_weight: float = 1.0, last_row_weight: float = 1.0
+    pixels: np.ndarray,
+    last_column_weight: float = 1.0,
+    last_row_weight: float = 1.0,
+    factor: int = 2,
 ) -> np.ndarray:
-    """2x2 mean in float64, without rounding, the last column/row weighted as given.
+    """Block mean in float64, without rounding, the last column/row weighted as given.
 
-    For small levels, where rounding after every one of many reductions would add up."""
+    For small levels, where rounding after every one of many reductions would add up,
+    and for the edge strips of `reduce_box`."""
     height, width = pixels.shape[:2]
-    wy = np.ones(height + height % 2)
-    wx = np.ones(width + width % 2)
+    out_h, out_w = -(-height // factor), -(-width // factor)
+    wy = np.zeros(out_h * factor)
+    wx = np.zeros(out_w * factor)
+    wy[:height], wx[:width] = 1.0, 1.0
     wy[height - 1], wx[width - 1] = last_row_weight, last_column_weight
-    wy[height:], wx[width:] = 0.0, 0.0
     padded = np.zeros((len(wy), len(wx), 3))
     padded[:height, :width] = pixels
     weights = wy[:, None] * wx[None, :]
-    num = (padded * weights[..., None]).reshape(len(wy) // 2, 2, len(wx) // 2, 2, 3).sum((1, 3))
-    den = weights.reshape(len(wy) // 2, 2, len(wx) // 2, 2).sum((1, 3))[..., None]
+    blocks = (out_h, factor, out_w, factor)
+    num = (padded * weights[..., None]).reshape(*blocks, 3).sum((1, 3))
+    den = weights.reshape(blocks).sum((1, 3))[..., None]
     mean: np.ndarray = num / den
     return mean
 
@@ -119,6 +132,19 @@ def _spans(n_out: int, n_in: int, scale: float) -> list[tuple[int, int, float, f
     if whole < n_out and whole * scale < n_in:
         spans.append((whole, n_out, whole * scale, float(n_in)))
     return spans
+
+
+def uniform_image_colour(image: Image.Image) -> bytes | None:
+    """`uniform_colour` for a Pillow image, without converting it."""
+    width, height = image.size
+    first = image.getpixel((0, 0))
+    for xy in ((width - 1, height - 1), (width // 2, height // 2), (width - 1, 0)):
+        if image.getpixel(xy) != first:
+            return None
+    extrema = image.getextrema()
+    if all(low == high for low, high in extrema):  # type: ignore[misc]
+        return bytes(low for low, _ in extrema)  # type: ignore[misc]
+    return None
 
 
 def uniform_colour(rgb: np.ndarray) -> bytes | None:

@@ -28,15 +28,17 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
+from PIL import Image
 
-from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileOptions
+from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
 from tiler.imaging import (
+    encode_image,
     encode_tile,
     reduce_box,
-    reduce_by_two,
     to_uint8,
     uniform_colour,
+    uniform_image_colour,
     weighted_reduce,
 )
 from tiler.jpeg_tiles import JpegTileReader
@@ -156,17 +158,31 @@ class _StageWorker:
         self.blank_tiles_encoded: set[bytes] = set()
         self.blank_files: dict[bytes, Path] = {}
 
-    def encode(self, pixels: np.ndarray) -> bytes:
-        pixels = to_uint8(pixels) if pixels.dtype != np.uint8 else np.ascontiguousarray(pixels)
-        colour = uniform_colour(pixels)
+    def encode(self, tile: Image.Image) -> bytes:
+        colour = uniform_image_colour(tile)
         if colour is None:
-            return encode_tile(pixels, self.stage.options)
-        key = (pixels.shape[0], pixels.shape[1], colour)
+            return encode_image(tile, self.stage.options)
+        return self.blank_tile(tile.width, tile.height, colour)
+
+    def blank_tile(self, width: int, height: int, colour: bytes) -> bytes:
+        """One encoding per size and colour of blank glass."""
+        key = (height, width, colour)
         data = self.blank_tiles.get(key)
         if data is None:
+            pixels = np.full((height, width, 3), np.frombuffer(colour, np.uint8))
             data = self.blank_tiles[key] = encode_tile(pixels, self.stage.options)
             self.blank_tiles_encoded.add(data)
         return data
+
+    def region_tiles(self, i: int, j: int, k: int) -> Iterator[TileBox]:
+        """The tiles of region (i, j) at the stage's k-th level."""
+        grid, stage = self.stage.grid, self.stage
+        z = stage.z_top - k
+        cols, rows = grid.tile_counts(z)
+        span = 1 << (stage.levels - k) if stage.next_path else max(cols, rows)
+        for row in range(j * span, min(rows, (j + 1) * span)):
+            for col in range(i * span, min(cols, (i + 1) * span)):
+                yield grid.tile_box(z, col, row)
 
     def region_bounds(self, i: int, j: int) -> tuple[int, int, int, int]:
         stage = self.stage
@@ -189,52 +205,80 @@ class _StageWorker:
         return column, row
 
     def tiles_of_region(self, i: int, j: int) -> Iterator[tuple[int, int, int, bytes]]:
-        stage, grid = self.stage, self.stage.grid
+        stage = self.stage
         x0, y0, x1, y1 = self.region_bounds(i, j)
-        source_pixels = pixels = self.source.read_rgb(x0, y0, x1 - x0, y1 - y0)
+        source = self.source.read_rgb(x0, y0, x1 - x0, y1 - y0)
+        if stage.next_path is None:
+            yield from self.last_stage_tiles(source)
+            return
+        colour = uniform_colour(source)
+        if colour is not None:
+            # Blank glass all over (a third of a typical slide): every tile and every
+            # reduction is that colour, so skip the pixel work entirely.
+            for k in range(stage.levels):
+                for box in self.region_tiles(i, j, k):
+                    yield box.z, box.col, box.row, self.blank_tile(box.width, box.height, colour)
+            self.hand_on_colour(i, j, colour)
+            return
+        # Pillow images from here on: tiles are cropped, reduced and encoded in C,
+        # with one numpy conversion per region instead of one per tile. Every level
+        # is one box mean of the source, rounded once: chained 2x steps would round
+        # half up at each step and bias flat tiles by a visible fraction of a unit.
+        source_image = Image.fromarray(source)
+        weights = self.edge_weights(stage.z_top, x1, y1)
         for k in range(stage.levels):
             z = stage.z_top - k
-            cols, rows = grid.tile_counts(z)
-            span = 2 ** (stage.levels - k) if stage.next_path else max(cols, rows)
             ox, oy = x0 >> k, y0 >> k
-            for row in range(j * span, min(rows, (j + 1) * span)):
-                for col in range(i * span, min(cols, (i + 1) * span)):
-                    box = grid.tile_box(z, col, row)
-                    crop = pixels[
-                        box.z_y - oy : box.z_y - oy + box.height,
-                        box.z_x - ox : box.z_x - ox + box.width,
-                    ]
-                    yield z, col, row, self.encode(crop)
-            if k + 1 == stage.levels:
-                break
-            if stage.next_path is None:
-                # The last stage is small (one region): reduce in float, round per tile.
-                pixels = weighted_reduce(pixels, *self.edge_weights(z, x1, y1))
-            else:
-                pixels = reduce_by_two(pixels, *self.edge_weights(z, x1, y1))
+            image = reduce_box(source_image, 1 << k, *weights) if k else source_image
+            for box in self.region_tiles(i, j, k):
+                left, top = box.z_x - ox, box.z_y - oy
+                crop = image.crop((left, top, left + box.width, top + box.height))
+                yield z, box.col, box.row, self.encode(crop)
+        self.hand_on(i, j, x0, y0, x1, y1, source_image)
+
+    def last_stage_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
+        """The whole remaining level in one piece: small, so reduce in float and round
+        per tile, or rounding after each of many reductions would add up."""
+        stage = self.stage
+        width, height = self.source.width, self.source.height
+        level: np.ndarray = pixels
+        for k in range(stage.levels):
+            z = stage.z_top - k
+            rounded = to_uint8(level) if level.dtype != np.uint8 else level
+            for box in self.region_tiles(0, 0, k):
+                crop = rounded[box.z_y : box.z_y + box.height, box.z_x : box.z_x + box.width]
+                yield z, box.col, box.row, self.encode(Image.fromarray(crop))
+            level = weighted_reduce(level, *self.edge_weights(z, width, height))
+
+    def next_level_block(self, i: int, j: int) -> tuple[slice, slice]:
+        """Rows and columns of the next stage's level that region (i, j) produces."""
+        assert self.next_pixels is not None
+        size = self.stage.grid.tile_size
+        nh, nw = self.next_pixels.shape[:2]
+        return (
+            slice(j * size, min(nh, (j + 1) * size)),
+            slice(i * size, min(nw, (i + 1) * size)),
+        )
+
+    def hand_on_colour(self, i: int, j: int, colour: bytes) -> None:
         if self.next_pixels is not None:
-            self.hand_on(i, j, x0, y0, source_pixels, pixels, stage.z_top - stage.levels + 1)
+            rows, cols = self.next_level_block(i, j)
+            self.next_pixels[rows, cols] = np.frombuffer(colour, np.uint8)
 
     def hand_on(
-        self, i: int, j: int, x0: int, y0: int, source: np.ndarray, last: np.ndarray, z: int
+        self, i: int, j: int, x0: int, y0: int, x1: int, y1: int, source: Image.Image
     ) -> None:
-        """Store the region's share of the next stage's level."""
+        """Store the region's share of the next stage's level: one box mean over
+        2**levels source pixels, rounded once (rounding after each 2x step would bias
+        the small levels by a fraction of a unit per step)."""
         assert self.next_pixels is not None
-        stage, grid = self.stage, self.stage.grid
-        if stage.z_top == grid.z_max:
-            # From level 0, one box mean over 2**levels pixels, rounded once: rounding
-            # after each 2x step would bias the small levels by a fraction of a unit each.
-            reduced = reduce_box(source, 2**stage.levels)
-        else:
-            reduced = reduce_by_two(
-                last, *self.edge_weights(z, x0 + source.shape[1], y0 + source.shape[0])
-            )
-        size = grid.tile_size
-        nh, nw = self.next_pixels.shape[:2]
+        stage = self.stage
+        weights = self.edge_weights(stage.z_top, x1, y1)
+        reduced = np.asarray(reduce_box(source, 1 << stage.levels, *weights))
+        rows, cols = self.next_level_block(i, j)
         ox, oy = x0 >> stage.levels, y0 >> stage.levels
-        ix1, iy1 = min(nw, (i + 1) * size), min(nh, (j + 1) * size)
-        self.next_pixels[j * size : iy1, i * size : ix1] = reduced[
-            j * size - oy : iy1 - oy, i * size - ox : ix1 - ox
+        self.next_pixels[rows, cols] = reduced[
+            rows.start - oy : rows.stop - oy, cols.start - ox : cols.stop - ox
         ]
 
     def run(self, i: int, j: int) -> tuple[int, list[tuple[int, int, int, bytes]]]:

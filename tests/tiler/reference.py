@@ -25,7 +25,8 @@ def box_filter(pixels: np.ndarray, factor: int) -> np.ndarray:
     ys, xs = np.arange(0, h, factor), np.arange(0, w, factor)
     sums = np.add.reduceat(np.add.reduceat(pixels.astype(np.float64), ys, axis=0), xs, axis=1)
     counts = np.outer(np.diff(np.append(ys, h)), np.diff(np.append(xs, w)))[..., None]
-    return np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
+    # Half up, as image libraries round (np.rint would round 254.5 to even).
+    return np.clip(np.floor(sums / counts + 0.5), 0, 255).astype(np.uint8)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

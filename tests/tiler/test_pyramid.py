@@ -113,8 +113,10 @@ def test_dzi_layout_matches_tilepack(synthetic_slides: dict[str, Path], tmp_path
         TileOptions(tile_size=256, overlap=0),
         TileOptions(tile_size=510, overlap=2, format="webp", quality=80),
         TileOptions(tile_size=127, overlap=3, quality=90),
+        # Regions of 128 pixels: four stages on a small slide, as a huge slide gets.
+        TileOptions(tile_size=16, overlap=1),
     ],
-    ids=["256-0", "webp-510-2", "127-3-q90"],
+    ids=["256-0", "webp-510-2", "127-3-q90", "16-1-many-stages"],
 )
 def test_other_tile_options(
     options: TileOptions, synthetic_slides: dict[str, Path], tmp_path: Path
