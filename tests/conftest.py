@@ -1,32 +1,218 @@
-"""Shared test fixtures: the real slide folder and synthetic slides built once per session."""
+"""Fixtures: a real database (SQLite file and PostgreSQL), the real app, users and tokens per role.
+
+Every database test runs twice, on SQLite and on the PostgreSQL server on
+127.0.0.1:5432; a missing server is a failure, not a skip. Each test starts from
+empty tables: SQLite copies a migrated template file, PostgreSQL truncates the
+tables of a schema private to this test process.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from benchmarks.synthetic_slide import SyntheticSlideSpec, build_slide
+from app import crud
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.security import hash_password
+from app.main import create_app
+from app.models import Role, Site, SiteCover, TokenKind, User
 
 REPO = Path(__file__).resolve().parents[1]
-#: Real slides live beside the repository (CI clones the repo next to shared/).
-SHARED_SLIDES = REPO.parent / "shared" / "slides"
+#: CI clones the repository next to shared/, so shared is always <repo>/../shared.
+SLIDES = REPO / ".." / "shared" / "slides"
+SMALL_SVS = SLIDES / "aperio" / "CMU-1-Small-Region.svs"
+TINY_SVS = SLIDES / "aperio" / "small.svs"
+BOXES_TIFF = SLIDES / "generic-tiff" / "boxes.tiff"
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PASSWORD = "correct horse battery"
+SECRET = "test-secret-key-that-is-long-enough"
 
 
-@pytest.fixture(scope="session")
-def shared_slides() -> Path:
-    assert SHARED_SLIDES.is_dir(), f"the real test slides are missing: {SHARED_SLIDES}"
-    return SHARED_SLIDES
+@dataclass
+class Backend:
+    name: str
+    template: Path | None = None
+    url: str | None = None
 
 
-@pytest.fixture(scope="session")
-def synthetic_slides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Slides the real folder lacks: several regions and stages, odd sizes, no mpp,
-    and a deflate slide whose pixels only OpenSlide decodes."""
-    folder = tmp_path_factory.mktemp("synthetic")
-    specs = {
-        "odd-jpeg": SyntheticSlideSpec(width=5001, height=4003, seed=3),
-        "no-mpp": SyntheticSlideSpec(width=1500, height=900, mpp=None, objective_power=None),
-        "deflate": SyntheticSlideSpec(width=4100, height=2300, compression="deflate", seed=5),
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        template = tmp_path_factory.mktemp("template") / "slidebridge.db"
+        db = Database(f"sqlite:///{template}")
+        db.migrate()
+        db.dispose()
+        yield Backend("sqlite", template=template)
+        return
+    schema = f"t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    admin = Database(POSTGRES_URL)
+    with admin.engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    db = Database(Settings(database_url=url).sqlalchemy_url)
+    db.migrate()
+    db.dispose()
+    yield Backend("postgresql", url=url)
+    with admin.engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    db = Database(Settings(database_url=url).sqlalchemy_url)
+    with db.engine.begin() as connection:
+        # The schema's own tables (what the migrations made), not the models' list.
+        tables = connection.exec_driver_sql(
+            "SELECT quote_ident(tablename) FROM pg_tables "
+            "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+        ).scalars()
+        # TRUNCATE fires no row triggers, so the append-only audit table empties too.
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} CASCADE")
+    db.dispose()
+
+
+def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Settings:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "environment": "test",
+        "secret_key": SECRET,
+        "data_dir": data_dir,
+        "build_processes": 1,
+        "embedded_workers": 1,
+        "job_poll_seconds": 0.2,
     }
-    return {name: build_slide(folder / f"{name}.svs", spec) for name, spec in specs.items()}
+    if backend.name == "sqlite":
+        assert backend.template is not None
+        db_file = data_dir / "slidebridge.db"
+        if not db_file.exists():
+            shutil.copy(backend.template, db_file)
+    else:
+        values["database_url"] = backend.url
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> Settings:
+    if backend.name == "postgresql":
+        assert backend.url is not None
+        _empty_postgres(backend.url)
+    return make_settings(backend, tmp_path / "data")
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    # https, so the Secure session cookie is sent back as a browser would.
+    with TestClient(app, base_url="https://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    database = app.state.db
+    assert isinstance(database, Database)
+    return database
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # once: argon2 is slow on purpose
+
+
+@dataclass
+class World:
+    """Two sites and one user per role, each with a bearer token."""
+
+    sites: dict[str, Site] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+
+USERS: dict[str, tuple[Role, str | None, list[str]]] = {
+    "admin": (Role.admin, None, []),
+    "path_north": (Role.pathologist, None, ["NORTH"]),
+    "path_south": (Role.pathologist, None, ["SOUTH"]),
+    "tech_north": (Role.technician, "NORTH", []),
+    "surgeon_north": (Role.surgeon, "NORTH", []),
+    "tech_south": (Role.technician, "SOUTH", []),
+}
+
+
+@pytest.fixture
+def world(db: Database, settings: Settings, password_hash: str, client: TestClient) -> World:
+    result = World()
+    with db.write() as session:
+        for code in ("NORTH", "SOUTH"):
+            site = Site(code=code, name=f"{code.title()} Hospital")
+            session.add(site)
+            result.sites[code] = site
+        session.flush()
+        for username, (role, site_code, covers) in USERS.items():
+            user = User(
+                username=username,
+                role=role,
+                site_id=result.sites[site_code].id if site_code else None,
+                password_hash=password_hash,
+            )
+            session.add(user)
+            session.flush()
+            for code in covers:
+                session.add(SiteCover(user_id=user.id, site_id=result.sites[code].id))
+            token, _ = crud.issue_token(
+                session, user, TokenKind.bearer, timedelta(minutes=30), settings.secret_key
+            )
+            result.users[username] = user
+            result.tokens[username] = token
+    return result
+
+
+def upload(
+    client: TestClient,
+    world: World,
+    username: str,
+    path: Path = SMALL_SVS,
+    *,
+    site: str | None = None,
+    name: str | None = None,
+    urgent: bool = False,
+) -> Any:
+    data = {"site": site} if site else {}
+    if urgent:
+        data["urgent"] = "true"
+    return client.post(
+        "/api/slides",
+        headers=world.auth(username),
+        files={"file": (name or path.name, path.read_bytes())},
+        data=data,
+    )
+
+
+@pytest.fixture
+def north_slide(client: TestClient, world: World) -> dict[str, Any]:
+    response = upload(client, world, "tech_north")
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -87,6 +87,16 @@ class DeepZoomGrid:
     def downsample(self, z: int) -> int:
         return 1 << (self.z_max - z)
 
+    def edge_weights(self, z: int) -> tuple[float, float]:
+        """Share of a full level-z pixel that the level's last column and row cover
+        (below 1 where the slide's size is not a multiple of the downsample)."""
+        scale = self.downsample(z)
+        width, height = self.level_dimensions(z)
+        return (
+            (self.l0_width - (width - 1) * scale) / scale,
+            (self.l0_height - (height - 1) * scale) / scale,
+        )
+
     @property
     def tile_total(self) -> int:
         return sum(c * r for c, r in (self.tile_counts(z) for z in range(self.level_count)))

@@ -195,14 +195,13 @@ class _StageWorker:
         return (x0, y0, x1, y1)
 
     def edge_weights(self, z: int, x1: int, y1: int) -> tuple[float, float]:
-        """Share of a full level-z pixel that the slide's last column/row covers, for a
-        region reaching the slide's right/bottom edge (else 1: nothing to correct)."""
-        grid, source = self.stage.grid, self.source
-        scale = grid.downsample(z)
-        width, height = grid.level_dimensions(z)
-        column = (grid.l0_width - (width - 1) * scale) / scale if x1 == source.width else 1.0
-        row = (grid.l0_height - (height - 1) * scale) / scale if y1 == source.height else 1.0
-        return column, row
+        """The grid's edge weights for a region reaching the slide's right/bottom edge;
+        1 (nothing to correct) on a side where it does not."""
+        column, row = self.stage.grid.edge_weights(z)
+        return (
+            column if x1 == self.source.width else 1.0,
+            row if y1 == self.source.height else 1.0,
+        )
 
     def tiles_of_region(self, i: int, j: int) -> Iterator[tuple[int, int, int, bytes]]:
         stage = self.stage

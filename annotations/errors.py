@@ -1,0 +1,13 @@
+"""The one error of the annotations package: input that is not a usable annotation."""
+
+from __future__ import annotations
+
+from tiler import SlideBridgeError
+
+
+class InvalidAnnotationError(SlideBridgeError):
+    """A feature that cannot be stored; `reason` says why, `index` which feature of a batch."""
+
+    def __init__(self, reason: str, *, index: int | None = None) -> None:
+        super().__init__(reason if index is None else f"feature {index}: {reason}")
+        self.index = index

@@ -1,0 +1,101 @@
+"""Geometry checks with shapely: the shapes QuPath writes, closed, simple, inside the slide.
+
+GeoJSON positions are checked by hand before shapely sees them, because shapely
+quietly closes open rings and accepts NaN, both of which would store a shape
+that is not the one the pathologist drew.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+from annotations.errors import InvalidAnnotationError
+
+#: GeoJSON types QuPath writes for annotations: points (Point/MultiPoint), lines, areas.
+SUPPORTED_TYPES = frozenset({"Point", "MultiPoint", "LineString", "Polygon", "MultiPolygon"})
+#: A freehand outline of a whole slide at full resolution stays far below this.
+MAX_VERTICES = 200_000
+
+
+def _position(value: Any) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise InvalidAnnotationError("a position is [x, y] in level-0 pixels")
+    x, y = value
+    for number in (x, y):
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise InvalidAnnotationError("coordinates must be numbers")
+        if not math.isfinite(number):
+            raise InvalidAnnotationError("coordinates must be finite")
+    return float(x), float(y)
+
+
+def _positions(value: Any, what: str) -> list[tuple[float, float]]:
+    if not isinstance(value, list) or not value:
+        raise InvalidAnnotationError(f"{what} needs a non-empty list of positions")
+    return [_position(item) for item in value]
+
+
+def _ring(value: Any) -> list[tuple[float, float]]:
+    ring = _positions(value, "a polygon ring")
+    if len(ring) < 4:
+        raise InvalidAnnotationError("a polygon ring needs at least 4 positions (3 corners)")
+    if ring[0] != ring[-1]:
+        raise InvalidAnnotationError("polygon ring is not closed: last position must equal first")
+    return ring
+
+
+def _polygon(value: Any) -> int:
+    if not isinstance(value, list) or not value:
+        raise InvalidAnnotationError("a polygon needs at least its outer ring")
+    return sum(len(_ring(ring)) for ring in value)
+
+
+def _count_vertices(kind: str, coordinates: Any) -> int:
+    """Structural check of `coordinates` for `kind`; answers the number of positions."""
+    if kind == "Point":
+        _position(coordinates)
+        return 1
+    if kind == "MultiPoint":
+        return len(_positions(coordinates, "a MultiPoint"))
+    if kind == "LineString":
+        line = _positions(coordinates, "a LineString")
+        if len(set(line)) < 2:
+            raise InvalidAnnotationError("a line needs two distinct positions")
+        return len(line)
+    if kind == "Polygon":
+        return _polygon(coordinates)
+    if not isinstance(coordinates, list) or not coordinates:
+        raise InvalidAnnotationError("a MultiPolygon needs at least one polygon")
+    return sum(_polygon(polygon) for polygon in coordinates)
+
+
+def check_geometry(value: Any, width: int, height: int) -> BaseGeometry:
+    """The shapely geometry of a GeoJSON geometry object, if it is a valid annotation
+    shape on a `width` x `height` slide; InvalidAnnotationError with the reason otherwise."""
+    if not isinstance(value, dict):
+        raise InvalidAnnotationError("geometry must be a GeoJSON geometry object")
+    kind = value.get("type")
+    if kind not in SUPPORTED_TYPES:
+        raise InvalidAnnotationError(
+            f"geometry type {str(kind)[:40]!r} is not one of {', '.join(sorted(SUPPORTED_TYPES))}"
+        )
+    if _count_vertices(kind, value.get("coordinates")) > MAX_VERTICES:
+        raise InvalidAnnotationError(f"more than {MAX_VERTICES} vertices")
+    geometry = shape(value)
+    if not geometry.is_valid:
+        # e.g. "Self-intersection[120 80]": shapely names the place, which the viewer shows.
+        raise InvalidAnnotationError(f"invalid geometry: {explain_validity(geometry)}")
+    if geometry.area == 0 and kind in {"Polygon", "MultiPolygon"}:
+        raise InvalidAnnotationError("polygon has no area")
+    min_x, min_y, max_x, max_y = geometry.bounds
+    if min_x < 0 or min_y < 0 or max_x > width or max_y > height:
+        raise InvalidAnnotationError(
+            f"geometry ({min_x:g}, {min_y:g})-({max_x:g}, {max_y:g}) "
+            f"is outside the slide (0, 0)-({width}, {height})"
+        )
+    return geometry

@@ -1,0 +1,76 @@
+"""Bearer tokens for scripts: OAuth2 password form in, a short-lived revocable token out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app import crud
+from app.api.deps import (
+    ActorDep,
+    CurrentUser,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    bearer_token,
+    client_address,
+)
+from app.core import audit
+from app.core.audit import Actor
+from app.core.errors import AuthenticationError
+from app.models import Outcome, Token, TokenKind, UserPublic
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+@router.post("/auth/token")
+def login_for_token(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> Token:
+    client = client_address(request)
+    try:
+        # argon2 takes tens of milliseconds: verify outside the write transaction.
+        with db.read() as session:
+            user = crud.authenticate(session, form.username, form.password)
+        with db.write() as session:
+            token, _ = crud.issue_token(
+                session,
+                user,
+                TokenKind.bearer,
+                timedelta(minutes=settings.token_minutes),
+                settings.secret_key,
+            )
+    except AuthenticationError:
+        audit.record(db, Actor(None, form.username[:64], client), "auth.token", Outcome.denied)
+        raise
+    audit.record(db, Actor.of(user, client), "auth.token", Outcome.success)
+    return Token(access_token=token)
+
+
+def _revoke(request: Request, actor: ActorDep, db: DatabaseDep, settings: SettingsDep) -> Response:
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationError("revoke a bearer token with that token")
+    with db.write() as session:
+        crud.revoke_token(session, token, settings.secret_key)
+    audit.record(db, actor, "auth.revoke", Outcome.success)
+    return Response(status_code=204)
+
+
+router.add_api_route(
+    "/auth/revoke", _revoke, methods=["POST"], status_code=204, summary="Revoke this token"
+)
+router.add_api_route(
+    "/auth/token", _revoke, methods=["DELETE"], status_code=204, summary="Revoke this token"
+)
+
+
+@router.get("/users/me")
+def me(user: CurrentUser, session: SessionDep) -> UserPublic:
+    return crud.user_public(session, user)

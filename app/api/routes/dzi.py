@@ -1,0 +1,78 @@
+"""Deep Zoom for OpenSeadragon: `/dzi/{id}.dzi` and `/dzi/{id}_files/{z}/{col}_{row}.{format}`.
+
+Opening the .dzi is the audited event; tiles are not audited one by one (a view
+is thousands of them). Tile handlers are plain `def` routes, so tile work runs in
+the thread pool and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.audited import open_slide_audited
+from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep, TilesDep
+from app.core.access import visible_slide
+from tiler import NotFoundError
+
+router = APIRouter(tags=["deepzoom"])
+
+#: Levels, columns and rows are small non-negative integers; anything else is a 404.
+_INDEX = re.compile(r"\d{1,7}")
+TILE_CACHE = "private, max-age=3600"
+MEDIA = {"jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def _index(text: str, what: str) -> int:
+    if not _INDEX.fullmatch(text):
+        raise NotFoundError(f"no {what} {text[:20]!r}")
+    return int(text)
+
+
+def etag_matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match", "")
+    return header.strip() == "*" or etag in {tag.strip() for tag in header.split(",")}
+
+
+@router.get("/dzi/{slide_id}.dzi", response_class=Response)
+def dzi(
+    slide_id: str,
+    user: CurrentUser,
+    actor: ActorDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    tiles: TilesDep,
+) -> Response:
+    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="dzi")
+    return Response(
+        tiles.dzi_xml(slide),
+        media_type="application/xml",
+        headers={"Cache-Control": "private, no-cache"},
+    )
+
+
+@router.get("/dzi/{slide_id}_files/{level}/{col}_{row}.{fmt}", response_class=Response)
+def dzi_tile(
+    request: Request,
+    slide_id: str,
+    level: str,
+    col: str,
+    row: str,
+    fmt: str,
+    user: CurrentUser,
+    session: SessionDep,
+    tiles: TilesDep,
+) -> Response:
+    if fmt not in MEDIA:
+        raise NotFoundError(f"no tile format {fmt[:10]!r}: jpeg or webp")
+    z, t_col, t_row = _index(level, "level"), _index(col, "column"), _index(row, "row")
+    slide = visible_slide(session, user, slide_id)
+    session.close()  # nothing more to read: release the connection while the tile is made
+    source = tiles.source_name(slide, fmt)
+    etag = f'"{slide.sha256[:24]}-{source}-{fmt}-{z}-{t_col}-{t_row}"'
+    headers = {"Cache-Control": TILE_CACHE, "ETag": etag}
+    if etag_matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    tile = tiles.tile(slide, z, t_col, t_row, fmt)
+    return Response(tile.data, media_type=MEDIA[fmt], headers=headers)

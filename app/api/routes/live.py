@@ -1,0 +1,92 @@
+"""Live slide events over Server-Sent Events, and the follow-me shared view.
+
+`GET /api/slides/{id}/events` streams `annotation` events (someone changed an
+annotation) and `view` events (a pathologist's shared viewport and pointer).
+A pathologist shares with `POST /api/slides/{id}/view`; followers apply the view
+read-only. Only users who may see the slide can open its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from app.annotation_models import ViewState
+from app.api.audited import open_slide_audited
+from app.api.deps import (
+    CurrentUser,
+    SessionDep,
+    client_address,
+    get_current_user,
+    get_db,
+    get_settings,
+)
+from app.api.routes.annotations import HubDep, get_hub
+from app.core.access import visible_slide
+from app.core.audit import Actor
+from app.core.errors import PermissionDeniedError
+from app.models import Role
+
+router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
+
+#: A comment line this often keeps proxies from closing an idle stream.
+KEEPALIVE_SECONDS = 15.0
+
+
+def _open_stream(request: Request, slide_id: str) -> uuid.UUID:
+    # Not through SessionDep: a dependency's session would stay checked out for the
+    # whole life of the stream, and streams last for hours.
+    db, settings = get_db(request), get_settings(request)
+    with db.read() as session:
+        user = get_current_user(request, session, settings)
+        actor = Actor.of(user, client_address(request))
+        slide = open_slide_audited(session, db, user, actor, slide_id, "slide.live")
+    return slide.id
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def events(slide_id: str, request: Request) -> StreamingResponse:
+    key = await anyio.to_thread.run_sync(_open_stream, request, slide_id)
+    hub = get_hub(request)
+
+    async def stream() -> AsyncIterator[str]:
+        async with hub.subscribe(key) as queue:
+            # `retry` makes EventSource reconnect within a second after a drop.
+            yield "retry: 1000\nevent: ready\ndata: {}\n\n"
+            while not await request.is_disconnected():
+                try:
+                    yield await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/view", status_code=204)
+def share_view(
+    slide_id: str,
+    view: ViewState,
+    user: CurrentUser,
+    session: SessionDep,
+    hub: HubDep,
+) -> Response:
+    """Broadcast the presenter's viewport and pointer to the slide's followers.
+
+    Not audited per call (a presenter sends several a second, like tiles); opening
+    the event stream, which is what lets anyone watch, is."""
+    if user.role != Role.pathologist:
+        raise PermissionDeniedError("pathologists share their view; others follow")
+    slide = visible_slide(session, user, slide_id)
+    data = view.model_dump()
+    data["presenter"] = user.username
+    hub.publish(slide.id, "view", data)
+    return Response(status_code=204)

@@ -1,0 +1,230 @@
+"""Slides: register (upload), list, describe, delete, thumbnail and associated images."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.api.audited import open_slide_audited
+from app.api.deps import (
+    ActorDep,
+    CurrentAdmin,
+    CurrentUser,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    TilesDep,
+    get_dispatcher,
+)
+from app.core import audit
+from app.core.access import may_see_site, may_view_identifying_image, scope_slides
+from app.core.errors import PermissionDeniedError, UnprocessableError
+from app.imaging.render import encode, read_scaled
+from app.models import Outcome, Role, Site, Slide, SlideList, SlidePublic
+from app.services import slides as slide_service
+from app.services.staging import receive_upload
+
+router = APIRouter(prefix="/api/slides", tags=["slides"])
+
+IMAGE_HEADERS = {"Cache-Control": "private, max-age=300"}
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "site": {"type": "string", "description": "site code (admins)"},
+                        "urgent": {"type": "boolean", "description": "intraoperative case"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _upload_site(request_site: str | None, user_site: uuid.UUID | None, session: Session) -> Site:
+    if request_site:
+        site = session.exec(select(Site).where(Site.code == request_site)).first()
+        if site is None:
+            raise UnprocessableError(f"no site {request_site!r}")
+        return site
+    site = session.get(Site, user_site) if user_site else None
+    if site is None:
+        raise UnprocessableError("give the form field 'site' (a site code)")
+    return site
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=_UPLOAD_DOC,
+    responses={200: {"description": "the same file was already registered for this site"}},
+)
+async def upload_slide(
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    actor: ActorDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> SlidePublic:
+    """Register a slide file. 201 with the new slide; 200 with the existing one if this
+    site already has the same content (same SHA-256); 422 if it is not a readable slide."""
+    form = await receive_upload(request, settings.staging_dir, settings.max_upload_bytes)
+    assert form.file is not None
+    staged = form.file
+    try:
+        with db.read() as session:
+            site = _upload_site(form.fields.get("site"), user.site_id, session)
+            visible = may_see_site(session, user, site.id)
+    except BaseException:
+        staged.discard()
+        raise
+    if not visible or user.role == Role.surgeon:
+        staged.discard()
+        audit.record(db, actor, "slide.upload", Outcome.denied, site_id=site.id)
+        if not visible:  # answered as for an unknown code: sites of others stay private
+            raise UnprocessableError(f"no site {site.code!r}")
+        raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
+    urgent = form.fields.get("urgent", "").lower() in {"1", "true", "yes", "on"}
+    try:
+        result = await slide_service.register_async(db, settings, staged, site, urgent=urgent)
+    except Exception as error:
+        reason = getattr(error, "reason", type(error).__name__)
+        audit.record(db, actor, "slide.upload", Outcome.failure, site_id=site.id, detail=reason)
+        raise
+    audit.record(
+        db,
+        actor,
+        "slide.upload" if result.created else "slide.upload.duplicate",
+        Outcome.success,
+        object_type="slide",
+        object_id=result.slide.id,
+        site_id=site.id,
+        detail=staged.display_name,
+    )
+    if result.job_id is not None:
+        await anyio.to_thread.run_sync(
+            get_dispatcher(request).notify, result.job_id, result.priority
+        )
+    else:
+        response.status_code = 200
+    return slide_service.to_public(result.slide, site.code)
+
+
+@router.get("")
+def list_slides(
+    user: CurrentUser,
+    actor: ActorDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    site: Annotated[str | None, Query(max_length=32)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SlideList:
+    query = scope_slides(user)
+    if site is not None:
+        query = query.join(Site, col(Site.id) == col(Slide.site_id)).where(Site.code == site)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows: list[Slide] = list(
+        session.exec(
+            query.order_by(col(Slide.created_at).desc(), col(Slide.id)).offset(offset).limit(limit)
+        ).all()
+    )
+    codes = slide_service.site_codes(session, {slide.site_id for slide in rows})
+    audit.record(
+        db,
+        actor,
+        "slide.list",
+        Outcome.success,
+        object_type="slide",
+        detail=f"{len(rows)} of {total}" + (f" at {site}" if site else ""),
+    )
+    return SlideList(
+        items=[slide_service.to_public(slide, codes[slide.site_id]) for slide in rows], total=total
+    )
+
+
+@router.get("/{slide_id}")
+def get_slide(
+    slide_id: str, user: CurrentUser, actor: ActorDep, session: SessionDep, db: DatabaseDep
+) -> SlidePublic:
+    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.metadata")
+    codes = slide_service.site_codes(session, {slide.site_id})
+    return slide_service.to_public(slide, codes[slide.site_id])
+
+
+@router.delete("/{slide_id}", status_code=204)
+def delete_slide(
+    slide_id: str,
+    admin: CurrentAdmin,
+    actor: ActorDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tiles: TilesDep,
+) -> Response:
+    slide = open_slide_audited(session, db, admin, actor, slide_id, "slide.delete")
+    session.rollback()  # end the read snapshot before writing
+    tiles.forget(slide)
+    slide_service.delete(db, settings, slide)
+    return Response(status_code=204)
+
+
+@router.get("/{slide_id}/thumbnail")
+def thumbnail(
+    slide_id: str,
+    user: CurrentUser,
+    actor: ActorDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    tiles: TilesDep,
+    size: Annotated[int, Query(ge=16, le=1024)] = 256,
+) -> Response:
+    """The whole slide scaled to fit `size` pixels (tissue only, no label)."""
+    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.thumbnail")
+    scale = min(size / slide.width, size / slide.height, 1.0)
+    out = (max(1, round(slide.width * scale)), max(1, round(slide.height * scale)))
+    image = read_scaled(
+        tiles.handle(slide), (0, 0, slide.width, slide.height), out, settings.iiif_max_read_pixels
+    )
+    return Response(encode(image, "jpg"), media_type="image/jpeg", headers=IMAGE_HEADERS)
+
+
+@router.get("/{slide_id}/associated/{name}")
+def associated_image(
+    slide_id: str,
+    name: str,
+    user: CurrentUser,
+    actor: ActorDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    tiles: TilesDep,
+) -> Response:
+    """Label, macro or thumbnail image as stored by the scanner (PNG). Label and macro
+    can show patient names: admins may not see them, and every request is audited."""
+    allowed = may_view_identifying_image(user, name)
+    slide = open_slide_audited(
+        session,
+        db,
+        user,
+        actor,
+        slide_id,
+        f"slide.associated.{name[:32]}",
+        outcome=Outcome.success if allowed else Outcome.denied,
+    )
+    if not allowed:
+        raise PermissionDeniedError(f"the {name} image is for the clinicians of the case")
+    image = tiles.handle(slide).associated_image(name)
+    return Response(encode(image, "png"), media_type="image/png", headers=IMAGE_HEADERS)

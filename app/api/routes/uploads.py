@@ -1,0 +1,356 @@
+"""tus 1.0 resumable uploads at `/api/uploads/`, and the browser page at `/upload`.
+
+Every tus answer (errors included) carries `Tus-Resumable` and the CORS headers a
+browser needs to read `Upload-Offset` and `Location`; one route class adds them,
+so no handler can forget. Authentication is the usual bearer token or session
+cookie, checked with a session that is closed before the body is read: a PATCH
+can stream for an hour and must not hold a database snapshot that long.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+from app.api.deps import DatabaseDep, SettingsDep, client_address, get_current_user, get_dispatcher
+from app.core import audit
+from app.core.audit import Actor
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import AuthenticationError, status_for
+from app.core.types import utcnow
+from app.models import Outcome, User
+from app.uploads import service
+from app.uploads.config import UploadSettings, upload_settings
+from app.uploads.models import Upload, UploadPublic, UploadStatus
+from app.uploads.protocol import (
+    ALLOWED_HEADERS,
+    ALLOWED_METHODS,
+    CHECKSUM_ALGORITHMS,
+    EXPOSED_HEADERS,
+    EXTENSIONS,
+    TUS_VERSION,
+    OffsetMismatchError,
+    TusError,
+    UploadGoneError,
+    check_version,
+    encode_metadata,
+    parse_checksum,
+    parse_count,
+    parse_metadata,
+    require_body_type,
+)
+from app.uploads.reaper import reap_now_and_then
+from app.uploads.receive import receive_body
+from app.uploads.store import PartWriter, part_path
+from tiler import SlideBridgeError
+
+log = logging.getLogger(__name__)
+PAGE = Path(__file__).resolve().parents[3] / "static" / "upload.html"
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+def _cors(request: Request, response: Response, options: UploadSettings) -> None:
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    origin = request.headers.get("origin")
+    if origin and origin in options.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+        response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = "86400"
+        response.headers["Vary"] = "Origin"
+
+
+class TusRoute(APIRoute):
+    """Turns SlideBridge errors into tus answers and adds the tus and CORS headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def tus_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SlideBridgeError as error:
+                status = error.status if isinstance(error, TusError) else status_for(error)
+                if request.method == "HEAD":
+                    response = Response(status_code=status)
+                else:
+                    response = JSONResponse({"detail": error.reason}, status_code=status)
+                if status == 401:
+                    response.headers["WWW-Authenticate"] = "Bearer"
+            response.headers["Tus-Resumable"] = TUS_VERSION
+            _cors(request, response, upload_settings_of(request))
+            return response
+
+        return tus_handler
+
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"], route_class=TusRoute)
+page_router = APIRouter(tags=["uploads"], include_in_schema=False)
+
+
+def upload_settings_of(request: Request) -> UploadSettings:
+    """From `app.state.upload_settings` if a test or deployment set it, else the environment."""
+    options = getattr(request.app.state, "upload_settings", None)
+    return options if isinstance(options, UploadSettings) else upload_settings()
+
+
+def upload_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> User:
+    with db.read() as session:
+        return get_current_user(request, session, settings)
+
+
+UploadUser = Annotated[User, Depends(upload_user)]
+OptionsDep = Annotated[UploadSettings, Depends(upload_settings_of)]
+
+
+def _expires(upload: Upload) -> str:
+    return format_datetime(upload.expires_at, usegmt=True)
+
+
+def _metadata(upload: Upload, code: str) -> dict[str, str]:
+    values = {"filename": upload.filename, "site": code}
+    if upload.case_id:
+        values["case"] = upload.case_id
+    if upload.sha256:
+        values["sha256"] = upload.sha256
+    return values
+
+
+def _state_headers(upload: Upload) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.offset), "Upload-Expires": _expires(upload)}
+    if upload.slide_id is not None:
+        headers["Slide-Id"] = str(upload.slide_id)
+    return headers
+
+
+@router.options("", status_code=204, include_in_schema=False)
+@router.options("/", status_code=204)
+@router.options("/{upload_id}", status_code=204)
+def discover(request: Request, settings: SettingsDep) -> Response:
+    """tus discovery (no credentials needed, as for a CORS preflight)."""
+    return Response(
+        status_code=204,
+        headers={
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": EXTENSIONS,
+            "Tus-Max-Size": str(settings.max_upload_bytes),
+            "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+        },
+    )
+
+
+async def _lock(db: Database, settings: Settings, upload: Upload) -> tuple[PartWriter, Upload]:
+    """Take the upload's one-writer lock, then re-read the row it guards."""
+    if upload.status != UploadStatus.receiving:
+        raise UploadGoneError(upload.error or "the upload is finished")
+    writer = await anyio.to_thread.run_sync(PartWriter, part_path(settings.data_dir, upload.id))
+    try:
+        current = await anyio.to_thread.run_sync(service.fresh, db, upload.id)
+    except BaseException:
+        writer.close()
+        raise
+    return writer, current
+
+
+def _check_alive(upload: Upload) -> None:
+    if upload.status == UploadStatus.rejected:
+        raise UploadGoneError(upload.error or "the upload was refused")
+    if upload.status == UploadStatus.receiving and upload.expires_at <= utcnow():
+        raise UploadGoneError("the upload expired")
+
+
+async def _complete(
+    request: Request, db: Database, settings: Settings, upload: Upload, actor: Actor
+) -> None:
+    result = await anyio.to_thread.run_sync(service.complete, db, settings, upload, actor)
+    if result.job_id is not None:
+        await anyio.to_thread.run_sync(
+            get_dispatcher(request).notify, result.job_id, result.priority
+        )
+
+
+async def _append(
+    request: Request,
+    db: Database,
+    settings: Settings,
+    options: UploadSettings,
+    writer: PartWriter,
+    upload: Upload,
+    actor: Actor,
+) -> bool:
+    """Receive this request's body at the upload's offset; complete the upload at its end."""
+    checksum = parse_checksum(request.headers.get("upload-checksum"))
+    writer.begin(upload.offset)
+
+    async def commit(offset: int) -> None:
+        await anyio.to_thread.run_sync(service.commit_offset, db, upload, offset, options)
+
+    whole = await receive_body(
+        request, writer, upload.length, checksum, commit, options.commit_bytes
+    )
+    if upload.offset == upload.length:
+        await _complete(request, db, settings, upload, actor)
+    return whole
+
+
+@router.post("", status_code=201, include_in_schema=False)
+@router.post("/", status_code=201)
+async def create_upload(
+    request: Request,
+    user: UploadUser,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    options: OptionsDep,
+) -> Response:
+    """tus creation (and creation-with-upload): metadata `filename`, `site`, `case`, `sha256`."""
+    check_version(request.headers.get("tus-resumable"))
+    if "upload-defer-length" in request.headers:
+        raise TusError("Upload-Defer-Length is not supported: send Upload-Length")
+    length = parse_count(request.headers.get("upload-length"), "Upload-Length")
+    metadata = parse_metadata(request.headers.get("upload-metadata"))
+    actor = Actor.of(user, client_address(request))
+    try:
+        upload, _site = await anyio.to_thread.run_sync(
+            service.create, db, settings, options, user, metadata, length
+        )
+    except SlideBridgeError as error:
+        audit.record(db, actor, "upload.create", Outcome.denied, detail=error.reason)
+        raise
+    audit.record(
+        db, actor, "upload.create", Outcome.success, object_type="upload",
+        object_id=upload.id, site_id=upload.site_id, detail=upload.filename,
+    )  # fmt: skip
+    await anyio.to_thread.run_sync(reap_now_and_then, db, settings, options.reap_interval_seconds)
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "chunked" in request.headers.get("transfer-encoding", "")
+    )
+    if has_body:
+        require_body_type(request.headers.get("content-type"))
+        writer, upload = await _lock(db, settings, upload)
+        try:
+            await _append(request, db, settings, options, writer, upload, actor)
+        finally:
+            writer.close()
+    headers = {"Location": f"/api/uploads/{upload.id}", **_state_headers(upload)}
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/{upload_id}")
+async def upload_offset(
+    upload_id: str, request: Request, user: UploadUser, db: DatabaseDep, settings: SettingsDep
+) -> Response:
+    """Where to resume. An upload whose bytes all arrived but whose completion was cut
+    off (the server died while registering it) is completed here."""
+    check_version(request.headers.get("tus-resumable"))
+    upload, code = await anyio.to_thread.run_sync(_find, db, user, upload_id)
+    _check_alive(upload)
+    if upload.status == UploadStatus.receiving and upload.offset == upload.length:
+        writer, upload = await _lock(db, settings, upload)
+        try:
+            if upload.status == UploadStatus.receiving:
+                await _complete(
+                    request, db, settings, upload, Actor.of(user, client_address(request))
+                )
+        finally:
+            writer.close()
+    headers = {
+        "Upload-Length": str(upload.length),
+        "Upload-Metadata": encode_metadata(_metadata(upload, code)),
+        "Cache-Control": "no-store",
+        **_state_headers(upload),
+    }
+    return Response(status_code=200, headers=headers)
+
+
+def _find(db: Database, user: User, upload_id: str) -> tuple[Upload, str]:
+    with db.read() as session:
+        upload = service.visible(session, user, upload_id)
+        return upload, service.site_code(session, upload.site_id)
+
+
+@router.patch("/{upload_id}", status_code=204)
+async def append(
+    upload_id: str,
+    request: Request,
+    user: UploadUser,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    options: OptionsDep,
+) -> Response:
+    """Append the body at `Upload-Offset`, which must equal the durable offset (else 409)."""
+    check_version(request.headers.get("tus-resumable"))
+    require_body_type(request.headers.get("content-type"))
+    offset = parse_count(request.headers.get("upload-offset"), "Upload-Offset")
+    upload, _ = await anyio.to_thread.run_sync(_find, db, user, upload_id)
+    _check_alive(upload)
+    if upload.status == UploadStatus.completed:
+        if offset != upload.length:
+            raise OffsetMismatchError(f"the upload is complete at {upload.length}")
+        return Response(status_code=204, headers=_state_headers(upload))
+    writer, upload = await _lock(db, settings, upload)
+    try:
+        _check_alive(upload)
+        if offset != upload.offset:
+            raise OffsetMismatchError(
+                f"Upload-Offset is {offset}, the upload is at {upload.offset}"
+            )
+        await _append(
+            request, db, settings, options, writer, upload, Actor.of(user, client_address(request))
+        )
+    finally:
+        writer.close()
+    return Response(status_code=204, headers=_state_headers(upload))
+
+
+@router.delete("/{upload_id}", status_code=204)
+async def terminate(
+    upload_id: str, request: Request, user: UploadUser, db: DatabaseDep, settings: SettingsDep
+) -> Response:
+    """tus termination: the bytes and the row go (a finished slide stays)."""
+    check_version(request.headers.get("tus-resumable"))
+    upload, _ = await anyio.to_thread.run_sync(_find, db, user, upload_id)
+    service.check_may_write(user)
+    writer = None
+    if upload.status == UploadStatus.receiving:
+        writer, upload = await _lock(db, settings, upload)
+    try:
+        await anyio.to_thread.run_sync(service.terminate, db, settings, upload)
+    finally:
+        if writer is not None:
+            writer.close()
+    audit.record(
+        db, Actor.of(user, client_address(request)), "upload.terminate", Outcome.success,
+        object_type="upload", object_id=upload.id, site_id=upload.site_id,
+    )  # fmt: skip
+    return Response(status_code=204)
+
+
+@router.get("/{upload_id}")
+def upload_status(upload_id: str, user: UploadUser, db: DatabaseDep) -> UploadPublic:
+    """The upload as JSON (not part of tus): status, offset, the slide it became, or why not."""
+    upload, code = _find(db, user, upload_id)
+    return service.to_public(upload, code)
+
+
+@page_router.get("/upload", response_model=None)
+def upload_page(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
+    """The browser upload page; without a session, the login page first."""
+    try:
+        upload_user(request, db, settings)
+    except AuthenticationError:
+        return RedirectResponse(f"/login?next={quote('/upload')}", status_code=303)
+    return FileResponse(PAGE, media_type="text/html", headers=PAGE_HEADERS)

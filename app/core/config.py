@@ -1,0 +1,147 @@
+"""All service settings in one place, read from `SLIDEBRIDGE_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The placeholder secret; accepted only in development so a forgotten setting cannot ship.
+DEFAULT_SECRET = "change-me-development-only"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """SlideBridge service settings. Every field can be set as `SLIDEBRIDGE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="SLIDEBRIDGE_", frozen=True, extra="ignore")
+
+    environment: Literal["development", "production", "test"] = Field(
+        default="development",
+        description="Where this runs; only `development` accepts the default secret key.",
+    )
+    data_dir: Path = Field(
+        default=Path("./var"),
+        description="Root of everything the service stores: slides, pyramids, the SQLite file.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; `postgresql://...` for PostgreSQL. "
+        "Default: an SQLite file `slidebridge.db` in the data directory.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="With a Redis URL, pyramid jobs go through RQ and `slidebridge worker` "
+        "processes run them; without, `slidebridge serve` runs them in-process.",
+    )
+    queue_name: str = Field(
+        default="slidebridge",
+        max_length=64,
+        description="RQ queue name; urgent jobs use `<name>-urgent`, which workers drain first.",
+    )
+    secret_key: str = Field(
+        default=DEFAULT_SECRET,
+        min_length=16,
+        description="Key for the HMAC digests under which tokens and sessions are stored. "
+        "Changing it signs everyone out.",
+    )
+    token_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Lifetime of a bearer token from POST /api/auth/token.",
+    )
+    session_hours: int = Field(
+        default=8, ge=1, le=72, description="Lifetime of a browser session (one working shift)."
+    )
+    cookie_name: str = Field(
+        default="slidebridge_session",
+        max_length=64,
+        description="Name of the browser session cookie.",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie only over HTTPS. Browsers still send Secure "
+        "cookies to http://localhost, so the default works for local use too.",
+    )
+    cookie_samesite: Literal["lax", "strict"] = Field(
+        default="lax",
+        description="`lax` keeps links from e-mail working; `strict` never sends the "
+        "cookie on a request started by another site.",
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024**3, ge=1, description="Largest slide file accepted by POST /api/slides."
+    )
+    site_quota_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Total stored slide bytes allowed per site; none = no limit.",
+    )
+    embedded_workers: int = Field(
+        default=1, ge=0, le=64, description="Pyramid-build threads inside `slidebridge serve`."
+    )
+    build_processes: int | None = Field(
+        default=None, ge=1, description="Processes one pyramid build uses; default all cores."
+    )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running job's lease; a worker renews it every third of this. A job "
+        "whose lease ran out (worker killed) is run again.",
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Runs of one job before it is failed for good."
+    )
+    job_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often an idle embedded worker looks for jobs."
+    )
+    open_slides: int = Field(
+        default=16, ge=1, le=1024, description="Open slide handles kept for on-the-fly tiles."
+    )
+    iiif_max_width: int = Field(
+        default=8192, ge=64, description="Widest image the IIIF endpoint renders (IIIF maxWidth)."
+    )
+    iiif_max_height: int = Field(
+        default=8192, ge=64, description="Tallest image the IIIF endpoint renders (IIIF maxHeight)."
+    )
+    iiif_max_area: int = Field(
+        default=16_777_216, ge=4096, description="Most output pixels of one IIIF image (maxArea)."
+    )
+    iiif_max_read_pixels: int = Field(
+        default=64_000_000,
+        ge=4096,
+        description="Most slide pixels one IIIF request may decode; beyond it is a 413.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "SLIDEBRIDGE_SECRET_KEY must be set outside development "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, with PostgreSQL pointed at the psycopg 3 driver we ship."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'slidebridge.db').resolve()}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def slides_dir(self) -> Path:
+        return self.data_dir / "slides"
+
+    @property
+    def pyramids_dir(self) -> Path:
+        return self.data_dir / "pyramids"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Uploads land here first: same filesystem as slides_dir, so the move is a rename."""
+        return self.data_dir / "staging"

@@ -1,0 +1,1 @@
+"""Image requests the service renders from slides: IIIF parameters and their rendering."""

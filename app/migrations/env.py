@@ -1,0 +1,48 @@
+"""Alembic environment: the SQLModel metadata is the schema.
+
+`Database.migrate()` passes an open connection in `config.attributes`; the
+`alembic` command line (run from the repository root with
+`alembic -c app/migrations/alembic.ini ...`) builds one from the settings.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection, text
+from sqlmodel import SQLModel
+
+import app.annotation_models  # registers the annotation tables (binds `app` too)
+import app.models  # noqa: F401 - registers the tables on SQLModel.metadata
+
+#: Any fixed number: PostgreSQL's advisory lock key that serialises concurrent upgrades.
+_MIGRATION_LOCK = 0x51DE_B1D6
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        context.run_migrations()
+
+
+def _main() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    from app.core.config import Settings
+    from app.core.db import Database
+
+    database = Database.from_settings(Settings())
+    with database.engine.connect() as new_connection:
+        _run(new_connection)
+    database.dispose()
+
+
+_main()

@@ -1,0 +1,293 @@
+"""Storing annotations: create, change, delete, history and restore, one version per change.
+
+Routes validate with `annotations.parse_*` (shapely) and call these; every change
+writes the new current row and a kept version in the same transaction, so the
+history can't miss a change.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from shapely.geometry import shape
+from sqlalchemy import Text, cast
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from annotations import Feature, measure
+from annotations.geojson import SERVER_KEY, as_geojson
+from annotations.history import Change, Revision, next_version, restore_target
+from app.annotation_models import Annotation, AnnotationVersion
+from app.core.db import Database
+from app.core.errors import ConflictError
+from app.core.types import utcnow
+from app.models import Slide, User
+from tiler import NotFoundError
+
+
+class _Facts(NamedTuple):
+    """The server-side columns of an annotation row, as `_provenance` reads them."""
+
+    version: int
+    created_by: str | None
+    created_at: datetime
+    updated_by: str | None
+    updated_at: datetime
+    area_px: float
+    length_px: float
+
+
+def _provenance(facts: _Facts, geometry: Any, slide: Slide) -> dict[str, Any]:
+    """Server-written facts about the annotation, under `properties.slidebridge`.
+
+    `geometry` (a GeoJSON dict, or its JSON text) is read only for non-square pixels."""
+    calibrated = bool(slide.mpp_x and slide.mpp_y)
+    length_um: float | None = None
+    if calibrated and slide.mpp_x == slide.mpp_y:
+        length_um = facts.length_px * (slide.mpp_x or 0)
+    elif calibrated:  # lengths must then be measured on the scaled shape
+        value = json.loads(geometry) if isinstance(geometry, str) else geometry
+        length_um = measure(shape(value), slide.mpp_x, slide.mpp_y).length_um
+    return {
+        "version": facts.version,
+        "createdBy": facts.created_by,
+        "createdAt": facts.created_at.isoformat(),
+        "updatedBy": facts.updated_by,
+        "updatedAt": facts.updated_at.isoformat(),
+        "areaPx": facts.area_px,
+        "lengthPx": facts.length_px,
+        # Area scales by the product of the two axes' mpp, whatever the shape.
+        "areaUm2": facts.area_px * (slide.mpp_x or 0) * (slide.mpp_y or 0) if calibrated else None,
+        "lengthUm": length_um,
+    }
+
+
+def _facts(row: Annotation) -> _Facts:
+    return _Facts(
+        row.version,
+        row.created_by,
+        row.created_at,
+        row.updated_by,
+        row.updated_at,
+        row.area_px,
+        row.length_px,
+    )
+
+
+def feature_of(row: Annotation, slide: Slide, *, provenance: bool = True) -> dict[str, Any]:
+    extra = json.loads(row.provenance) if provenance else None
+    return as_geojson(row.id, row.geometry, row.properties, extra)
+
+
+def _stamp(row: Annotation, slide: Slide) -> None:
+    """Write the row's provenance text; call after every change to the row."""
+    facts = _provenance(_facts(row), row.geometry, slide)
+    row.provenance = json.dumps(facts, separators=(",", ":"))
+
+
+def list_rows(session: Session, slide: Slide) -> list[Annotation]:
+    query = select(Annotation).where(Annotation.slide_id == slide.id)
+    return list(session.exec(query.order_by(col(Annotation.created_at), col(Annotation.id))).all())
+
+
+def _dashed(text: str) -> str:
+    """SQLite keeps UUIDs as 32 hex digits, PostgreSQL with dashes; GeoJSON ids have them."""
+    if len(text) != 32:
+        return text
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def collection_json(session: Session, slide: Slide, *, provenance: bool = True) -> str:
+    """The slide's FeatureCollection as JSON text, in creation order.
+
+    The fast path for viewers: geometry, properties and provenance are read as the JSON
+    text the database holds and spliced together, never parsed and re-serialised, and
+    no ORM objects are built: 10,000 annotations in tens of milliseconds, not seconds.
+    """
+    columns = (
+        cast(col(Annotation.id), Text),  # parsing 10,000 UUIDs alone costs 150 ms
+        cast(col(Annotation.geometry), Text),
+        cast(col(Annotation.properties), Text),
+        col(Annotation.provenance),
+    )
+    query = (
+        sa_select(*columns)
+        .where(col(Annotation.slide_id) == slide.id)
+        .order_by(col(Annotation.created_at), col(Annotation.id))
+    )
+    parts = []
+    for raw_id, geometry, properties, stored in session.execute(query):
+        if provenance:
+            body = properties.rstrip()[:-1].rstrip()
+            joiner = "" if body.endswith("{") else ","
+            properties = f'{body}{joiner}"{SERVER_KEY}":{stored}}}'
+        parts.append(
+            f'{{"type":"Feature","id":"{_dashed(raw_id)}","geometry":{geometry},'
+            f'"properties":{properties}}}'
+        )
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+
+
+def _apply(row: Annotation, feature: Feature) -> None:
+    row.geometry = feature.geometry
+    row.properties = feature.properties
+    _classify_and_measure(row, feature.shape)
+
+
+def _classify_and_measure(row: Annotation, geometry: Any) -> None:
+    classification = row.properties.get("classification")
+    name = classification.get("name") if isinstance(classification, dict) else None
+    row.class_name = name[:100] if isinstance(name, str) else None
+    sizes = measure(geometry, None, None)
+    row.area_px, row.length_px = sizes.area_px, sizes.length_px
+
+
+def _version(
+    row: Annotation, change: Change, user: User, *, deleted: bool = False
+) -> AnnotationVersion:
+    return AnnotationVersion(
+        slide_id=row.slide_id,
+        annotation_id=row.id,
+        version=row.version,
+        change=change,
+        geometry=None if deleted else row.geometry,
+        properties=None if deleted else row.properties,
+        author=user.username,
+        author_id=user.id,
+        at=row.updated_at,
+    )
+
+
+def _versions(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[AnnotationVersion]:
+    query = select(AnnotationVersion).where(
+        AnnotationVersion.slide_id == slide.id, AnnotationVersion.annotation_id == annotation_id
+    )
+    return list(session.exec(query.order_by(col(AnnotationVersion.version))).all())
+
+
+def create(db: Database, slide: Slide, features: list[Feature], user: User) -> list[Annotation]:
+    """Add new annotations, all or none; an id already on this slide (or in its history) is 409."""
+    rows: list[Annotation] = []
+    try:
+        with db.write() as session:
+            ids = [feature.id for feature in features]
+            taken = set()
+            for chunk in range(0, len(ids), 500):  # keep IN lists within backend limits
+                taken |= set(
+                    session.exec(
+                        select(AnnotationVersion.annotation_id).where(
+                            AnnotationVersion.slide_id == slide.id,
+                            col(AnnotationVersion.annotation_id).in_(ids[chunk : chunk + 500]),
+                        )
+                    ).all()
+                )
+            if taken:
+                raise ConflictError(
+                    f"annotation {sorted(taken)[0]} exists on this slide (or in its history): "
+                    "change it with PUT or restore it"
+                )
+            now = utcnow()
+            for i, feature in enumerate(features):
+                # One microsecond apart: listing by creation time keeps the file's order.
+                stamp = now + timedelta(microseconds=i)
+                row = Annotation(
+                    slide_id=slide.id,
+                    id=feature.id,
+                    created_by=user.username,
+                    updated_by=user.username,
+                    created_at=stamp,
+                    updated_at=stamp,
+                    geometry={},
+                    properties={},
+                )
+                _apply(row, feature)
+                _stamp(row, slide)
+                rows.append(row)
+            session.add_all(rows)
+            session.add_all([_version(row, Change.created, user) for row in rows])
+    except IntegrityError as error:  # a concurrent POST of the same id
+        raise ConflictError("annotation id exists on this slide") from error
+    return rows
+
+
+def _current(session: Session, slide: Slide, annotation_id: uuid.UUID) -> Annotation:
+    row = session.get(Annotation, (slide.id, annotation_id))
+    if row is None:
+        raise NotFoundError("no such annotation")
+    return row
+
+
+def update(db: Database, slide: Slide, feature: Feature, user: User) -> Annotation:
+    with db.write() as session:
+        row = _current(session, slide, feature.id)
+        _apply(row, feature)
+        row.version = next_version(_revisions(session, slide, feature.id))
+        row.updated_by, row.updated_at = user.username, utcnow()
+        _stamp(row, slide)
+        session.add(row)
+        session.add(_version(row, Change.updated, user))
+    return row
+
+
+def delete(db: Database, slide: Slide, annotation_id: uuid.UUID, user: User) -> Annotation:
+    with db.write() as session:
+        row = _current(session, slide, annotation_id)
+        row.version = next_version(_revisions(session, slide, annotation_id))
+        row.updated_by, row.updated_at = user.username, utcnow()
+        session.add(_version(row, Change.deleted, user, deleted=True))
+        session.delete(row)
+    return row
+
+
+def _revisions(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[Revision]:
+    return [
+        Revision(
+            version=kept.version,
+            change=Change(kept.change),
+            feature=None
+            if kept.geometry is None
+            else as_geojson(annotation_id, kept.geometry, kept.properties or {}),
+            author=kept.author,
+            at=kept.at,
+        )
+        for kept in _versions(session, slide, annotation_id)
+    ]
+
+
+def history(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[Revision]:
+    revisions = _revisions(session, slide, annotation_id)
+    if not revisions:
+        raise NotFoundError("no such annotation")
+    return revisions
+
+
+def restore(
+    db: Database, slide: Slide, annotation_id: uuid.UUID, version: int, user: User
+) -> tuple[Annotation, dict[str, Any]]:
+    """Bring back `version` as a new version (also after a deletion); answers row and feature."""
+    with db.write() as session:
+        revisions = history(session, slide, annotation_id)
+        feature = restore_target(revisions, version)
+        row = session.get(Annotation, (slide.id, annotation_id))
+        now = utcnow()
+        if row is None:
+            row = Annotation(
+                slide_id=slide.id,
+                id=annotation_id,
+                created_by=user.username,
+                created_at=now,
+                geometry={},
+                properties={},
+            )
+        row.geometry, row.properties = feature["geometry"], feature["properties"]
+        _classify_and_measure(row, shape(row.geometry))
+        row.version = next_version(revisions)
+        row.updated_by, row.updated_at = user.username, now
+        _stamp(row, slide)
+        session.add(row)
+        session.add(_version(row, Change.restored, user))
+    return row, feature

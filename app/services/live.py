@@ -1,0 +1,75 @@
+"""Live events per slide (annotation changes, a presenter's view) for Server-Sent Events.
+
+In-process fan-out: every open event stream of a slide has its own bounded queue on
+the event loop. Writes happen in sync routes (thread pool), so publishing hands each
+event to the loop with `call_soon_threadsafe`. A deployment with several web
+processes would need a shared channel (PostgreSQL LISTEN/NOTIFY or Redis pub/sub)
+behind the same two methods; `slidebridge serve` runs one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A stream that falls this far behind (a stalled client) loses events, not the server memory.
+QUEUE_SIZE = 1000
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+
+
+def _offer(queue: asyncio.Queue[str], message: str) -> None:
+    # A full queue drops the event; the client reloads the collection when it reconnects.
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(message)
+
+
+def sse_message(event: str, data: dict[str, Any]) -> str:
+    """One SSE frame; JSON never contains a raw newline, so one `data:` line suffices."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+class LiveHub:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: dict[uuid.UUID, set[_Subscriber]] = {}
+
+    @asynccontextmanager
+    async def subscribe(self, slide_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[str]]:
+        subscriber = _Subscriber(asyncio.get_running_loop())
+        with self._lock:
+            self._streams.setdefault(slide_id, set()).add(subscriber)
+        try:
+            yield subscriber.queue
+        finally:
+            with self._lock:
+                streams = self._streams.get(slide_id, set())
+                streams.discard(subscriber)
+                if not streams:
+                    self._streams.pop(slide_id, None)
+
+    def publish(self, slide_id: uuid.UUID, event: str, data: dict[str, Any]) -> int:
+        """Send to every stream of the slide, from any thread; answers how many."""
+        message = sse_message(event, data)
+        with self._lock:
+            subscribers = list(self._streams.get(slide_id, ()))
+        for subscriber in subscribers:
+            # A closed loop raises; that stream's finally block removes it.
+            with contextlib.suppress(RuntimeError):
+                subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, message)
+        return len(subscribers)
+
+    def listeners(self, slide_id: uuid.UUID) -> int:
+        with self._lock:
+            return len(self._streams.get(slide_id, ()))

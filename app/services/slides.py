@@ -1,0 +1,189 @@
+"""Registering, describing and deleting slides: shared by the API and `slidebridge slide add`.
+
+A slide file is stored once per content at `slides/ab/cd/<sha256><suffix>` (the
+suffix kept because OpenSlide recognises some formats by it); the same file
+registered at two sites is two slide rows sharing one file.
+
+One file is one slide. Multi-file formats (MIRAX `.mrxs` with its data folder,
+DICOM series spread over files, Hamamatsu VMS) need an upload of several files
+placed side by side; they come with the resumable-upload work, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import PayloadTooLargeError
+from app.models import (
+    URGENT_PRIORITY,
+    Job,
+    LevelPublic,
+    Site,
+    Slide,
+    SlidePublic,
+)
+from app.services.staging import StagedFile, move_into_place, safe_suffix
+from tiler import SlideError, SlideInfo, open_slide
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registered:
+    slide: Slide
+    created: bool
+    job_id: uuid.UUID | None
+    priority: int
+
+
+def content_path(sha256: str, suffix: str) -> Path:
+    """Where a file with this content lives, relative to the data directory."""
+    return Path("slides") / sha256[:2] / sha256[2:4] / f"{sha256}{suffix}"
+
+
+def pyramid_path(settings: Settings, slide_id: uuid.UUID) -> Path:
+    return settings.pyramids_dir / f"{slide_id}.tilepack"
+
+
+def probe(path: Path) -> SlideInfo:
+    """Open the file with the slide engine; raises a SlideError (a 422) if it is not a slide."""
+    with open_slide(path) as slide:
+        return slide.info
+
+
+def _check_quota(session: Session, settings: Settings, site: Site, size: int) -> None:
+    if settings.site_quota_bytes is None:
+        return
+    used = session.exec(
+        select(func.coalesce(func.sum(Slide.size_bytes), 0)).where(Slide.site_id == site.id)
+    ).one()
+    if int(used) + size > settings.site_quota_bytes:
+        raise PayloadTooLargeError(f"site {site.code} is over its storage quota")
+
+
+def register(
+    db: Database, settings: Settings, staged: StagedFile, site: Site, *, urgent: bool = False
+) -> Registered:
+    """Probe, store and record a staged file as a slide with a queued pyramid job.
+
+    The staged file is consumed: moved into the store, or deleted on any failure,
+    so a refused upload leaves nothing behind.
+    """
+    try:
+        try:
+            info = probe(staged.path)
+        except SlideError as error:
+            # The engine names the file it read: that is our random staging name, not theirs.
+            error.reason = error.reason.replace(staged.path.name, staged.display_name)
+            error.args = (error.reason,)
+            raise
+        with db.read() as session:
+            existing = _existing(session, site.id, staged.sha256)
+            if existing is not None:
+                staged.discard()
+                return Registered(existing, False, None, 0)
+            _check_quota(session, settings, site, staged.size)
+        relative = content_path(staged.sha256, safe_suffix(staged.path.name))
+        move_into_place(staged, settings.data_dir / relative)
+    except BaseException:
+        staged.discard()
+        raise
+    slide = Slide(
+        site_id=site.id,
+        name=staged.display_name,
+        sha256=staged.sha256,
+        storage_path=relative.as_posix(),
+        size_bytes=staged.size,
+        vendor=info.vendor[:64],
+        width=info.width,
+        height=info.height,
+        mpp_x=info.mpp_x,
+        mpp_y=info.mpp_y,
+        objective_power=info.objective_power,
+        levels=[level.__dict__ for level in info.levels],
+        associated=list(info.associated),
+    )
+    priority = URGENT_PRIORITY if urgent else 0
+    try:
+        with db.write() as session:
+            session.add(slide)
+            session.flush()
+            job = Job(slide_id=slide.id, priority=priority)
+            session.add(job)
+    except IntegrityError:
+        # The same content was registered for this site concurrently: answer with that one.
+        with db.read() as session:
+            winner = _existing(session, site.id, staged.sha256)
+        if winner is None:
+            raise
+        return Registered(winner, False, None, 0)
+    return Registered(slide, True, job.id, priority)
+
+
+async def register_async(
+    db: Database, settings: Settings, staged: StagedFile, site: Site, *, urgent: bool = False
+) -> Registered:
+    return await anyio.to_thread.run_sync(
+        lambda: register(db, settings, staged, site, urgent=urgent)
+    )
+
+
+def _existing(session: Session, site_id: uuid.UUID, sha256: str) -> Slide | None:
+    return session.exec(
+        select(Slide).where(Slide.site_id == site_id, Slide.sha256 == sha256)
+    ).first()
+
+
+def to_public(slide: Slide, site_code: str) -> SlidePublic:
+    return SlidePublic(
+        id=slide.id,
+        site=site_code,
+        name=slide.name,
+        sha256=slide.sha256,
+        status=slide.status,
+        progress=slide.progress,
+        error=slide.error,
+        vendor=slide.vendor,
+        width=slide.width,
+        height=slide.height,
+        mpp_x=slide.mpp_x,
+        mpp_y=slide.mpp_y,
+        objective_power=slide.objective_power,
+        levels=[LevelPublic.model_validate(level) for level in slide.levels],
+        associated=list(slide.associated),
+        size_bytes=slide.size_bytes,
+        created_at=slide.created_at,
+    )
+
+
+def site_codes(session: Session, site_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not site_ids:
+        return {}
+    rows = session.exec(select(Site.id, Site.code).where(col(Site.id).in_(site_ids))).all()
+    return dict(rows)
+
+
+def delete(db: Database, settings: Settings, slide: Slide) -> None:
+    """Remove the row (its jobs cascade), its pyramid, and the file if no other row uses it."""
+    with db.write() as session:
+        row = session.get(Slide, slide.id)
+        if row is None:
+            return
+        session.delete(row)
+        session.flush()
+        shared = session.exec(
+            select(func.count()).where(Slide.storage_path == slide.storage_path)
+        ).one()
+    pyramid_path(settings, slide.id).unlink(missing_ok=True)
+    if shared == 0:
+        (settings.data_dir / slide.storage_path).unlink(missing_ok=True)

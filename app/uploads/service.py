@@ -1,0 +1,231 @@
+"""Uploads as the service sees them: create, find, advance, complete, terminate.
+
+Sync functions over `Database`, called from the routes in a worker thread.
+Completion goes through the same `register()` as `POST /api/slides`, so an
+upload and a form post become the same kind of slide (content-addressed,
+probed, de-duplicated per site, quota-checked, pyramid queued).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from app.core.access import may_see_site, site_filter
+from app.core.audit import Actor, record
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
+from app.core.types import utcnow
+from app.models import Outcome, Role, Site, User
+from app.services import slides as slide_service
+from app.services.slides import Registered
+from app.services.staging import StagedFile, display_name, staging_path
+from app.uploads.config import UploadSettings
+from app.uploads.models import Upload, UploadPublic, UploadStatus
+from app.uploads.protocol import TusError, parse_sha256
+from app.uploads.store import create_part, part_path, remove_part, sha256_of
+from tiler import NotFoundError, SlideBridgeError
+
+_CASE_MAX = 64
+
+
+def check_may_write(user: User) -> None:
+    if user.role == Role.surgeon:
+        raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
+
+
+def _site_for(session: Session, user: User, code: str | None) -> Site:
+    """The site an upload goes to: the named one, or the user's own.
+
+    A site the user may not see is reported as unknown, as `POST /api/slides` does.
+    """
+    check_may_write(user)
+    if code:
+        site = session.exec(select(Site).where(Site.code == code[:32])).first()
+        if site is None or not may_see_site(session, user, site.id):
+            raise UnprocessableError(f"no site {code[:32]!r}")
+        return site
+    site = session.get(Site, user.site_id) if user.site_id else None
+    if site is None:
+        raise UnprocessableError("give the site code in the upload metadata 'site'")
+    return site
+
+
+def _reserved_bytes(session: Session, site_id: uuid.UUID) -> int:
+    """Bytes promised to unfinished uploads of the site: they count against its quota."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Upload.length), 0)).where(
+            Upload.site_id == site_id,
+            Upload.status == UploadStatus.receiving,
+            col(Upload.expires_at) > utcnow(),
+        )
+    ).one()
+    return int(total)
+
+
+def create(
+    db: Database,
+    settings: Settings,
+    options: UploadSettings,
+    user: User,
+    metadata: dict[str, str],
+    length: int,
+) -> tuple[Upload, str]:
+    """A new upload with an empty part file; size and quota are checked first."""
+    if length == 0:
+        raise TusError("an empty file is not a slide")
+    if length > settings.max_upload_bytes:
+        raise PayloadTooLargeError(f"file is larger than {settings.max_upload_bytes} bytes")
+    case_id = metadata.get("case")
+    if case_id is not None and not (0 < len(case_id) <= _CASE_MAX and case_id.isprintable()):
+        raise TusError(f"metadata case must be 1 to {_CASE_MAX} printable characters")
+    upload = Upload(
+        filename=display_name(metadata.get("filename", "")),
+        case_id=case_id,
+        length=length,
+        sha256=parse_sha256(metadata.get("sha256")),
+        expires_at=utcnow() + timedelta(hours=options.expire_hours),
+        site_id=uuid.uuid4(),  # set below, once the site is known
+        user_id=user.id,
+    )
+    path = part_path(settings.data_dir, upload.id)
+    with db.write() as session:
+        site = _site_for(session, user, metadata.get("site"))
+        reserved = _reserved_bytes(session, site.id)
+        slide_service._check_quota(session, settings, site, reserved + length)
+        upload.site_id = site.id
+        create_part(path)
+        try:
+            session.add(upload)
+            session.flush()
+        except BaseException:
+            remove_part(path)
+            raise
+    return upload, site.code
+
+
+def visible(session: Session, user: User, upload_id: str) -> Upload:
+    """The upload if the user may see its site; another site's upload does not exist."""
+    try:
+        key = uuid.UUID(upload_id)
+    except ValueError as error:
+        raise NotFoundError("no such upload") from error
+    row = session.exec(
+        select(Upload).where(Upload.id == key, site_filter(user, Upload.site_id))
+    ).first()
+    if row is None:
+        raise NotFoundError("no such upload")
+    return row
+
+
+def fresh(db: Database, upload_id: uuid.UUID) -> Upload:
+    """The row as committed now (read after taking the part file's lock)."""
+    with db.read() as session:
+        row = session.get(Upload, upload_id)
+    if row is None:
+        raise NotFoundError("no such upload")
+    return row
+
+
+def site_code(session: Session, site_id: uuid.UUID) -> str:
+    return slide_service.site_codes(session, {site_id})[site_id]
+
+
+def commit_offset(db: Database, upload: Upload, offset: int, options: UploadSettings) -> None:
+    """Record bytes already fsynced; each acknowledged byte also pushes back expiry."""
+    expires = utcnow() + timedelta(hours=options.expire_hours)
+    with db.write() as session:
+        session.execute(
+            update(Upload)
+            .where(col(Upload.id) == upload.id, col(Upload.status) == UploadStatus.receiving)
+            .values(offset=offset, expires_at=expires)
+        )
+    upload.offset = offset
+    upload.expires_at = expires
+
+
+def _finish(db: Database, upload: Upload, **values: object) -> None:
+    with db.write() as session:
+        session.execute(update(Upload).where(col(Upload.id) == upload.id).values(**values))
+    for key, value in values.items():
+        setattr(upload, key, value)
+
+
+def _stage(settings: Settings, upload: Upload, sha256: str) -> StagedFile:
+    """A staged copy of the part file for `register()`, which consumes it.
+
+    A hard link costs nothing and leaves the part file in place, so a crash
+    during registration loses no byte: the next request completes it again.
+    """
+    source = part_path(settings.data_dir, upload.id)
+    target = staging_path(settings.staging_dir, upload.filename)
+    try:
+        os.link(source, target)
+    except OSError:  # staging on another filesystem
+        shutil.copyfile(source, target)
+    return StagedFile(target, sha256, upload.length, upload.filename)
+
+
+def complete(db: Database, settings: Settings, upload: Upload, actor: Actor) -> Registered:
+    """Verify the whole file and register it as a slide; a refusal keeps nothing.
+
+    The caller holds the part file's lock and has committed offset == length.
+    """
+    part = part_path(settings.data_dir, upload.id)
+    try:
+        digest = sha256_of(part)
+        if upload.sha256 is not None and digest != upload.sha256:
+            raise UnprocessableError(
+                "the whole file's SHA-256 differs from the one the client declared: "
+                "it was damaged on the way; send it again"
+            )
+        with db.read() as session:
+            site = session.get(Site, upload.site_id)
+        assert site is not None
+        result = slide_service.register(
+            db, settings, _stage(settings, upload, digest), site, urgent=upload.case_id is not None
+        )
+    except SlideBridgeError as error:
+        _finish(db, upload, status=UploadStatus.rejected, error=error.reason[:1000])
+        remove_part(part)
+        record(
+            db, actor, "upload.reject", Outcome.failure, object_type="upload",
+            object_id=upload.id, site_id=upload.site_id, detail=error.reason,
+        )  # fmt: skip
+        raise
+    _finish(db, upload, status=UploadStatus.completed, slide_id=result.slide.id)
+    remove_part(part)
+    record(
+        db, actor, "upload.complete" if result.created else "upload.complete.duplicate",
+        Outcome.success, object_type="slide", object_id=result.slide.id,
+        site_id=upload.site_id, detail=upload.filename,
+    )  # fmt: skip
+    return result
+
+
+def terminate(db: Database, settings: Settings, upload: Upload) -> None:
+    with db.write() as session:
+        row = session.get(Upload, upload.id)
+        if row is not None:
+            session.delete(row)
+    remove_part(part_path(settings.data_dir, upload.id))
+
+
+def to_public(upload: Upload, code: str) -> UploadPublic:
+    return UploadPublic.model_validate(upload, update={"site": code})
+
+
+def user_uploads(session: Session, user: User, limit: int = 100) -> list[Upload]:
+    rows = session.exec(
+        select(Upload)
+        .where(site_filter(user, Upload.site_id))
+        .order_by(col(Upload.created_at).desc())
+        .limit(limit)
+    ).all()
+    return list(rows)

@@ -1,0 +1,130 @@
+// The slide's event stream: other viewers' annotation changes, and follow-me.
+//
+// A pathologist who shares posts their view (center and zoom in level-0 pixels,
+// rotation, pointer) at most every 100 ms; everyone on the slide receives it and may
+// follow, which makes their viewer read-only until they stop.
+
+import { el } from "./panel.js";
+
+const SEND_INTERVAL_MS = 100;
+
+export class Live {
+  constructor({ slideId, viewer, overlay, store, me, onFollowChange }) {
+    Object.assign(this, { slideId, viewer, overlay, store, me, onFollowChange });
+    this.client = crypto.randomUUID();
+    this.sharing = false;
+    this.following = null; // presenter's username
+    this.presenters = new Map(); // username -> last view
+    this.connected = false;
+    this._lastSent = 0;
+    this._timer = null;
+    this._pointer = null;
+  }
+
+  connect() {
+    const source = new EventSource(`/api/slides/${this.slideId}/events`);
+    source.addEventListener("ready", () => {
+      // After a reconnect, reload: changes made while the stream was down were missed.
+      if (this.connected) this.store.load();
+      this.connected = true;
+      document.body.dataset.live = "connected";
+    });
+    source.addEventListener("annotation", (e) => this.store.apply(JSON.parse(e.data)));
+    source.addEventListener("view", (e) => this._view(JSON.parse(e.data)));
+    this.source = source;
+    const stage = document.getElementById("stage");
+    stage.addEventListener("pointermove", (e) => {
+      if (!this.sharing) return;
+      const r = stage.getBoundingClientRect();
+      this._pointer = this.overlay.toImage(e.clientX - r.left, e.clientY - r.top);
+      this.queueSend();
+    });
+    this.viewer.addHandler("viewport-change", () => this.queueSend());
+    this.renderBar();
+  }
+
+  _view(view) {
+    if (view.client === this.client) return;
+    if (!view.sharing) {
+      this.presenters.delete(view.presenter);
+      if (this.following === view.presenter) this.follow(null);
+    } else {
+      const isNew = !this.presenters.has(view.presenter);
+      this.presenters.set(view.presenter, view);
+      if (this.following === view.presenter) this.applyView(view);
+      if (!isNew) return;
+    }
+    this.renderBar();
+  }
+
+  applyView(view) {
+    const vp = this.viewer.viewport;
+    vp.setRotation(view.rotation);
+    vp.zoomTo(vp.imageToViewportZoom(view.zoom), null, true);
+    vp.panTo(vp.imageToViewportCoordinates(new OpenSeadragon.Point(...view.center)), true);
+    this.overlay.pointer = view.pointer ? { x: view.pointer[0], y: view.pointer[1] } : null;
+    this.overlay.schedule();
+  }
+
+  follow(presenter) {
+    this.following = presenter;
+    this.overlay.pointer = null;
+    document.body.dataset.following = presenter || "";
+    if (presenter && this.presenters.has(presenter)) this.applyView(this.presenters.get(presenter));
+    this.viewer.setMouseNavEnabled(!presenter);
+    this.viewer.innerTracker.keysEnabled = !presenter;
+    this.onFollowChange(presenter);
+    this.renderBar();
+  }
+
+  share(on) {
+    this.sharing = on;
+    if (!on) this._post(false);
+    else this.queueSend();
+    this.renderBar();
+  }
+
+  queueSend() {
+    if (!this.sharing || this._timer) return;
+    const wait = Math.max(0, this._lastSent + SEND_INTERVAL_MS - performance.now());
+    this._timer = setTimeout(() => { this._timer = null; this._post(true); }, wait);
+  }
+
+  _post(sharing) {
+    this._lastSent = performance.now();
+    const vp = this.viewer.viewport;
+    const center = vp.viewportToImageCoordinates(vp.getCenter(true));
+    const body = {
+      center: [center.x, center.y],
+      zoom: vp.viewportToImageZoom(vp.getZoom(true)),
+      rotation: vp.getRotation(),
+      pointer: this._pointer ? [this._pointer.x, this._pointer.y] : null,
+      sharing,
+      client: this.client,
+    };
+    fetch(`/api/slides/${this.slideId}/view`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+  }
+
+  renderBar() {
+    const bar = document.getElementById("follow-bar");
+    const parts = [];
+    if (this.me?.role === "pathologist" && !this.following) {
+      parts.push(el("button", { type: "button", id: "share", "aria-pressed": String(this.sharing),
+        onclick: () => this.share(!this.sharing) }, this.sharing ? "Stop sharing my view" : "Share my view"));
+    }
+    if (this.following) {
+      parts.push(el("span", {}, `Following ${this.following} (read-only) `),
+        el("button", { type: "button", id: "unfollow", onclick: () => this.follow(null) }, "Stop following"));
+    } else {
+      for (const name of this.presenters.keys()) {
+        if (name === this.me?.username && this.sharing) continue;
+        parts.push(el("button", { type: "button", class: "follow", "data-presenter": name,
+          onclick: () => this.follow(name) }, `Follow ${name}`));
+      }
+    }
+    bar.replaceChildren(...parts);
+  }
+}

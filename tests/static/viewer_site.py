@@ -1,0 +1,131 @@
+"""A running SlideBridge for the viewer tests: real app over HTTP, SQLite, users, slides."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from playwright.sync_api import BrowserContext, Page
+
+from app import crud
+from app.core.db import Database
+from app.core.security import hash_password
+from app.main import create_app
+from app.models import Role, Site, SiteCover, Slide, SlideStatus, TokenKind, User
+from tests.browser import serve_asgi
+from tests.conftest import BOXES_TIFF, PASSWORD, SECRET, SMALL_SVS
+from workers.embedded import EmbeddedWorkers
+
+USERS = {
+    "path_north": (Role.pathologist, None),
+    "path_second": (Role.pathologist, None),
+    "surgeon_north": (Role.surgeon, "NORTH"),
+    "tech_north": (Role.technician, "NORTH"),
+}
+
+
+@dataclass
+class ViewerSite:
+    base: str
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+    slides: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    def login(self, context: BrowserContext, username: str) -> Page:
+        page = context.new_page()
+        page.goto(f"{self.base}/login")
+        page.fill("#username", username)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        return page
+
+    def annotations(self, slide: str) -> list[dict[str, Any]]:
+        response = self.client.get(
+            f"/api/slides/{self.slides[slide]}/annotations", headers=self.auth("path_north")
+        )
+        assert response.status_code == 200, response.text
+        features: list[dict[str, Any]] = response.json()["features"]
+        return features
+
+    def clear(self, slide: str) -> None:
+        for feature in self.annotations(slide):
+            self.client.delete(
+                f"/api/slides/{self.slides[slide]}/annotations/{feature['id']}",
+                headers=self.auth("path_north"),
+            )
+
+
+@contextmanager
+def running_site(data_dir: Path) -> Iterator[ViewerSite]:
+    from app.core.config import Settings
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        environment="test",
+        secret_key=SECRET,
+        data_dir=data_dir,
+        build_processes=1,
+        embedded_workers=1,
+        cookie_secure=False,
+    )
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as client:
+        db: Database = app.state.db
+        site = ViewerSite(base="", client=client)
+        with db.write() as session:
+            north = Site(code="NORTH", name="North Hospital")
+            session.add(north)
+            session.flush()
+            password_hash = hash_password(PASSWORD)
+            for username, (role, site_code) in USERS.items():
+                user = User(
+                    username=username,
+                    role=role,
+                    site_id=north.id if site_code else None,
+                    password_hash=password_hash,
+                )
+                session.add(user)
+                session.flush()
+                if role == Role.pathologist:
+                    session.add(SiteCover(user_id=user.id, site_id=north.id))
+                token, _ = crud.issue_token(
+                    session, user, TokenKind.bearer, timedelta(hours=1), SECRET
+                )
+                site.tokens[username] = token
+        for key, path in (("cmu", SMALL_SVS), ("boxes", BOXES_TIFF)):
+            response = client.post(
+                "/api/slides",
+                headers=site.auth("tech_north"),
+                files={"file": (path.name, path.read_bytes())},
+            )
+            assert response.status_code == 201, response.text
+            site.slides[key] = response.json()["id"]
+        workers = EmbeddedWorkers(db, settings)
+        while workers.run_once("viewer-test"):
+            pass
+        # A slide whose processing failed, as the worker would leave it.
+        response = client.post(
+            "/api/slides",
+            headers=site.auth("tech_north"),
+            files={"file": ("again.svs", SMALL_SVS.read_bytes() + b"\0")},
+        )
+        site.slides["failed"] = response.json()["id"]
+        with db.write() as session:
+            failed = session.get(Slide, uuid.UUID(site.slides["failed"]))
+            assert failed is not None
+            failed.status = SlideStatus.failed
+            failed.error = "the scanner file ends early"
+            session.add(failed)
+        with serve_asgi(app) as base:
+            site.base = base
+            yield site
