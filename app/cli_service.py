@@ -174,7 +174,6 @@ def slide_add(
 ) -> None:
     """Register a slide file as `POST /api/slides` does (the file is copied into the store)."""
     from app.core import audit
-    from app.models import Outcome
     from app.services import slides as slide_service
     from app.services.staging import stage_local_file
     from workers.dispatch import dispatcher_for
@@ -189,16 +188,7 @@ def slide_add(
             site_row = crud.site_by_code(session, site)
         staged = stage_local_file(path, settings.staging_dir, settings.max_upload_bytes)
         result = slide_service.register(db, settings, staged, site_row, urgent=urgent)
-    audit.record(
-        db,
-        actor,
-        "slide.upload" if result.created else "slide.upload.duplicate",
-        Outcome.success,
-        object_type="slide",
-        object_id=result.slide.id,
-        site_id=site_row.id,
-        detail=staged.display_name,
-    )
+    slide_service.record_registration(db, actor, result, site_row.id, staged.display_name)
     if result.job_id is not None:
         dispatcher_for(settings).notify(result.job_id, result.priority)
     state = "registered" if result.created else "already registered"

@@ -33,6 +33,18 @@ def _float_property(properties: Mapping[str, str], key: str) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
+#: Microscope scans have pixels of 0.1-10 µm; a value beyond this comes from a TIFF's
+#: default screen resolution (72 dpi is 352.8 µm/pixel), not from a calibration.
+MAX_PLAUSIBLE_MPP = 50.0
+
+
+def _calibration(properties: Mapping[str, str], key: str) -> float | None:
+    """The slide's µm per pixel, or None where it is absent or not a real calibration:
+    a viewer must say "unknown" rather than show a scale bar in wrong units."""
+    mpp = _float_property(properties, key)
+    return mpp if mpp is not None and mpp <= MAX_PLAUSIBLE_MPP else None
+
+
 def _one_line(error: BaseException, path: Path) -> str:
     """The library's message on one line, without the server's directory layout."""
     text = " ".join(str(error).replace(str(path), path.name).split())
@@ -83,8 +95,8 @@ class OpenSlideSlide(Slide):
             width=width,
             height=height,
             levels=levels,
-            mpp_x=_float_property(props, openslide.PROPERTY_NAME_MPP_X),
-            mpp_y=_float_property(props, openslide.PROPERTY_NAME_MPP_Y),
+            mpp_x=_calibration(props, openslide.PROPERTY_NAME_MPP_X),
+            mpp_y=_calibration(props, openslide.PROPERTY_NAME_MPP_Y),
             objective_power=_float_property(props, openslide.PROPERTY_NAME_OBJECTIVE_POWER),
             associated=sorted(osr.associated_images.keys()),
             properties=props,

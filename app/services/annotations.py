@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from shapely.geometry import shape
-from sqlalchemy import Text, cast
+from sqlalchemy import Text, cast, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -170,25 +170,37 @@ def _versions(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[
 
 
 def create(db: Database, slide: Slide, features: list[Feature], user: User) -> list[Annotation]:
-    """Add new annotations, all or none; an id already on this slide (or in its history) is 409."""
+    """Add new annotations, all or none; an id already on this slide is 409.
+
+    An id that was deleted comes back as the next version of its history, so
+    re-importing an exported file after a deletion works and loses nothing."""
     rows: list[Annotation] = []
     try:
         with db.write() as session:
             ids = [feature.id for feature in features]
-            taken = set()
+            taken: set[uuid.UUID] = set()
+            last_version: dict[uuid.UUID, int] = {}
             for chunk in range(0, len(ids), 500):  # keep IN lists within backend limits
+                part = ids[chunk : chunk + 500]
                 taken |= set(
                     session.exec(
-                        select(AnnotationVersion.annotation_id).where(
-                            AnnotationVersion.slide_id == slide.id,
-                            col(AnnotationVersion.annotation_id).in_(ids[chunk : chunk + 500]),
+                        select(Annotation.id).where(
+                            Annotation.slide_id == slide.id, col(Annotation.id).in_(part)
                         )
                     ).all()
                 )
+                kept = session.exec(
+                    select(AnnotationVersion.annotation_id, func.max(AnnotationVersion.version))
+                    .where(
+                        AnnotationVersion.slide_id == slide.id,
+                        col(AnnotationVersion.annotation_id).in_(part),
+                    )
+                    .group_by(col(AnnotationVersion.annotation_id))
+                ).all()
+                last_version.update({key: version for key, version in kept})
             if taken:
                 raise ConflictError(
-                    f"annotation {sorted(taken)[0]} exists on this slide (or in its history): "
-                    "change it with PUT or restore it"
+                    f"annotation {sorted(taken)[0]} exists on this slide: change it with PUT"
                 )
             now = utcnow()
             for i, feature in enumerate(features):
@@ -204,6 +216,7 @@ def create(db: Database, slide: Slide, features: list[Feature], user: User) -> l
                     geometry={},
                     properties={},
                 )
+                row.version = last_version.get(feature.id, 0) + 1
                 _apply(row, feature)
                 _stamp(row, slide)
                 rows.append(row)

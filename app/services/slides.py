@@ -21,6 +21,8 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.core import audit
+from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError
@@ -28,6 +30,7 @@ from app.models import (
     URGENT_PRIORITY,
     Job,
     LevelPublic,
+    Outcome,
     Site,
     Slide,
     SlidePublic,
@@ -44,6 +47,27 @@ class Registered:
     created: bool
     job_id: uuid.UUID | None
     priority: int
+
+
+def record_registration(
+    db: Database,
+    actor: Actor,
+    result: Registered,
+    site_id: uuid.UUID,
+    display_name: str,
+    action: str = "slide.upload",
+) -> None:
+    """Audit a registration: `action`, or `action.duplicate` when the content was stored."""
+    audit.record(
+        db,
+        actor,
+        action if result.created else f"{action}.duplicate",
+        Outcome.success,
+        object_type="slide",
+        object_id=result.slide.id,
+        site_id=site_id,
+        detail=display_name,
+    )
 
 
 def content_path(sha256: str, suffix: str) -> Path:

@@ -20,6 +20,13 @@ function setStatus(text, kind = "") {
   status.className = kind;
 }
 
+function unavailable(text) {
+  // Nothing to look at: hide the tools rather than leave buttons that do nothing.
+  document.body.classList.add("unavailable");
+  showMessage(text);
+  state.error = text;
+}
+
 function showMessage(text, kind = "error") {
   const box = document.getElementById("message");
   box.textContent = text;
@@ -51,8 +58,7 @@ async function boot() {
       ? "This slide does not exist, or is not shared with you."
       : `The slide could not be opened: ${error.message}`;
     setStatus("Not available", "error");
-    showMessage(text);
-    state.error = text;
+    unavailable(text);
     return;
   }
   const me = await getJSON("/api/users/me").catch(() => null);
@@ -64,8 +70,7 @@ async function boot() {
   if (slide.status === "failed") {
     const text = `This slide failed to process${slide.error ? `: ${slide.error}` : ""}. Ask the site to scan or upload it again.`;
     setStatus("Failed", "error");
-    showMessage(text);
-    state.error = text;
+    unavailable(text);
     return;
   }
   if (slide.status !== "ready") {
@@ -90,6 +95,7 @@ function start(slide, me) {
     maxZoomPixelRatio: 4,
     visibilityRatio: 0.5,
     constrainDuringPan: true,
+    viewportMargins: { top: 48 }, // keep the whole slide clear of the toolbar when fitted
   });
   state.viewer = viewer;
   const store = new AnnotationStore(slide.id);

@@ -102,11 +102,15 @@ def running_site(data_dir: Path) -> Iterator[ViewerSite]:
                     session, user, TokenKind.bearer, timedelta(hours=1), SECRET
                 )
                 site.tokens[username] = token
-        for key, path in (("cmu", SMALL_SVS), ("boxes", BOXES_TIFF)):
+        # The same scan twice (one trailing byte apart: another file to the service), so
+        # the 10,000-annotation test has a slide of its own.
+        for key, name, data in (
+            ("cmu", SMALL_SVS.name, SMALL_SVS.read_bytes()),
+            ("crowded", "crowded.svs", SMALL_SVS.read_bytes() + b"\0\0"),
+            ("boxes", BOXES_TIFF.name, BOXES_TIFF.read_bytes()),
+        ):
             response = client.post(
-                "/api/slides",
-                headers=site.auth("tech_north"),
-                files={"file": (path.name, path.read_bytes())},
+                "/api/slides", headers=site.auth("tech_north"), files={"file": (name, data)}
             )
             assert response.status_code == 201, response.text
             site.slides[key] = response.json()["id"]
@@ -126,6 +130,10 @@ def running_site(data_dir: Path) -> Iterator[ViewerSite]:
             failed.status = SlideStatus.failed
             failed.error = "the scanner file ends early"
             session.add(failed)
+        # boxes.tiff is uncalibrated as registered: its 72-dpi TIFF resolution is no
+        # pixel size, and the slide engine reports none.
+        boxes = client.get(f"/api/slides/{site.slides['boxes']}", headers=site.auth("tech_north"))
+        assert boxes.json()["mpp_x"] is None
         with serve_asgi(app) as base:
             site.base = base
             yield site

@@ -103,16 +103,7 @@ async def upload_slide(
         reason = getattr(error, "reason", type(error).__name__)
         audit.record(db, actor, "slide.upload", Outcome.failure, site_id=site.id, detail=reason)
         raise
-    audit.record(
-        db,
-        actor,
-        "slide.upload" if result.created else "slide.upload.duplicate",
-        Outcome.success,
-        object_type="slide",
-        object_id=result.slide.id,
-        site_id=site.id,
-        detail=staged.display_name,
-    )
+    slide_service.record_registration(db, actor, result, site.id, staged.display_name)
     if result.job_id is not None:
         await anyio.to_thread.run_sync(
             get_dispatcher(request).notify, result.job_id, result.priority
