@@ -314,8 +314,14 @@ class _StageWorker:
 _worker: _StageWorker | None = None
 
 
+#: Build workers yield the CPU to whatever else runs (tile requests of a pathologist
+#: who is panning): a background build must never make a viewer wait.
+WORKER_NICENESS = 5
+
+
 def _init_worker(stage: _Stage) -> None:
     global _worker
+    os.nice(WORKER_NICENESS)
     _worker = _StageWorker(stage)
 
 
