@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.main import router
 from app.api.static import mount_static
+from app.api.tile_access import TileAccess
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import install_error_handler
@@ -83,6 +84,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.tiles = TileService(settings)
+    app.state.tile_access = TileAccess(db, settings)
     app.state.workers = workers
     app.state.dispatcher = dispatcher_for(settings, workers)
     app.state.live = LiveHub()  # annotation changes and shared views, per slide

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often an idle embedded worker looks for jobs."
     )
+    tile_access_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How long a tile request's credential and site check is re-used for the same "
+            "slide (a viewer asks for hundreds of tiles a second). A revoked token loses "
+            "tiles within this time; every other route checks on every request."
+        ),
+    )
     open_slides: int = Field(
         default=16, ge=1, le=1024, description="Open slide handles kept for on-the-fly tiles."
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.core.config import Settings
-from app.models import Slide, SlideStatus
+from app.models import Slide
 from app.services.slides import pyramid_path
 from tiler import NotFoundError, SlideBridgeError
 from tiler import Slide as SlideHandle
@@ -49,8 +49,9 @@ class TileService:
         return self.cache.slide(self.source_path(slide))
 
     def pack(self, slide: Slide) -> TilePack | None:
-        if slide.status != SlideStatus.ready:
-            return None
+        """The built pyramid, if its file exists. The file, published by an atomic
+        rename, is the signal rather than `slide.status`: tile requests re-use a
+        slide row for a few seconds (`TileAccess`) and must not wait for it."""
         with self._lock:
             pack = self._packs.get(slide.id)
             if pack is not None:

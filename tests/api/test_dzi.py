@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -142,3 +143,28 @@ def test_tiles_come_from_the_pyramid_once_built(
     )
     webp = client.get(url.replace(".jpeg", ".webp"), headers=headers)
     assert webp.status_code == 200 and "live" in webp.headers["etag"]
+
+
+def test_tile_access_is_reused_briefly_then_rechecked(
+    client: TestClient, world: World, north_slide: dict[str, Any], app: Any
+) -> None:
+    """Tiles re-use the credential check for `tile_access_seconds`; a revoked token
+    keeps its tiles no longer than that, while every other route refuses it at once."""
+    from tests.api.test_auth import token_for
+
+    app.state.tile_access.settings = app.state.settings.model_copy(
+        update={"tile_access_seconds": 0.5}
+    )
+    token = token_for(client, "path_north")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/dzi/{north_slide['id']}_files/0/0_0.jpeg"
+    assert client.get(url, headers=headers).status_code == 200
+    assert client.post("/api/auth/revoke", headers=headers).status_code == 204
+    assert client.get("/api/slides", headers=headers).status_code == 401
+    assert client.get(url, headers=headers).status_code == 200  # within the grace
+    time.sleep(0.6)
+    refused = client.get(url, headers=headers)
+    assert refused.status_code == 401 and refused.json() == {"detail": "token revoked"}
+    # Another site's user gets nothing from the first user's grant.
+    other = client.get(url, headers=world.auth("tech_south"))
+    assert other.status_code == 404

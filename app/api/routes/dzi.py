@@ -1,19 +1,20 @@
 """Deep Zoom for OpenSeadragon: `/dzi/{id}.dzi` and `/dzi/{id}_files/{z}/{col}_{row}.{format}`.
 
 Opening the .dzi is the audited event; tiles are not audited one by one (a view
-is thousands of them). Tile handlers are plain `def` routes, so tile work runs in
-the thread pool and never blocks the event loop.
+is thousands of them).
 """
 
 from __future__ import annotations
 
 import re
 
+import anyio
 from fastapi import APIRouter, Request, Response
 
 from app.api.audited import open_slide_audited
 from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep, TilesDep
-from app.core.access import visible_slide
+from app.api.tile_access import TileAccess, credential_of
+from app.services.tiles import TileService
 from tiler import NotFoundError
 
 router = APIRouter(tags=["deepzoom"])
@@ -53,26 +54,29 @@ def dzi(
 
 
 @router.get("/dzi/{slide_id}_files/{level}/{col}_{row}.{fmt}", response_class=Response)
-def dzi_tile(
-    request: Request,
-    slide_id: str,
-    level: str,
-    col: str,
-    row: str,
-    fmt: str,
-    user: CurrentUser,
-    session: SessionDep,
-    tiles: TilesDep,
+async def dzi_tile(
+    request: Request, slide_id: str, level: str, col: str, row: str, fmt: str
 ) -> Response:
+    """No dependencies on purpose: each would cost a thread-pool hop per tile. The
+    credential and site check is the usual one, re-used briefly (`TileAccess`); a
+    tile from the built pyramid is one indexed SQLite read, done right here, and
+    only a tile made from the slide goes to a worker thread."""
     if fmt not in MEDIA:
         raise NotFoundError(f"no tile format {fmt[:10]!r}: jpeg or webp")
     z, t_col, t_row = _index(level, "level"), _index(col, "column"), _index(row, "row")
-    slide = visible_slide(session, user, slide_id)
-    session.close()  # nothing more to read: release the connection while the tile is made
+    access: TileAccess = request.app.state.tile_access
+    tiles: TileService = request.app.state.tiles
+    credential = credential_of(request, access.settings)
+    slide = access.cached(credential, slide_id)
+    if slide is None:
+        slide = await anyio.to_thread.run_sync(access.check, request, credential, slide_id)
     source = tiles.source_name(slide, fmt)
     etag = f'"{slide.sha256[:24]}-{source}-{fmt}-{z}-{t_col}-{t_row}"'
     headers = {"Cache-Control": TILE_CACHE, "ETag": etag}
     if etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
-    tile = tiles.tile(slide, z, t_col, t_row, fmt)
+    if source == "pyramid":
+        tile = tiles.tile(slide, z, t_col, t_row, fmt)
+    else:
+        tile = await anyio.to_thread.run_sync(tiles.tile, slide, z, t_col, t_row, fmt)
     return Response(tile.data, media_type=MEDIA[fmt], headers=headers)
