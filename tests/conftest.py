@@ -28,6 +28,10 @@ from app.core.security import hash_password
 from app.main import create_app
 from app.models import Role, Site, SiteCover, TokenKind, User
 
+# One Chromium per test process for every browser test (two fixture copies would
+# start two Playwright loops in one thread).
+pytest_plugins = ["tests.browser"]
+
 REPO = Path(__file__).resolve().parents[1]
 #: CI clones the repository next to shared/, so shared is always <repo>/../shared.
 SLIDES = REPO / ".." / "shared" / "slides"

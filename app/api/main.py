@@ -10,6 +10,7 @@ from app.api.routes import (
     auth,
     dzi,
     health,
+    home,
     iiif,
     live,
     login,
@@ -17,9 +18,14 @@ from app.api.routes import (
     uploads,
     viewer,
 )
+from app.api.routes import cases as case_routes
+from app.api.routes import metrics as metric_routes
 
 router = APIRouter()
 ROUTE_MODULES = (health, auth, login, slides, audit, dzi, iiif, uploads)
-for module in (*ROUTE_MODULES, annotation_routes, live, viewer):
+for module in (*ROUTE_MODULES, annotation_routes, live, viewer, home):
     router.include_router(module.router)
 router.include_router(uploads.page_router)
+router.include_router(case_routes.router)
+router.include_router(case_routes.page_router)
+router.include_router(metric_routes.router)

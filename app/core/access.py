@@ -1,8 +1,9 @@
 """Who may see what: the one place where site-based authorization is decided.
 
 Admins see every site, pathologists the sites they cover, surgeons and
-technicians their own site. Every slide query goes through `scope_slides`, so
-a slide of a site you may not see does not exist for you: a 404, never a 403.
+technicians their own site. Every slide query goes through `scope_slides` (every
+case query through `scope_cases`), so a slide or case of a site you may not see
+does not exist for you: a 404, never a 403.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
 
+from app.cases.models import Case
 from app.models import Role, SiteCover, Slide, User
 from tiler import NotFoundError
 
@@ -48,6 +50,24 @@ def visible_slide(session: Session, user: User, slide_id: uuid.UUID | str) -> Sl
         raise NotFoundError("no such slide")
     assert isinstance(slide, Slide)
     return slide
+
+
+def scope_cases(user: User) -> Any:
+    """SELECT of the cases `user` may see: the same site rule as for slides."""
+    return select(Case).where(site_filter(user, Case.site_id))
+
+
+def visible_case(session: Session, user: User, case_id: uuid.UUID | str) -> Case:
+    """The case, if `user` may see it; NotFoundError otherwise, as for an unknown id."""
+    try:
+        key = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(case_id)
+    except ValueError as error:
+        raise NotFoundError("no such case") from error
+    case = session.exec(scope_cases(user).where(Case.id == key)).first()
+    if case is None:
+        raise NotFoundError("no such case")
+    assert isinstance(case, Case)
+    return case
 
 
 def may_see_site(session: Session, user: User, site_id: uuid.UUID) -> bool:

@@ -35,9 +35,13 @@ def _offer(queue: asyncio.Queue[str], message: str) -> None:
         queue.put_nowait(message)
 
 
-def sse_message(event: str, data: dict[str, Any]) -> str:
-    """One SSE frame; JSON never contains a raw newline, so one `data:` line suffices."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def sse_message(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    """One SSE frame; JSON never contains a raw newline, so one `data:` line suffices.
+
+    With `event_id` the frame carries an `id:` line, which the browser's EventSource
+    sends back as `Last-Event-ID` when it reconnects (case events catch up by it)."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 class LiveHub:
@@ -59,9 +63,18 @@ class LiveHub:
                 if not streams:
                     self._streams.pop(slide_id, None)
 
-    def publish(self, slide_id: uuid.UUID, event: str, data: dict[str, Any]) -> int:
-        """Send to every stream of the slide, from any thread; answers how many."""
-        message = sse_message(event, data)
+    def publish(
+        self,
+        slide_id: uuid.UUID,
+        event: str,
+        data: dict[str, Any],
+        *,
+        event_id: int | None = None,
+    ) -> int:
+        """Send to every stream of the slide, from any thread; answers how many.
+
+        Any UUID works as the key: case events use the case's and the site's ids."""
+        message = sse_message(event, data, event_id)
         with self._lock:
             subscribers = list(self._streams.get(slide_id, ()))
         for subscriber in subscribers:

@@ -47,7 +47,7 @@ def _safe_next(target: str) -> str:
     """Only paths on this site: `//evil.example` or `https://...` would be an open redirect."""
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return "/api/slides"
+    return "/"
 
 
 def _page(next_url: str, message: str = "", status: int = 200) -> HTMLResponse:
@@ -59,7 +59,7 @@ def _page(next_url: str, message: str = "", status: int = 200) -> HTMLResponse:
 
 
 @router.get("/login")
-def login_page(next: str = "/api/slides") -> HTMLResponse:
+def login_page(next: str = "/") -> HTMLResponse:
     return _page(next)
 
 
@@ -70,7 +70,7 @@ def login(
     password: Annotated[str, Form(max_length=256)],
     db: DatabaseDep,
     settings: SettingsDep,
-    next: Annotated[str, Form(max_length=2000)] = "/api/slides",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     client = client_address(request)
     try:

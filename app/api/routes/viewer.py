@@ -9,37 +9,17 @@ OpenSeadragon under `/static/vendor/` from the npm package the project installs
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import Response
 
-from app.api.deps import SessionDep, SettingsDep, get_current_user
-from app.core.errors import AuthenticationError
-
-STATIC = Path(__file__).resolve().parents[3] / "static"
-VIEWER_PAGE = STATIC / "viewer.html"
+from app.api.deps import SessionDep, SettingsDep
+from app.api.pages import STATIC, VIEWER_HEADERS, signed_in_page
 
 router = APIRouter(tags=["viewer"], include_in_schema=False)
-
-_HEADERS = {
-    # OpenSeadragon positions its elements with inline styles, hence 'unsafe-inline' for
-    # styles only; scripts come from this origin and nowhere else.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-    "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'self'",
-    "Cache-Control": "no-store",
-}
 
 
 @router.get("/slides/{slide_id}", response_class=Response)
 def viewer_page(
     slide_id: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    try:
-        get_current_user(request, session, settings)
-    except AuthenticationError:
-        return RedirectResponse(f"/login?next={quote(f'/slides/{slide_id}')}", status_code=303)
-    return FileResponse(VIEWER_PAGE, media_type="text/html", headers=_HEADERS)
-
+    return signed_in_page(request, session, settings, STATIC / "viewer.html", VIEWER_HEADERS)

@@ -1,0 +1,147 @@
+// Shared by the case pages: fetch with the session cookie, the live event stream with
+// reconnect and catch-up, the case clock, and small DOM helpers.
+
+export async function api(url, options = {}) {
+  const init = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
+  if (options.json !== undefined) {
+    init.method = init.method || "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(url, init);
+  if (response.status === 401) {
+    location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+    throw new Error("not signed in");
+  }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail; } catch { /* not JSON */ }
+    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    error.status = response.status;
+    throw error;
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export const STATUS_WORDS = {
+  requested: "Requested", slides_uploading: "Slides uploading", ready: "Slides ready",
+  in_review: "In review", reported: "Reported", acknowledged: "Acknowledged",
+  amended: "AMENDED", cancelled: "Cancelled",
+};
+
+export function time(iso) {
+  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
+}
+
+export function date(iso) {
+  return iso ? new Date(`${iso}T00:00:00`).toLocaleDateString() : "–";
+}
+
+// The clock is the server's: minutes at `server_time`, advanced by the local time since
+// the snapshot arrived (so a wrong client clock cannot make a case look younger).
+export class Clock {
+  constructor(caseData) { this.set(caseData); }
+  set(caseData) { this.data = caseData.clock; this.received = performance.now(); }
+  minutes(which = "minutes_since_requested") {
+    const base = this.data[which];
+    if (base === null || base === undefined) return null;
+    return this.data.running ? base + (performance.now() - this.received) / 60000 : base;
+  }
+}
+
+export function clockText(minutes) {
+  if (minutes === null) return "–";
+  const whole = Math.floor(minutes);
+  const seconds = Math.floor((minutes - whole) * 60);
+  return `${whole}:${String(seconds).padStart(2, "0")}`;
+}
+
+export function clockClass(minutes, running) {
+  if (!running) return "clock stopped";
+  if (minutes >= 15) return "clock red";
+  if (minutes >= 10) return "clock amber";
+  return "clock";
+}
+
+// A live stream of case snapshots. EventSource reconnects by itself and sends the last
+// `id:` as Last-Event-ID; a link that goes silent (no frame, not even a ping, for
+// STALE_MS) is closed and reopened here with `?last_event_id=` so the server replays
+// what was missed. `onStatus` gets {connected, lastHeard} for the "last heard" display.
+const STALE_MS = 15000;
+
+export class CaseStream {
+  constructor(url, { onCase, onStatus, onReady }) {
+    this.url = url; this.onCase = onCase; this.onStatus = onStatus || (() => {});
+    this.onReady = onReady || (() => {});
+    this.lastId = null; this.lastHeard = null; this.connected = false; this.versions = new Map();
+    this.open();
+    this.timer = setInterval(() => this.watch(), 1000);
+  }
+  open() {
+    const url = this.lastId === null ? this.url
+      : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`;
+    this.source = new EventSource(url, { withCredentials: true });
+    this.source.addEventListener("ready", (event) => {
+      this.heard(true);
+      this.onReady(JSON.parse(event.data));
+    });
+    this.source.addEventListener("ping", () => this.heard(true));
+    this.source.addEventListener("case", (event) => {
+      this.heard(true);
+      if (event.lastEventId) this.lastId = Number(event.lastEventId);
+      this.accept(JSON.parse(event.data).case);
+    });
+    this.source.addEventListener("error", () => { this.connected = false; this.report(); });
+  }
+  // Snapshots may arrive twice or out of order (a replay and a live frame): keep the newest.
+  accept(caseData) {
+    const seen = this.versions.get(caseData.id) || 0;
+    if (caseData.version < seen) return;
+    this.versions.set(caseData.id, caseData.version);
+    this.onCase(caseData);
+  }
+  heard(connected) { this.connected = connected; this.lastHeard = new Date(); this.report(); }
+  report() { this.onStatus({ connected: this.connected, lastHeard: this.lastHeard }); }
+  watch() {
+    if (this.lastHeard && Date.now() - this.lastHeard.getTime() > STALE_MS) {
+      this.source.close();
+      this.connected = false;
+      this.lastHeard = new Date(Date.now() - STALE_MS + 3000); // retry in ~3 s if still silent
+      this.open();
+    }
+    this.report();
+  }
+}
+
+export function showLink(node, { connected, lastHeard }) {
+  const age = lastHeard ? Math.round((Date.now() - lastHeard.getTime()) / 1000) : null;
+  const stale = !connected || age === null || age > 12;
+  node.className = `link-state${stale ? " stale" : ""}`;
+  node.textContent = lastHeard
+    ? `${connected ? "Live" : "Reconnecting…"} · last heard from the server ${age} s ago (${lastHeard.toLocaleTimeString()})`
+    : "Connecting…";
+  node.dataset.connected = String(connected);
+}
+
+export function slideStateText(state) {
+  const parts = [];
+  if (state.uploading) parts.push(`${state.uploading} uploading`);
+  parts.push(`${state.viewable}/${state.attached} viewable`);
+  if (state.failed) parts.push(`${state.failed} failed`);
+  return parts.join(" · ");
+}

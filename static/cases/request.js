@@ -1,0 +1,96 @@
+// The request form (technician or surgeon at the site, on a tablet), then slides uploaded
+// straight into the case with tus (resumable, with progress): the upload carries the case
+// id in its metadata, and the server attaches the finished slide to the case.
+
+import { api, CaseStream, STATUS_WORDS, slideStateText } from "./common.js";
+
+const state = (window.slidebridgeRequest = { caseId: null, uploaded: 0, errors: [] });
+
+function formData(form) {
+  const data = {};
+  for (const [key, value] of new FormData(form).entries()) {
+    if (value !== "") data[key] = value;
+  }
+  return data;
+}
+
+function showCase(c) {
+  document.getElementById("case-status").textContent = STATUS_WORDS[c.status];
+  document.getElementById("case-status").dataset.status = c.status;
+  document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
+}
+
+function uploadFile(file, caseData) {
+  const item = document.createElement("li");
+  const label = document.createElement("span");
+  const bar = document.createElement("progress");
+  bar.max = 100; bar.value = 0;
+  label.textContent = `${file.name}: starting`;
+  item.append(label, bar);
+  document.getElementById("uploads").append(item);
+  const upload = new window.tus.Upload(file, {
+    endpoint: "/api/uploads/",
+    retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+    chunkSize: 8 * 1024 * 1024,
+    removeFingerprintOnSuccess: true,
+    metadata: { filename: file.name, case: caseData.id, site: caseData.site },
+    onProgress(sent, total) {
+      bar.value = Math.round((sent / total) * 100);
+      label.textContent = `${file.name}: ${bar.value}%`;
+    },
+    onSuccess() {
+      bar.value = 100;
+      label.textContent = `${file.name}: received ✔`;
+      item.dataset.done = "true";
+      state.uploaded += 1;
+    },
+    onError(error) {
+      label.textContent = `${file.name}: failed: ${error.message}`;
+      item.className = "error";
+      state.errors.push(String(error));
+    },
+  });
+  upload.findPreviousUploads().then((previous) => {
+    if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+    upload.start();
+  });
+}
+
+async function boot() {
+  const me = await api("/api/users/me");
+  document.getElementById("who").textContent = `${me.username} (${me.role})`;
+  const sites = me.site ? [me.site] : me.covers;
+  const select = document.getElementById("site");
+  for (const code of sites) select.append(new Option(code, code));
+  if (me.role === "admin") {
+    select.replaceWith(Object.assign(document.createElement("input"), { name: "site", id: "site", required: true, maxLength: 32 }));
+  }
+  const form = document.getElementById("request");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    document.getElementById("form-error").textContent = "";
+    try {
+      const caseData = await api("/api/cases", { json: formData(form) });
+      state.caseId = caseData.id;
+      form.hidden = true;
+      document.getElementById("upload").hidden = false;
+      document.getElementById("case-title").textContent = `${caseData.patient_name} (MRN ${caseData.patient_mrn})`;
+      document.getElementById("upload-page").href = `/upload?case=${encodeURIComponent(caseData.id)}&site=${encodeURIComponent(caseData.site)}`;
+      document.getElementById("result-link").href = `/cases/${caseData.id}/result`;
+      showCase(caseData);
+      history.replaceState(null, "", `/cases/new?case=${caseData.id}`);
+      new CaseStream(`/api/cases/${caseData.id}/events`, { onCase: showCase });
+      document.getElementById("files").addEventListener("change", (change) => {
+        for (const file of change.target.files) uploadFile(file, caseData);
+        change.target.value = "";
+      });
+    } catch (error) {
+      document.getElementById("form-error").textContent = error.message;
+      button.disabled = false;
+    }
+  });
+}
+
+boot().catch((error) => { document.getElementById("form-error").textContent = error.message; });

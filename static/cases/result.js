@@ -1,0 +1,130 @@
+// The operating room's screen: /or/{site} (the site's frozen sections) or
+// /cases/{id}/result (one case). Large type, the identifiers to check against the
+// wristband, the live status, and the diagnosis the moment it is signed (pushed, no
+// reload). Only a signed report is ever shown as a result. The surgeon acknowledges
+// with one action, which reads the result back; an amendment is announced as AMENDED
+// and must be acknowledged again. The header says when the server was last heard from.
+
+import { api, el, CaseStream, showLink, STATUS_WORDS, date, time } from "./common.js";
+
+const parts = location.pathname.split("/").filter(Boolean);
+const siteMode = parts[0] === "or";
+const key = decodeURIComponent(parts[1]);
+const cases = new Map();
+const state = (window.slidebridgeResult = { cases, received: 0 });
+let me = null;
+
+function waitingText(c) {
+  if (c.status === "cancelled") return `Cancelled${c.cancel_reason ? `: ${c.cancel_reason}` : ""}`;
+  if (c.status === "in_review") return `Pathologist ${c.claimed_by} is reading the slides…`;
+  if (c.status === "ready") return "Slides at the hub, waiting for a pathologist…";
+  if (c.status === "slides_uploading") return "Slides uploading…";
+  return "Waiting for slides…";
+}
+
+async function acknowledge(c, button) {
+  button.disabled = true;
+  const r = c.report;
+  try {
+    const readBack = `${r.category_label}: ${r.diagnosis}`.slice(0, 500);
+    show(await api(`/api/cases/${c.id}/acknowledge`, { json: { report_version: r.version, read_back: readBack } }));
+  } catch (error) {
+    document.getElementById("message").textContent = `Not acknowledged: ${error.message}`;
+    button.disabled = false;
+  }
+}
+
+function card(c) {
+  const r = c.report;
+  const amended = r && r.version > 1;
+  const needsAck = r && c.acknowledged_version < c.report_version;
+  const body = [
+    el("div", { class: "patient" }, c.patient_name),
+    el("div", { class: "ids" }, `MRN ${c.patient_mrn} · born ${date(c.patient_dob)} · ${c.patient_sex}`),
+    el("div", { class: "specimen" }, `${c.specimen_site}${c.specimen_laterality !== "not_applicable" ? ` (${c.specimen_laterality})` : ""} ${c.specimen_type} · ${c.operating_room || ""} · requested ${time(c.requested_at)}`),
+    el("div", { class: "status", "data-status": c.status }, STATUS_WORDS[c.status]),
+  ];
+  if (!r) {
+    body.push(el("div", { class: "waiting" }, waitingText(c)));
+  } else {
+    if (amended) body.push(el("div", { class: "amended", "data-amended": "" }, `AMENDED (version ${r.version})`),
+      el("div", { class: "comment" }, `Reason: ${r.reason}`));
+    body.push(
+      el("div", { class: `category ${r.category}`, "data-category": r.category }, r.category_label.toUpperCase()),
+      el("div", { class: "diagnosis", "data-diagnosis": "" }, r.diagnosis),
+      r.margins ? el("div", { class: "margins" }, `Margins: ${r.margins}`) : null,
+      r.comment ? el("div", { class: "comment" }, `Comment: ${r.comment}`) : null,
+      el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${time(r.signed_at)}`));
+    if (needsAck && me.role === "surgeon") {
+      const button = el("button", { class: "ack", type: "button", "data-ack": c.id },
+        `Read back & acknowledge: ${r.category_label.toUpperCase()}${amended ? " (amended)" : ""}`);
+      button.addEventListener("click", () => acknowledge(c, button));
+      body.push(button);
+    } else if (needsAck) {
+      body.push(el("div", { class: "waiting" }, "Waiting for the surgeon's acknowledgement"));
+    } else {
+      body.push(el("div", { class: "acked", "data-acknowledged": "" },
+        `✔ Acknowledged by ${c.acknowledged_by} at ${time(c.acknowledged_at)}`));
+    }
+  }
+  return el("section", { class: "or-case", "data-case": c.id, "aria-live": "assertive" }, ...body);
+}
+
+function relevant(c) {
+  if (!siteMode) return true;
+  if (c.type !== "frozen_section") return false;
+  if (c.status === "cancelled") return false;
+  // Acknowledged results stay up for two hours: the team may look again while closing.
+  return c.status !== "acknowledged" || Date.now() - new Date(c.acknowledged_at).getTime() < 2 * 3600 * 1000;
+}
+
+function render() {
+  const shown = [...cases.values()].filter(relevant)
+    .sort((a, b) => b.requested_at.localeCompare(a.requested_at));
+  document.getElementById("cases").replaceChildren(...shown.map(card));
+  document.getElementById("empty").hidden = shown.length > 0;
+}
+
+function show(c) {
+  const known = cases.get(c.id);
+  if (known && known.version > c.version) return;
+  cases.set(c.id, c);
+  state.received += 1;
+  if (!siteMode) document.title = `${c.patient_name} · result`;
+  render();
+}
+
+async function load() {
+  if (siteMode) {
+    const list = await api(`/api/cases?site=${encodeURIComponent(key)}&type=frozen_section&limit=200`);
+    list.items.forEach(show);
+  } else {
+    show(await api(`/api/cases/${encodeURIComponent(key)}`));
+  }
+}
+
+async function boot() {
+  me = await api("/api/users/me");
+  document.getElementById("who").textContent = `${me.username} (${me.role})`;
+  document.getElementById("title").textContent = siteMode ? `Frozen sections · ${key}` : "Frozen-section result";
+  const link = document.getElementById("link");
+  const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;
+  let loaded = false;
+  new CaseStream(url, {
+    onCase: show,
+    onStatus: (s) => showLink(link, s),
+    onReady: async () => {
+      if (loaded) return;
+      loaded = true;
+      try { await load(); } catch (error) {
+        document.getElementById("message").textContent = error.status === 404
+          ? "Not found, or not shared with you." : error.message;
+      }
+    },
+  });
+  // A stream refused (404) never says "ready": tell the room instead of waiting for ever.
+  setTimeout(() => { if (!loaded) load().catch((e) => { document.getElementById("message").textContent = e.status === 404 ? "Not found, or not shared with you." : e.message; }); }, 4000);
+  setInterval(render, 30000);
+}
+
+boot().catch((error) => { document.getElementById("message").textContent = error.message; });

@@ -1,0 +1,163 @@
+// Case review: the slides (opened in the viewer), the clinical question and patient
+// identifiers, and the report form signed with the password. Live: a claim by someone
+// else, a cancel, or the surgeon's acknowledgement show up at once.
+
+import { api, el, Clock, clockText, clockClass, CaseStream, showLink, STATUS_WORDS, date, time } from "./common.js";
+
+const CATEGORIES = [
+  ["benign", "benign"], ["malignant", "malignant"], ["atypical", "atypical / suspicious"],
+  ["deferred", "deferred to permanent sections"], ["non_diagnostic", "non-diagnostic"],
+];
+const caseId = decodeURIComponent(location.pathname.split("/")[2]);
+const state = (window.slidebridgeReview = { case: null, viewed: false });
+let me = null;
+let clock = null;
+let amending = false;
+
+function facts(c) {
+  const rows = [
+    ["Patient", c.patient_name], ["MRN", c.patient_mrn], ["Born", date(c.patient_dob)],
+    ["Sex", c.patient_sex], ["Specimen", `${c.specimen_site} ${c.specimen_laterality !== "not_applicable" ? `(${c.specimen_laterality})` : ""} ${c.specimen_type}`],
+    ["Site", c.site], ["Operating room", c.operating_room || "–"], ["Surgeon", c.surgeon_name || "–"],
+    ["History", c.history || "–"], ["Requested", `${time(c.requested_at)} by ${c.requested_by}`],
+    ["Claimed", c.claimed_by ? `${c.claimed_by} at ${time(c.claimed_at)}` : "–"],
+  ];
+  return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]);
+}
+
+function slides(c) {
+  return c.slides.map((id, index) => el("a", {
+    href: `/slides/${id}`, target: "slidebridge-viewer", "data-slide": id,
+    onclick: () => markViewed(),
+  }, el("img", { src: `/api/slides/${id}/thumbnail?size=320`, alt: `Slide ${index + 1}` }),
+  el("span", {}, `Slide ${index + 1}: open in viewer ↗`)));
+}
+
+async function markViewed() {
+  const c = state.case;
+  if (state.viewed || !c || c.status !== "in_review" || c.claimed_by !== me.username) return;
+  state.viewed = true;
+  show(await api(`/api/cases/${caseId}/viewed`, { method: "POST" }));
+}
+
+function versions(c) {
+  return [...c.reports].reverse().map((r) => el("li", {},
+    el("strong", {}, r.category_label.toUpperCase()), " — ", r.diagnosis,
+    r.margins ? el("div", {}, `Margins: ${r.margins}`) : null,
+    r.comment ? el("div", {}, `Comment: ${r.comment}`) : null,
+    r.reason ? el("div", { class: "error" }, `Amended: ${r.reason}`) : null,
+    el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${time(r.signed_at)}`)));
+}
+
+function show(c) {
+  if (state.case && state.case.version > c.version) return;
+  state.case = c;
+  clock = clock || new Clock(c);
+  clock.set(c);
+  document.title = `${c.patient_name} · SlideBridge`;
+  document.getElementById("title").textContent = `${c.patient_name} · ${c.specimen_site}`;
+  const status = document.getElementById("status");
+  status.textContent = STATUS_WORDS[c.status];
+  status.className = `tag status-${c.status}`;
+  status.dataset.status = c.status;
+  document.getElementById("question").textContent = c.clinical_question;
+  document.getElementById("patient").replaceChildren(...facts(c));
+  const known = [...document.querySelectorAll("#slides [data-slide]")].map((a) => a.dataset.slide).join();
+  if (known !== c.slides.join()) document.getElementById("slides").replaceChildren(...slides(c));
+  document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
+    el("li", {}, `${time(e.at)} ${e.kind.replace("_", " ")}${e.username ? ` (${e.username})` : ""}${e.detail ? `: ${e.detail}` : ""}`)));
+  const pathologist = me.role === "pathologist";
+  document.getElementById("claim-box").hidden = !(pathologist && c.status === "ready");
+  const mayReport = pathologist && c.status === "in_review" && c.claimed_by === me.username;
+  const signed = c.reports.length > 0;
+  document.getElementById("report-form").hidden = !(mayReport || (amending && signed));
+  document.getElementById("reports").hidden = !signed;
+  document.getElementById("amend").hidden = !pathologist || !signed || amending;
+  if (signed) {
+    document.getElementById("versions").replaceChildren(...versions(c));
+    const ack = document.getElementById("ack");
+    if (c.acknowledged_version === c.report_version) {
+      ack.className = "ok";
+      ack.dataset.acknowledged = "true";
+      ack.textContent = `✔ Acknowledged by ${c.acknowledged_by} at ${time(c.acknowledged_at)} (version ${c.acknowledged_version})`;
+    } else {
+      ack.className = "error";
+      ack.dataset.acknowledged = "false";
+      ack.textContent = c.status === "amended" ? "Amended: waiting for the surgeon to acknowledge again" : "Waiting for the surgeon to acknowledge";
+    }
+  }
+  if (c.status === "in_review" && c.claimed_by === me.username && c.slides.length) markViewed();
+  tick();
+}
+
+function tick() {
+  if (!clock) return;
+  const minutes = clock.minutes();
+  const node = document.getElementById("clock");
+  node.textContent = `${clockText(minutes)} since request`;
+  node.className = clockClass(minutes, clock.data.running);
+}
+
+function buildForm() {
+  const box = document.getElementById("categories");
+  for (const [value, label] of CATEGORIES) {
+    box.append(el("label", {}, el("input", { type: "radio", name: "category", value, required: true }), ` ${label}`));
+  }
+  const form = document.getElementById("report-form");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form).entries());
+    if (!amending) delete data.reason;
+    for (const key of ["margins", "comment"]) if (!data[key]) delete data[key];
+    document.getElementById("sign").disabled = true;
+    document.getElementById("form-error").textContent = "";
+    try {
+      const c = await api(`/api/cases/${caseId}/${amending ? "amend" : "report"}`, { json: data });
+      amending = false;
+      form.reset();
+      show(c);
+    } catch (error) {
+      document.getElementById("form-error").textContent = error.message;
+    } finally {
+      form.querySelector("[name=password]").value = "";
+      document.getElementById("sign").disabled = false;
+    }
+  });
+  document.getElementById("amend").addEventListener("click", () => {
+    amending = true;
+    document.getElementById("form-title").textContent = "Amend the signed report";
+    document.getElementById("sign").textContent = "Sign amendment";
+    document.getElementById("reason-label").hidden = false;
+    document.querySelector("[name=reason]").required = true;
+    show(state.case);
+  });
+  document.getElementById("claim").addEventListener("click", async () => {
+    try {
+      show(await api(`/api/cases/${caseId}/claim`, { method: "POST" }));
+    } catch (error) {
+      document.getElementById("message").textContent = `Could not claim: ${error.message}`;
+    }
+  });
+}
+
+async function boot() {
+  me = await api("/api/users/me");
+  buildForm();
+  try {
+    show(await api(`/api/cases/${encodeURIComponent(caseId)}`));
+  } catch (error) {
+    document.getElementById("message").textContent = error.status === 404
+      ? "This case does not exist, or is not shared with you." : error.message;
+    return;
+  }
+  const link = document.getElementById("link");
+  new CaseStream(`/api/cases/${caseId}/events`, {
+    onCase: show,
+    onStatus: (s) => showLink(link, s),
+    // Anything that changed between the first load and the stream's start: load again.
+    onReady: async () => show(await api(`/api/cases/${encodeURIComponent(caseId)}`)),
+  });
+  setInterval(tick, 1000);
+}
+
+boot().catch((error) => { document.getElementById("message").textContent = error.message; });

@@ -1,0 +1,144 @@
+"""Live case events: pushed within a second, caught up after a reconnect, site-scoped;
+and slides uploaded with tus into a case join it."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.browser import serve_asgi
+from tests.cases.conftest import REPORT, create_case, ready_case
+from tests.cases.sse import SSE
+from tests.conftest import PASSWORD, SMALL_SVS, World
+
+
+def test_signing_is_pushed_within_a_second(app: FastAPI, client: TestClient, world: World) -> None:
+    case = ready_case(client, world)
+    with serve_asgi(app) as base:
+        own = SSE(base, f"/api/cases/{case['id']}/events", world.auth("surgeon_north"))
+        site = SSE(base, "/api/sites/NORTH/events", world.auth("surgeon_north"))
+        mine = SSE(base, "/api/cases/events", world.auth("path_north"))
+        try:
+            for stream in (own, site, mine):
+                assert stream.status == 200
+                stream.next("ready")
+            client.post(f"/api/cases/{case['id']}/claim", headers=world.auth("path_north"))
+            start = time.monotonic()
+            response = client.post(
+                f"/api/cases/{case['id']}/report",
+                json={**REPORT, "password": PASSWORD},
+                headers=world.auth("path_north"),
+            )
+            assert response.status_code == 200
+            for stream in (own, site, mine):
+                frame = stream.until(lambda c: c["status"] == "reported", timeout=2)
+                assert frame.id is not None
+                assert frame.data["case"]["report"]["diagnosis"] == REPORT["diagnosis"]
+            assert time.monotonic() - start < 1.0 + 0.5  # the signing itself is in there too
+        finally:
+            for stream in (own, site, mine):
+                stream.close()
+
+
+def test_reconnect_with_last_event_id_catches_up(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    case = ready_case(client, world)
+    with serve_asgi(app) as base:
+        first = SSE(base, f"/api/cases/{case['id']}/events", world.auth("surgeon_north"))
+        first.next("ready")
+        client.post(f"/api/cases/{case['id']}/claim", headers=world.auth("path_north"))
+        seen = first.until(lambda c: c["status"] == "in_review")
+        first.close()  # the link drops; meanwhile the report is signed
+        client.post(
+            f"/api/cases/{case['id']}/report",
+            json={**REPORT, "password": PASSWORD},
+            headers=world.auth("path_north"),
+        )
+        headers = {**world.auth("surgeon_north"), "Last-Event-ID": str(seen.id)}
+        again = SSE(base, f"/api/cases/{case['id']}/events", headers)
+        try:
+            again.next("ready")
+            frame = again.next("case", timeout=2)
+            assert frame.data["case"]["status"] == "reported"
+            assert frame.id is not None and seen.id is not None and frame.id > seen.id
+        finally:
+            again.close()
+        # Without Last-Event-ID nothing is replayed: the page loads the case itself.
+        fresh = SSE(base, f"/api/cases/{case['id']}/events", world.auth("surgeon_north"))
+        try:
+            hello = fresh.next("ready")
+            assert hello.data["last_event_id"] >= frame.id
+            assert fresh.frames.empty()
+        finally:
+            fresh.close()
+
+
+def test_streams_keep_the_site_boundary(app: FastAPI, client: TestClient, world: World) -> None:
+    case = create_case(client, world)
+    south = create_case(client, world, "tech_south")
+    with serve_asgi(app) as base:
+        for path, user in (
+            (f"/api/cases/{case['id']}/events", "tech_south"),
+            ("/api/sites/NORTH/events", "tech_south"),
+            ("/api/sites/NORTH/events", "path_south"),
+            ("/api/sites/NOWHERE/events", "admin"),
+        ):
+            stream = SSE(base, path, world.auth(user))
+            assert stream.status == 404, (path, user)
+            stream.close()
+        # A pathologist's all-cases stream carries only the sites covered.
+        mine = SSE(base, "/api/cases/events", {**world.auth("path_south"), "Last-Event-ID": "0"})
+        try:
+            mine.next("ready")
+            frame = mine.next("case", timeout=2)
+            assert frame.data["case"]["id"] == south["id"]
+            assert mine.frames.empty()
+        finally:
+            mine.close()
+
+
+def _tus(base: str, world: World, user: str, case_id: str) -> httpx.Response:
+    data = SMALL_SVS.read_bytes()
+    meta = ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}"
+        for key, value in {"filename": SMALL_SVS.name, "case": case_id}.items()
+    )
+    headers = {**world.auth(user), "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
+               "Upload-Metadata": meta}  # fmt: skip
+    with httpx.Client(base_url=base, timeout=60) as http:
+        created = http.post("/api/uploads/", headers=headers)
+        assert created.status_code == 201, created.text
+        return http.patch(
+            created.headers["location"],
+            content=data,
+            headers={**world.auth(user), "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+                     "Content-Type": "application/offset+octet-stream"},
+        )  # fmt: skip
+
+
+def test_a_tus_upload_into_the_case_makes_it_ready(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    case = create_case(client, world)
+    south = create_case(client, world, "tech_south")
+    with serve_asgi(app) as base:
+        stream = SSE(base, f"/api/cases/{case['id']}/events", world.auth("path_north"))
+        try:
+            stream.next("ready")
+            done = _tus(base, world, "tech_north", case["id"])
+            assert done.status_code == 204, done.text
+            frame = stream.until(lambda c: c["status"] == "ready", timeout=3)
+            assert frame.data["case"]["slides"] == [done.headers["slide-id"]]
+        finally:
+            stream.close()
+        # The north technician names the south case: the slide stays out of it.
+        refused = _tus(base, world, "tech_north", south["id"])
+        assert refused.status_code == 204
+        time.sleep(1.0)  # four passes of the ingest loop
+        body = client.get(f"/api/cases/{south['id']}", headers=world.auth("admin")).json()
+        assert body["slides"] == [] and body["status"] == "requested"
