@@ -314,14 +314,10 @@ class _StageWorker:
 _worker: _StageWorker | None = None
 
 
-#: Build workers yield the CPU to whatever else runs (tile requests of a pathologist
-#: who is panning): a background build must never make a viewer wait.
-WORKER_NICENESS = 5
-
-
-def _init_worker(stage: _Stage) -> None:
+def _init_worker(stage: _Stage, niceness: int) -> None:
     global _worker
-    os.nice(WORKER_NICENESS)
+    if niceness:
+        os.nice(niceness)
     _worker = _StageWorker(stage)
 
 
@@ -364,7 +360,9 @@ class _Builder:
         layout: Layout,
         progress: ProgressCallback | None,
         processes: int,
+        niceness: int,
     ) -> None:
+        self.niceness = niceness
         self.slide_path = slide_path
         self.work_dir = work_dir
         self.options = options
@@ -425,7 +423,7 @@ class _Builder:
                 self._collect(*worker.run(*region))
             return
         context = multiprocessing.get_context(_start_method())
-        with ProcessPoolExecutor(workers, context, _init_worker, (stage,)) as pool:
+        with ProcessPoolExecutor(workers, context, _init_worker, (stage, self.niceness)) as pool:
             for result in pool.map(_run_region, regions, chunksize=1):
                 self._collect(*result)
 
@@ -451,12 +449,14 @@ def build_pyramid(
     name: str | None = None,
     progress: ProgressCallback | None = None,
     processes: int | None = None,
+    niceness: int = 0,
 ) -> BuildResult:
     """Build every Deep Zoom level of the slide at `slide_path`.
 
     layout "dzi": `dest` is a directory; writes `dest/NAME.dzi` and `dest/NAME_files/`
     (NAME defaults to the slide file's stem). layout "tilepack": `dest` is the pack file.
     Work happens aside and is renamed into place, so `dest` is complete or untouched.
+    `niceness` lowers the worker processes' priority, for builds in the background.
     """
     started = time.perf_counter()
     slide_path = Path(slide_path)
@@ -468,7 +468,13 @@ def build_pyramid(
     name = name or slide_path.stem
     building = Path(tempfile.mkdtemp(prefix=f".{name}.building-", dir=parent))
     builder = _Builder(
-        slide_path, building, options, layout, progress, processes or os.cpu_count() or 1
+        slide_path,
+        building,
+        options,
+        layout,
+        progress,
+        processes or os.cpu_count() or 1,
+        niceness,
     )
     try:
         dzi_dir = building / f"{name}_files" if layout == "dzi" else None

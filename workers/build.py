@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: The pyramid every slide gets; the tile routes serve it for requests in its format.
 PYRAMID_OPTIONS = TileOptions()
+#: Priority drop of a background build's worker processes.
+BUILD_NICENESS = 5
 #: Progress is written at most this often, so a fast build does not flood the database.
 PROGRESS_INTERVAL_S = 0.5
 
@@ -91,6 +93,8 @@ def run_claimed(db: Database, settings: Settings, job: Job, owner: str) -> JobSt
             layout="tilepack",
             progress=progress,
             processes=settings.build_processes,
+            # Builds yield the CPU to tile requests: panning must never wait for one.
+            niceness=BUILD_NICENESS,
         )
         jobs.finish(db, job.id, owner, slide.id)
         log.info("job %s: pyramid of slide %s ready", job.id, slide.id)
