@@ -28,21 +28,17 @@ import argparse
 import base64
 import json
 import math
-import socket
 import statistics
 import tempfile
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from app import crud
@@ -50,6 +46,7 @@ from app.core.config import Settings
 from app.core.security import hash_password
 from app.main import create_app
 from app.models import Role, Site, SiteCover, TokenKind, User
+from benchmarks.live_server import serve_asgi
 from benchmarks.report import Column, print_goal, print_table, write_json
 
 SLIDES = Path(__file__).resolve().parents[1] / ".." / "shared" / "slides"
@@ -61,24 +58,6 @@ REQUEST = {
     "type": "frozen_section", "patient_mrn": "BENCH-1", "patient_name": "Bench Mark",
     "specimen_site": "breast", "clinical_question": "Margin clear?",
 }  # fmt: skip
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def setup(app: FastAPI) -> dict[str, str]:
@@ -255,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         app = create_app(settings, migrate=False)
         tokens = setup(app)
-        with serve(app) as base:
+        with serve_asgi(app) as base:
             uploads = upload_rounds(base, tokens, args.slide, args.rounds)
             push = push_round(base, tokens, args.screens)
     print_table(

