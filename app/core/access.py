@@ -9,7 +9,7 @@ does not exist for you: a 404, never a 403.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
@@ -34,40 +34,43 @@ def site_filter(user: User, site_column: Any) -> ColumnElement[bool]:
     return col(site_column) == user.site_id
 
 
+SiteOwned = TypeVar("SiteOwned", Slide, Case)
+
+
+def scope(user: User, model: type[SiteOwned]) -> Any:
+    """SELECT of the rows of `model` that `user` may see; add filters and ordering to it."""
+    return select(model).where(site_filter(user, model.site_id))
+
+
 def scope_slides(user: User) -> Any:
-    """SELECT of the slides `user` may see; add filters and ordering to it."""
-    return select(Slide).where(site_filter(user, Slide.site_id))
-
-
-def visible_slide(session: Session, user: User, slide_id: uuid.UUID | str) -> Slide:
-    """The slide, if `user` may see it; NotFoundError otherwise, as for an unknown id."""
-    try:
-        key = slide_id if isinstance(slide_id, uuid.UUID) else uuid.UUID(slide_id)
-    except ValueError as error:
-        raise NotFoundError("no such slide") from error
-    slide = session.exec(scope_slides(user).where(Slide.id == key)).first()
-    if slide is None:
-        raise NotFoundError("no such slide")
-    assert isinstance(slide, Slide)
-    return slide
+    return scope(user, Slide)
 
 
 def scope_cases(user: User) -> Any:
-    """SELECT of the cases `user` may see: the same site rule as for slides."""
-    return select(Case).where(site_filter(user, Case.site_id))
+    return scope(user, Case)
+
+
+def visible(
+    session: Session, user: User, model: type[SiteOwned], object_id: uuid.UUID | str, noun: str
+) -> SiteOwned:
+    """The row, if `user` may see it; NotFoundError otherwise, as for an unknown id."""
+    try:
+        key = object_id if isinstance(object_id, uuid.UUID) else uuid.UUID(object_id)
+    except ValueError as error:
+        raise NotFoundError(f"no such {noun}") from error
+    found = session.exec(scope(user, model).where(model.id == key)).first()
+    if found is None:
+        raise NotFoundError(f"no such {noun}")
+    assert isinstance(found, model)
+    return found
+
+
+def visible_slide(session: Session, user: User, slide_id: uuid.UUID | str) -> Slide:
+    return visible(session, user, Slide, slide_id, "slide")
 
 
 def visible_case(session: Session, user: User, case_id: uuid.UUID | str) -> Case:
-    """The case, if `user` may see it; NotFoundError otherwise, as for an unknown id."""
-    try:
-        key = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(case_id)
-    except ValueError as error:
-        raise NotFoundError("no such case") from error
-    case = session.exec(scope_cases(user).where(Case.id == key)).first()
-    if case is None:
-        raise NotFoundError("no such case")
-    assert isinstance(case, Case)
-    return case
+    return visible(session, user, Case, case_id, "case")
 
 
 def may_see_site(session: Session, user: User, site_id: uuid.UUID) -> bool:
