@@ -29,17 +29,26 @@ _HEADERS = {
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>SlideBridge: sign in</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}}
-label,input,button{{display:block;width:100%;box-sizing:border-box;margin:.4rem 0}}
-input,button{{padding:.5rem;font-size:1rem}}.error{{color:#a00}}</style></head>
-<body><h1>SlideBridge</h1>{message}
+<style>body{{margin:0;min-height:100vh;display:grid;place-items:center;background:#1d2430;
+font:15px/1.4 system-ui,sans-serif;color:#1b1f24}}
+main{{background:#fff;width:min(22rem,92vw);padding:1.6rem 1.8rem 1.8rem;border-radius:8px;
+box-shadow:0 8px 30px rgba(0,0,0,.35)}}h1{{margin:0 0 .2rem;font-size:1.5rem}}
+.sub{{margin:0 0 1.2rem;color:#5b6472;font-size:.9rem}}
+label,input,button{{display:block;width:100%;box-sizing:border-box}}
+label{{margin:.8rem 0 .3rem;font-weight:600}}
+input{{padding:.55rem .6rem;font:inherit;border:1px solid #c6ccd5;border-radius:5px}}
+input:focus{{outline:2px solid #4ea1ff;border-color:#4ea1ff}}
+button{{margin-top:1.3rem;padding:.6rem;font:inherit;font-weight:600;color:#fff;background:#2a6fd6;
+border:0;border-radius:5px;cursor:pointer}}button:hover{{background:#245fb8}}
+.error{{color:#8c1d18;background:#fbd9d6;padding:.5rem .6rem;border-radius:5px}}</style></head>
+<body><main><h1>SlideBridge</h1><p class="sub">Whole-slide telepathology</p>{message}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{next}">
 <label for="username">User name</label>
 <input id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form></body></html>
+<button type="submit">Sign in</button></form></main></body></html>
 """
 
 
