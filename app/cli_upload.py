@@ -63,9 +63,19 @@ def upload(
     case: Annotated[str | None, typer.Option(help="Case id (frozen section).")] = None,
     state_dir: StateDir = DEFAULT_STATE / "slidebridge",
     chunk_mb: Annotated[int, typer.Option(help="MiB per request.", min=1, max=1024)] = 8,
+    checksum: Annotated[
+        bool,
+        typer.Option(
+            help="SHA-1 per request: a cut request is then discarded whole (up to one "
+            "chunk resent per cut). Off, the hub keeps what arrived before a cut; the "
+            "whole file's SHA-256 is checked at the end either way."
+        ),
+    ] = False,
 ) -> None:
     """Upload slide files, resuming after cuts and across runs; prints each slide id."""
-    sender = Sender(server, _token(server), state_dir, chunk_size=chunk_mb * 1024 * 1024)
+    sender = Sender(
+        server, _token(server), state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum
+    )
     failed = 0
     with _bar() as bar:
         for path in paths:
@@ -96,7 +106,7 @@ def watch(
     once: Annotated[bool, typer.Option(help="Stop when nothing is left to send.")] = False,
 ) -> None:
     """Send new slides from a scanner's folder once they stop growing, in order of arrival."""
-    sender = Sender(server, _token(server), state_dir)
+    sender = Sender(server, _token(server), state_dir, checksum=False)
     state = WatchState.load(state_dir / f"watch-{site}.json")
     typer.echo(f"watching {directory} for site {site} (Ctrl-C stops)")
     while True:

@@ -11,10 +11,6 @@ from alembic import context
 from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
-import app.annotation_models  # registers the annotation tables (binds `app` too)
-import app.cases.models  # registers the case tables
-import app.models  # noqa: F401 - registers the tables on SQLModel.metadata
-
 #: Any fixed number: PostgreSQL's advisory lock key that serialises concurrent upgrades.
 _MIGRATION_LOCK = 0x51DE_B1D6
 

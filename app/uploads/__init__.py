@@ -14,4 +14,7 @@ lives in small modules here:
 - `receive`   streaming a PATCH body into the part file, committing the offset
 - `service`   create, look up, complete (register as a slide), terminate
 - `reaper`    removing expired uploads
+- `config`    the upload settings (`SLIDEBRIDGE_UPLOAD_*`)
+- `client`    the tuspy sender behind `slidebridge upload` and `watch`
+- `watch`     the scanner agent's folder scan and its record of what was sent
 """

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urljoin
 
 import requests
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.fingerprint.interface import Fingerprint
+from tusclient.request import TusRequest
 from tusclient.storage.filestorage import FileStorage
+from tusclient.uploader.uploader import Uploader
 
 from tiler import SlideBridgeError
 
@@ -40,6 +43,70 @@ class Sent:
     path: Path
     slide_id: str
     upload_url: str
+
+
+#: (connect, read) seconds. tuspy sets no timeout, and a half-open link (the radio
+#: dropped, no RST ever comes) would then hang the agent forever.
+TIMEOUT = (30.0, 300.0)
+
+
+class _TimedRequest(TusRequest):
+    """tuspy's PATCH, with a timeout and the file closed afterwards."""
+
+    def perform(self) -> None:
+        try:
+            chunk = self.file.read(self._content_length)
+            self.add_checksum(chunk)
+            response = requests.patch(
+                self._url, data=chunk, headers=self._request_headers,
+                verify=self.verify_tls_cert, cert=self.client_cert, timeout=TIMEOUT,
+            )  # fmt: skip
+            self.status_code = response.status_code
+            self.response_content = response.content
+            self.response_headers = {k.lower(): v for k, v in response.headers.items()}
+        except requests.RequestException as error:
+            raise TusUploadFailed(error) from error
+        finally:
+            self.file.close()
+
+
+class _TimedUploader(Uploader):
+    """tuspy's uploader with timeouts on every request; retries are `Sender`'s job."""
+
+    def _do_request(self) -> None:
+        request = _TimedRequest(self)
+        self.request = request  # type: ignore[assignment]  # tuspy declares it None
+        request.perform()
+        status = int(request.status_code or 0)
+        if not 200 <= status < 300:
+            raise TusUploadFailed("", status, request.response_content)
+
+    def _header(self, method: str, url: str, headers: dict[str, str], name: str) -> str:
+        """One request with a timeout; the answer's header `name`, or TusCommunicationError."""
+        try:
+            response = requests.request(
+                method, url, headers=headers, verify=self.verify_tls_cert,
+                cert=self.client_cert, timeout=TIMEOUT,
+            )  # fmt: skip
+        except requests.RequestException as error:
+            raise TusCommunicationError(error) from error
+        value = response.headers.get(name)
+        if value is None:
+            raise TusCommunicationError(
+                f"{method} answered {response.status_code} without {name}",
+                response.status_code,
+                response.content,
+            )
+        return value
+
+    def get_offset(self) -> int:
+        return int(self._header("HEAD", str(self.url), self.get_headers(), "upload-offset"))
+
+    def create_url(self) -> str:
+        assert self.client is not None
+        endpoint = self.client.url
+        headers = self.get_url_creation_headers()
+        return urljoin(endpoint, self._header("POST", endpoint, headers, "location"))
 
 
 class _KnownFingerprint(Fingerprint):
@@ -78,6 +145,11 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def _named(path: Path, reason: str) -> str:
+    """The hub's reason, naming the file once (slide errors already name it)."""
+    return reason if path.name in reason else f"{path.name}: {reason}"
+
+
 class Sender:
     """One hub, one token, one resume store; `send()` a file until it is a slide."""
 
@@ -90,7 +162,7 @@ class Sender:
         chunk_size: int = 8 * 1024 * 1024,
         max_wait: float = 60.0,
         give_up_after: float = 24 * 3600.0,
-        checksum: bool = True,
+        checksum: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.server = server.rstrip("/")
@@ -146,7 +218,7 @@ class Sender:
                 status = _status(error)
                 if status in _FINAL:
                     self.storage.remove_item(key)
-                    raise UploadRefusedError(f"{path.name}: {_reason(error)}") from error
+                    raise UploadRefusedError(_named(path, _reason(error))) from error
                 if time.monotonic() - started > self.give_up_after:
                     raise
                 self._backoff(attempt)
@@ -156,21 +228,28 @@ class Sender:
 
     def _uploader(self, path: Path, key: str, metadata: dict[str, str]) -> Any:
         client = TusClient(self.endpoint, headers=dict(self.headers))
-        try:
-            return client.uploader(
-                file_path=str(path), chunk_size=self.chunk_size, metadata=metadata,
-                store_url=True, url_storage=self.storage,
+
+        def make() -> _TimedUploader:
+            return _TimedUploader(
+                file_path=str(path), client=client, chunk_size=self.chunk_size,
+                metadata=metadata, store_url=True, url_storage=self.storage,
                 fingerprinter=_KnownFingerprint(key), upload_checksum=self.checksum,
             )  # fmt: skip
-        except (TusCommunicationError, requests.RequestException):
-            # The stored upload is gone (expired, refused) or the hub is down right now:
-            # start without it; `send` creates a new upload or retries.
-            self.storage.remove_item(key)
-            return client.uploader(
-                file_path=str(path), chunk_size=self.chunk_size, metadata=metadata,
-                store_url=True, url_storage=self.storage,
-                fingerprinter=_KnownFingerprint(key), upload_checksum=self.checksum,
-            )  # fmt: skip
+
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return make()  # resumes a stored upload, asking the hub for its offset
+            except TusCommunicationError as error:
+                if _status(error) in _FINAL:
+                    self.storage.remove_item(key)  # expired or refused: start a new one
+                    continue
+                # The hub is unreachable right now: keep the URL, resume once it answers.
+                if time.monotonic() - started > self.give_up_after:
+                    raise
+                self._backoff(attempt)
+                attempt += 1
 
     def _refresh_offset(self, uploader: Any) -> None:
         if uploader.url is None:
@@ -203,7 +282,7 @@ class Sender:
         self.storage.remove_item(key)
         if body.get("status") != "completed" or not body.get("slide_id"):
             reason = body.get("error") or body.get("detail") or body.get("status")
-            raise UploadRefusedError(f"{path.name}: {reason}")
+            raise UploadRefusedError(_named(path, str(reason)))
         return Sent(path, str(body["slide_id"]), str(uploader.url))
 
 

@@ -24,7 +24,7 @@ class UploadSettings(BaseSettings):
         "Two days covers a weekend-long outage of an island link.",
     )
     commit_bytes: int = Field(
-        default=8 * 1024 * 1024,
+        default=16 * 1024 * 1024,
         ge=64 * 1024,
         description="During a long PATCH without a checksum, fsync and advance the offset "
         "every this many bytes, so a server crash costs the client at most this much.",

@@ -7,13 +7,16 @@ only after fsync:
 
 - without a checksum, every `commit_bytes` and at the end, and also when the
   client drops mid-body: the bytes that did arrive are a correct prefix (TCP),
-  so keeping them is what spares a flaky link from sending them again;
+  so keeping them is what spares a flaky link from sending them again. The
+  periodic fsync runs in the background while later bytes keep arriving (an
+  fsync covers what was written before it), so the disk and the network overlap;
 - with a checksum, only at the end and only if the digest matches; otherwise,
   or when the body is cut short, the part file is cut back and nothing is appended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,16 +24,44 @@ from typing import Any
 import anyio
 from starlette.requests import ClientDisconnect, Request
 
-from app.uploads.protocol import (
-    Checksum,
-    ChecksumMismatchError,
-    UploadTooLargeError,
-)
+from app.uploads.protocol import Checksum, ChecksumMismatchError, UploadTooLargeError
 from app.uploads.store import PartWriter
 
 _BATCH = 1024 * 1024
 
 Commit = Callable[[int], Awaitable[None]]
+
+
+class _Durable:
+    """fsync then commit a prefix of the upload, in the background or at the end."""
+
+    def __init__(self, writer: PartWriter, commit: Commit) -> None:
+        self.writer = writer
+        self.commit = commit
+        self.committed = writer.offset
+        self.task: asyncio.Task[int] | None = None
+
+    async def _run(self, target: int) -> int:
+        await anyio.to_thread.run_sync(self.writer.sync)
+        await self.commit(target)
+        return target
+
+    async def step(self, every: int) -> None:
+        """Collect a finished background sync; start one if `every` bytes are pending."""
+        if self.task is not None and self.task.done():
+            await self.wait()
+        if self.task is None and self.writer.offset - self.committed >= every:
+            self.task = asyncio.create_task(self._run(self.writer.offset))
+
+    async def wait(self) -> None:
+        if self.task is not None:
+            task, self.task = self.task, None
+            self.committed = await task
+
+    async def all_written(self) -> None:
+        await self.wait()
+        if self.writer.offset != self.committed:
+            self.committed = await self._run(self.writer.offset)
 
 
 class _Sink:
@@ -63,7 +94,9 @@ async def receive_body(
     if declared is not None and declared.isdigit() and start + int(declared) > length:
         raise UploadTooLargeError("the body goes past Upload-Length")
     sink = _Sink(writer, checksum)
-    committed = start
+    durable = _Durable(writer, commit)
+    # With a checksum nothing may be reported before the digest is checked.
+    every = commit_bytes if checksum is None else length + 1
     batch = bytearray()
     completed = False
     try:
@@ -74,14 +107,13 @@ async def receive_body(
             if len(batch) >= _BATCH:
                 data, batch = bytes(batch), bytearray()
                 await anyio.to_thread.run_sync(sink.write, data)
-                if checksum is None and writer.offset - committed >= commit_bytes:
-                    committed = await anyio.to_thread.run_sync(writer.sync)
-                    await commit(committed)
+                await durable.step(every)
         completed = True
     except ClientDisconnect:
         pass
     except BaseException:
-        await anyio.to_thread.run_sync(writer.rollback, committed)
+        await durable.wait()
+        await anyio.to_thread.run_sync(writer.rollback, durable.committed)
         raise
     if batch:
         await anyio.to_thread.run_sync(sink.write, bytes(batch))
@@ -92,6 +124,5 @@ async def receive_body(
         if not hmac.compare_digest(sink.hasher.digest(), checksum.digest):
             await anyio.to_thread.run_sync(writer.rollback, start)
             raise ChecksumMismatchError(f"{checksum.algorithm} of the body does not match")
-    if writer.offset != committed:
-        await commit(await anyio.to_thread.run_sync(writer.sync))
+    await durable.all_written()
     return completed

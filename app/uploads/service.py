@@ -219,13 +219,3 @@ def terminate(db: Database, settings: Settings, upload: Upload) -> None:
 
 def to_public(upload: Upload, code: str) -> UploadPublic:
     return UploadPublic.model_validate(upload, update={"site": code})
-
-
-def user_uploads(session: Session, user: User, limit: int = 100) -> list[Upload]:
-    rows = session.exec(
-        select(Upload)
-        .where(site_filter(user, Upload.site_id))
-        .order_by(col(Upload.created_at).desc())
-        .limit(limit)
-    ).all()
-    return list(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
@@ -55,7 +56,9 @@ class PartWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.handle: BinaryIO = open(path, "r+b")  # noqa: SIM115 - closed in close()
+            # Unbuffered: `sync` may run in another thread while the next batch is written,
+            # and with no Python-side buffer every completed write is the kernel's.
+            self.handle: BinaryIO = open(path, "r+b", buffering=0)  # noqa: SIM115 - see close()
         except FileNotFoundError:
             raise UploadGoneError("the upload's bytes are gone") from None
         try:
@@ -69,25 +72,46 @@ class PartWriter:
         # Bytes past the committed offset were never acknowledged: drop them.
         self.rollback(offset)
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.handle.write(data)
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # a raw write may take only part of the data
+            written = self.handle.write(view)
+            view = view[written:]
         self.offset += len(data)
 
-    def sync(self) -> int:
-        """Make every written byte durable; returns the offset that may now be reported."""
-        self.handle.flush()
+    def sync(self) -> None:
+        """Make every byte written before this call durable."""
         os.fsync(self.handle.fileno())
-        return self.offset
 
     def rollback(self, offset: int) -> None:
         """Forget bytes after `offset` (a failed checksum): they were never reported."""
-        self.handle.flush()
         self.handle.truncate(offset)
         self.handle.seek(offset)
         self.offset = offset
 
     def close(self) -> None:
         self.handle.close()  # releases the lock
+
+
+def wait_for_writer(path: Path, timeout: float) -> bool:
+    """Wait up to `timeout` s for the upload's writer to finish; True if none is left.
+
+    A client that lost its connection asks for the offset at once; the server may
+    not yet have seen the drop. Waiting for that request to end (it commits the
+    bytes that did arrive) makes the answer include them, instead of an older offset
+    that would have the client send them again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            PartWriter(path).close()
+            return True
+        except UploadLockedError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        except UploadGoneError:
+            return True
 
 
 def sha256_of(path: Path) -> str:

