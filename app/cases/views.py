@@ -79,18 +79,21 @@ def _grouped(rows: Sequence[T], key: str) -> dict[uuid.UUID, list[T]]:
 
 
 def _uploading(session: Session, cases: Sequence[Case]) -> dict[uuid.UUID, int]:
-    spelled = {key: case.id for case in cases for key in case_keys(case.id)}
+    """Uploads still receiving into each case. Only the case's own site counts: naming
+    another site's case id must not move that case (the upload is refused at attach)."""
+    spelled = {key: case for case in cases for key in case_keys(case.id)}
     rows = session.exec(
-        select(Upload.case_id).where(
+        select(Upload.case_id, Upload.site_id).where(
             col(Upload.case_id).in_(spelled),
             Upload.status == UploadStatus.receiving,
             col(Upload.expires_at) > utcnow(),
         )
     ).all()
     counts: dict[uuid.UUID, int] = defaultdict(int)
-    for key in rows:
-        if key is not None:
-            counts[spelled[key]] += 1
+    for key, site_id in rows:
+        case = spelled.get(key) if key is not None else None
+        if case is not None and case.site_id == site_id:
+            counts[case.id] += 1
     return counts
 
 

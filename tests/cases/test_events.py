@@ -141,3 +141,33 @@ def test_a_tus_upload_into_the_case_makes_it_ready(
         time.sleep(1.0)  # four passes of the ingest loop
         body = client.get(f"/api/cases/{south['id']}", headers=world.auth("admin")).json()
         assert body["slides"] == [] and body["status"] == "requested"
+
+
+def _begin_upload(client: TestClient, world: World, user: str, case_id: str) -> None:
+    """A tus upload naming the case, created but not yet sent: it is `receiving`."""
+    meta = ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}"
+        for key, value in {"filename": SMALL_SVS.name, "case": case_id}.items()
+    )
+    created = client.post(
+        "/api/uploads/",
+        headers={**world.auth(user), "Tus-Resumable": "1.0.0", "Upload-Length": "1000",
+                 "Upload-Metadata": meta},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+
+
+def test_only_the_case_sites_uploads_move_it(
+    app: FastAPI, client: TestClient, world: World
+) -> None:
+    from app.cases.ingest import reconcile
+
+    case = create_case(client, world)  # a NORTH case
+    _begin_upload(client, world, "tech_south", case["id"])
+    reconcile(app.state.db, app.state.live)
+    body = client.get(f"/api/cases/{case['id']}", headers=world.auth("admin")).json()
+    assert body["status"] == "requested"  # another site cannot move it by naming its id
+    _begin_upload(client, world, "tech_north", case["id"])
+    reconcile(app.state.db, app.state.live)
+    body = client.get(f"/api/cases/{case['id']}", headers=world.auth("admin")).json()
+    assert body["status"] == "slides_uploading"
