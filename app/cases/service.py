@@ -37,10 +37,10 @@ from app.cases.models import (
 )
 from app.cases.states import RULES, Action, refusal
 from app.core import audit
-from app.core.access import may_see_site, visible_case, visible_slide
+from app.core.access import target_site, visible_case, visible_slide
 from app.core.audit import Actor
 from app.core.db import Database
-from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableError
+from app.core.errors import ConflictError, PermissionDeniedError
 from app.core.security import verify_password
 from app.core.types import UTCDateTime, utcnow
 from app.models import URGENT_PRIORITY, Job, JobState, Outcome, Role, Site, Slide, User
@@ -213,16 +213,7 @@ def act(
 def _request_site(session: Session, user: User, code: str | None) -> Site:
     if user.role not in (Role.technician, Role.surgeon, Role.admin):
         raise PermissionDeniedError("the operating room's site requests cases")
-    if code:
-        site = session.exec(select(Site).where(Site.code == code)).first()
-        # Another site is answered as unknown, as for slides: sites of others stay private.
-        if site is None or not may_see_site(session, user, site.id):
-            raise UnprocessableError(f"no site {code!r}")
-        return site
-    site = session.get(Site, user.site_id) if user.site_id else None
-    if site is None:
-        raise UnprocessableError("give the site code in 'site'")
-    return site
+    return target_site(session, user, code, "'site'")
 
 
 def create(ctx: Context, data: CaseCreate) -> Case:

@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
 
 from app.cases.models import Case
-from app.models import Role, SiteCover, Slide, User
+from app.core.errors import UnprocessableError
+from app.models import Role, Site, SiteCover, Slide, User
 from tiler import NotFoundError
 
 #: Associated images that may show patient identity (labels are handwritten or printed).
@@ -88,3 +89,18 @@ def may_view_identifying_image(user: User, name: str) -> bool:
     own site staff may; admins, who see every site to run the service, may not.
     """
     return name not in IDENTIFYING_IMAGES or user.role != Role.admin
+
+
+def target_site(session: Session, user: User, code: str | None, field: str) -> Site:
+    """The site a new slide, upload or case goes to: the one named by `code` if `user`
+    may see it, else the user's own. Another site's code is answered as an unknown one,
+    so the codes of other sites stay private. `field` says where the code is given."""
+    if code:
+        site = session.exec(select(Site).where(Site.code == code[:32])).first()
+        if site is None or not may_see_site(session, user, site.id):
+            raise UnprocessableError(f"no site {code[:32]!r}")
+        return site
+    own = session.get(Site, user.site_id) if user.site_id else None
+    if own is None:
+        raise UnprocessableError(f"give the site code in {field}")
+    return own

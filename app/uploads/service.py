@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.core.access import may_see_site, site_filter
+from app.core.access import site_filter, target_site
 from app.core.audit import Actor, record
 from app.core.config import Settings
 from app.core.db import Database
@@ -46,11 +46,7 @@ def _site_for(session: Session, user: User, code: str | None) -> Site:
     A site the user may not see is reported as unknown, as `POST /api/slides` does.
     """
     check_may_write(user)
-    if code:
-        site = session.exec(select(Site).where(Site.code == code[:32])).first()
-        if site is None or not may_see_site(session, user, site.id):
-            raise UnprocessableError(f"no site {code[:32]!r}")
-        return site
+    return target_site(session, user, code, "the upload metadata 'site'")
     site = session.get(Site, user.site_id) if user.site_id else None
     if site is None:
         raise UnprocessableError("give the site code in the upload metadata 'site'")

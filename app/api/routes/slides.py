@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from app.api.audited import open_slide_audited
 from app.api.deps import (
@@ -22,7 +21,7 @@ from app.api.deps import (
     get_dispatcher,
 )
 from app.core import audit
-from app.core.access import may_see_site, may_view_identifying_image, scope_slides
+from app.core.access import may_view_identifying_image, scope_slides, target_site
 from app.core.errors import PermissionDeniedError, UnprocessableError
 from app.imaging.render import encode, read_scaled
 from app.models import Outcome, Role, Site, Slide, SlideList, SlidePublic
@@ -52,18 +51,6 @@ _UPLOAD_DOC = {
 }
 
 
-def _upload_site(request_site: str | None, user_site: uuid.UUID | None, session: Session) -> Site:
-    if request_site:
-        site = session.exec(select(Site).where(Site.code == request_site)).first()
-        if site is None:
-            raise UnprocessableError(f"no site {request_site!r}")
-        return site
-    site = session.get(Site, user_site) if user_site else None
-    if site is None:
-        raise UnprocessableError("give the form field 'site' (a site code)")
-    return site
-
-
 @router.post(
     "",
     status_code=201,
@@ -85,16 +72,17 @@ async def upload_slide(
     staged = form.file
     try:
         with db.read() as session:
-            site = _upload_site(form.fields.get("site"), user.site_id, session)
-            visible = may_see_site(session, user, site.id)
+            site = target_site(session, user, form.fields.get("site"), "the form field 'site'")
+    except UnprocessableError:
+        staged.discard()
+        audit.record(db, actor, "slide.upload", Outcome.denied, detail="no such site")
+        raise
     except BaseException:
         staged.discard()
         raise
-    if not visible or user.role == Role.surgeon:
+    if user.role == Role.surgeon:
         staged.discard()
         audit.record(db, actor, "slide.upload", Outcome.denied, site_id=site.id)
-        if not visible:  # answered as for an unknown code: sites of others stay private
-            raise UnprocessableError(f"no site {site.code!r}")
         raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
     urgent = form.fields.get("urgent", "").lower() in {"1", "true", "yes", "on"}
     try:
