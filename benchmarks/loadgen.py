@@ -23,6 +23,7 @@ Two drivers, both real HTTP/1.1 keep-alive connection pools on one event loop
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -64,14 +65,24 @@ async def _drive(
     clients: int,
     duration_s: float,
     etag_marker: str | None,
+    rate: float | None = None,
 ) -> LoadResult:
     result = LoadResult(clients=clients)
     next_index = 0
     deadline = time.perf_counter() + duration_s
 
+    phases = random.Random(len(paths)).random  # seeded: the same run gives the same phases
+
     async def client() -> None:
         nonlocal next_index
+        # Viewers are not in step: each paced client starts at its own point of the period.
+        due = time.perf_counter() + (phases() / rate if rate else 0.0)
         while True:
+            if rate is not None:
+                # Paced like a viewer: a request every 1/rate s, not one the moment the
+                # last answer arrives (which keeps every client's request always queued).
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                due += 1.0 / rate
             if next_index >= len(paths):
                 result.exhausted = True
                 return
@@ -163,21 +174,23 @@ def run_load(
     warmup_paths: Sequence[str] = (),
     warmup_s: float = 0.0,
     before_measuring: Callable[[], None] | None = None,
+    rate: float | None = None,
 ) -> tuple[LoadResult, LoadResult]:
     """`clients` connections fetch `paths` in order until `duration_s` is up or the list ends.
 
     A warm-up over `warmup_paths` runs first on the same connections, so the measured
     run pays no TCP connects and finds the server's thread pool, slide handles and
     database connections open. `before_measuring` runs between the two (e.g. to read
-    the server's CPU counters). Returns (warm-up, measured).
+    the server's CPU counters). `rate` paces each client to that many requests per
+    second (None: the next request as soon as the answer arrives). Returns (warm-up, measured).
     """
     opener = {"aiohttp": _with_aiohttp, "httpx": _with_httpx}[driver]
 
     async def body(fetch: Fetch) -> tuple[LoadResult, LoadResult]:
-        warm = await _drive(fetch, warmup_paths, clients, warmup_s, etag_marker)
+        warm = await _drive(fetch, warmup_paths, clients, warmup_s, etag_marker, rate)
         if before_measuring is not None:
             before_measuring()
-        return warm, await _drive(fetch, paths, clients, duration_s, etag_marker)
+        return warm, await _drive(fetch, paths, clients, duration_s, etag_marker, rate)
 
     async def main() -> tuple[LoadResult, LoadResult]:
         results: tuple[LoadResult, LoadResult] = await opener(

@@ -292,6 +292,7 @@ def measure_server(
                 warmup_paths=warm_paths,
                 warmup_s=args.warmup,
                 before_measuring=lambda: cpu_at_start.append(_cpu_s(proc)),
+                rate=args.rate,
             )
             row = summarize(server.source, result, _cpu_s(proc) - cpu_at_start[-1])
             row["warmup_requests"] = warm.requests
@@ -347,7 +348,7 @@ def littles_law_floor(p99_ms: float, clients: int = GOAL_CLIENTS) -> float:
     return clients / (p99_ms / 1e3)
 
 
-def print_notes(rows: list[dict[str, Any]]) -> None:
+def print_notes(rows: list[dict[str, Any]], rate: float | None) -> None:
     for row in rows:
         where = f"{row['source']} x{row['clients']}"
         if row["errors"]:
@@ -360,6 +361,9 @@ def print_notes(rows: list[dict[str, Any]]) -> None:
                 f"{where}: the client used more CPU ({client:.2f} cores) than the server "
                 f"({server:.2f}): this row may measure the load generator"
             )
+    if rate is not None:
+        console.print(f"note: paced clients, {rate:g} tiles/s each (a panning viewer)")
+        return
     floor = littles_law_floor(GOAL_PYRAMID_P99_MS)
     ceiling = _row(rows, CEILING, GOAL_CLIENTS)
     top = ceiling.get("tiles_per_s") if ceiling else None
@@ -406,6 +410,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=SyntheticSlideSpec.width)
     parser.add_argument("--height", type=int, default=SyntheticSlideSpec.height)
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="tiles/s per client, like a panning viewer (default: closed loop, no pause)",
+    )
     # Internal: how the parent starts the ceiling's server in its own process.
     parser.add_argument("--static-root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -482,7 +491,7 @@ def main() -> None:
 
     add_ratios(rows)
     print_table(f"Tiles over HTTP: {slide_path.name} ({args.driver})", COLUMNS, rows)
-    print_notes(rows)
+    print_notes(rows, args.rate)
     goals = print_goals(rows)
     write_json(
         args.json,
@@ -492,6 +501,7 @@ def main() -> None:
             "driver": args.driver,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "rate_per_client": args.rate,
             "tiles_listed": len(tiles),
             "seed": args.seed,
             "levels_drawn": {
