@@ -17,6 +17,7 @@ from PIL import Image
 
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileOptions
 from tiler.imaging import encode_tile, reduce_box, resize_covering
+from tiler.jpeg_tiles import JpegTileReader, verified_reader
 from tiler.slide import Slide
 
 #: The overview is the largest Deep Zoom level that fits in this many pixels a side.
@@ -47,6 +48,11 @@ class SlideTiles:
         self._lock = threading.Lock()
         #: The overview level and the smaller levels made from it, by Deep Zoom level.
         self._levels: dict[int, np.ndarray] = {}
+        #: Level 0 from the slide's own JPEG tiles (7x OpenSlide's speed), once verified.
+        self._raw: JpegTileReader | None = None
+        self._raw_checked = False
+        # Its own lock: the overview is built under `_lock` and reads level 0 too.
+        self._raw_lock = threading.Lock()
 
     def dzi_xml(self) -> str:
         return self.grid.dzi_xml(self.options)
@@ -81,6 +87,28 @@ class SlideTiles:
                 level = overview
             return level
 
+    def _read_raw(self, x: int, y: int, width: int, height: int) -> np.ndarray | None:
+        """Level-0 pixels from the slide's JPEG tiles, or None to read through OpenSlide.
+        A tile that fails to decode ends the raw path: OpenSlide then reads it, and
+        gives the typed error (and the broken mark) if the file is really damaged."""
+        raw = self._raw_level0()
+        if raw is None:
+            return None
+        try:
+            return raw.read_rgb(x, y, width, height)
+        except (ValueError, OSError, RuntimeError):
+            with self._raw_lock:
+                self._raw = None
+            return None
+
+    def _raw_level0(self) -> JpegTileReader | None:
+        with self._raw_lock:
+            if not self._raw_checked:
+                self._raw_checked = True
+                path = getattr(self.slide, "path", None)
+                self._raw = verified_reader(self.slide, path) if path is not None else None
+            return self._raw
+
     def _read(self, z: int, z_x: int, z_y: int, width: int, height: int) -> np.ndarray:
         """Level-z pixels [z_x, z_x + width) x [z_y, z_y + height) from the slide."""
         downsample = self.grid.downsample(z)
@@ -97,8 +125,10 @@ class SlideTiles:
         l_x, l_y = round(l0_x / factor), round(l0_y / factor)
         l_w = max(1, min(math.ceil(l0_w / factor), l_info.width - l_x))
         l_h = max(1, min(math.ceil(l0_h / factor), l_info.height - l_y))
-        origin = (math.ceil(l_x * l_info.downsample), math.ceil(l_y * l_info.downsample))
-        pixels = self.slide.read_rgb(origin, level, (l_w, l_h))
+        pixels = self._read_raw(l_x, l_y, l_w, l_h) if level == 0 else None
+        if pixels is None:
+            origin = (math.ceil(l_x * l_info.downsample), math.ceil(l_y * l_info.downsample))
+            pixels = self.slide.read_rgb(origin, level, (l_w, l_h))
         scale = (downsample / factor, downsample / factor)
         if (l_w, l_h) != (width, height) or scale != (1.0, 1.0):
             pixels = resize_covering(pixels, (width, height), scale)

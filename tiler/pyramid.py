@@ -14,7 +14,6 @@ OpenSlide reads (checked on a sample first), else from OpenSlide.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import shutil
@@ -41,7 +40,7 @@ from tiler.imaging import (
     uniform_image_colour,
     weighted_reduce,
 )
-from tiler.jpeg_tiles import JpegTileReader
+from tiler.jpeg_tiles import JpegTileReader, verified_reader
 from tiler.registry import open_slide
 from tiler.slide import Slide
 from tiler.tilepack import TilePackWriter
@@ -326,25 +325,6 @@ def _run_region(region: tuple[int, int]) -> tuple[int, list[tuple[int, int, int,
     return _worker.run(*region)
 
 
-def _jpeg_tiles_match(slide: Slide, path: Path) -> bool:
-    """Use the raw-tile path only where it gives OpenSlide's pixels (PSNR >= 45 dB)."""
-    reader = JpegTileReader.open(path, slide.info.vendor)
-    if reader is None:
-        return False
-    try:
-        info = slide.info
-        size = min(512, info.width), min(512, info.height)
-        x, y = (info.width - size[0]) // 2, (info.height - size[1]) // 2
-        ours = reader.read_rgb(x, y, *size).astype(np.int32)
-        theirs = slide.read_rgb((x, y), 0, size).astype(np.int32)
-        mse = float(((ours - theirs) ** 2).mean())
-        return mse == 0 or 10 * math.log10(255**2 / mse) >= 45
-    except ValueError:
-        return False
-    finally:
-        reader.close()
-
-
 def _start_method() -> str:
     # fork is fastest, but forking a process that runs other threads (the web
     # service) can copy a lock held mid-operation; forkserver children start clean.
@@ -381,7 +361,10 @@ class _Builder:
                 (dzi_dir / str(z)).mkdir(parents=True)
         if pack_path is not None:
             self.pack = TilePackWriter(pack_path, grid, self.options)
-        use_jpeg = _jpeg_tiles_match(slide, self.slide_path)
+        reader = verified_reader(slide, self.slide_path)
+        use_jpeg = reader is not None
+        if reader is not None:
+            reader.close()  # each worker process opens its own
         source = _SourceSpec(slide_path=self.slide_path, use_jpeg_tiles=use_jpeg)
         z_top = grid.z_max
         while z_top >= 0:
