@@ -195,13 +195,7 @@ def main() -> None:
         worker(args.worker, args.slide, args.tiles_file, args.result_file)
         return
 
-    spec = None
-    slide_path: Path = args.slide
-    if slide_path is None:
-        spec = SyntheticSlideSpec(width=args.width, height=args.height)
-        slide_path = slides.synthetic(spec)
-    slide = slides.describe(slide_path, spec)
-    slides.warm_page_cache(slide_path)
+    slide_path, slide = slides.prepare(args.slide, args.width, args.height)
     tile_list = draw_tiles(slide["width"], slide["height"], args.tiles, args.seed)
     console.print(f"slide {slide_path}: {slide['width']}x{slide['height']}, {len(tile_list)} tiles")
 

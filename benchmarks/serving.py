@@ -424,13 +424,7 @@ def main() -> None:
         serve_static(args.static_root, args.port)
         return
 
-    spec = None
-    slide_path: Path = args.slide
-    if slide_path is None:
-        spec = SyntheticSlideSpec(width=args.width, height=args.height)
-        slide_path = slides.synthetic(spec)
-    slide = slides.describe(slide_path, spec)
-    slides.warm_page_cache(slide_path)
+    slide_path, slide = slides.prepare(args.slide, args.width, args.height)
     tiles = draw_tiles(slide["width"], slide["height"], args.tiles, args.seed)
     # Warm-up tiles from another seed: they open handles and connections without
     # putting the measured tiles into OpenSlide's cache.

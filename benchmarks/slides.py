@@ -66,3 +66,15 @@ def warm_page_cache(path: Path) -> None:
     with path.open("rb") as f:
         while f.read(1 << 24):
             pass
+
+
+def prepare(path: Path | None, width: int, height: int) -> tuple[Path, dict[str, Any]]:
+    """The slide to measure: `path`, or the cached synthetic slide of that size; with its
+    description, and read once so that no contender pays a cold read the next skips."""
+    spec = None
+    if path is None:
+        spec = SyntheticSlideSpec(width=width, height=height)
+        path = synthetic(spec)
+    description = describe(path, spec)
+    warm_page_cache(path)
+    return path, description

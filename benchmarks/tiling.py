@@ -161,23 +161,17 @@ def main() -> None:
     anchor = anchor_name(contenders)
     if args.only:
         contenders = [c for c in contenders if c.name in set(args.only)]
-    spec = None
-    slide_paths: list[Path] = args.slides
-    if not slide_paths:
-        spec = SyntheticSlideSpec(width=args.width, height=args.height)
-        slide_paths = [slides.synthetic(spec)]
     work_dir = slides.BENCH_DIR / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
 
     results = []
-    for slide_path in slide_paths:
-        slide = slides.describe(slide_path, spec)
+    for given in args.slides or [None]:
+        slide_path, slide = slides.prepare(given, args.width, args.height)
         slide["tiles_expected"] = expected_tiles(slide["width"], slide["height"])
         slide["vips_cli_loader"] = vips_cli_loader(slide_path)
         if slide["vips_cli_loader"] not in (None, "openslideload"):
             # Not what a shell user's `vips dzsave` does on a scan: the anchor would lie.
             console.print(f"warning: vips CLI reads this slide with {slide['vips_cli_loader']}")
-        slides.warm_page_cache(slide_path)
         console.print(f"slide {slide_path}: {slide['width']}x{slide['height']}")
         rows = [
             run_one(contender, slide, work_dir, args.timeout)
