@@ -45,7 +45,7 @@ from app import crud
 from app.core.config import Settings
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, SiteCover, TokenKind, User
+from app.models import Role, Site, TokenKind, UserCreate
 from benchmarks.live_server import serve_asgi
 from benchmarks.report import Column, print_goal, print_table, write_json
 
@@ -72,14 +72,12 @@ def setup(app: FastAPI) -> dict[str, str]:
         digest = hash_password(PASSWORD)
         for name, role in (("tech", Role.technician), ("path", Role.pathologist),
                            ("surgeon", Role.surgeon)):  # fmt: skip
-            user = User(
-                username=name, role=role, password_hash=digest,
-                site_id=None if role == Role.pathologist else site.id,
+            pathologist = role == Role.pathologist
+            data = UserCreate(
+                username=name, role=role, password=PASSWORD,
+                site=None if pathologist else site.code, covers=[site.code] if pathologist else [],
             )  # fmt: skip
-            session.add(user)
-            session.flush()
-            if role == Role.pathologist:
-                session.add(SiteCover(user_id=user.id, site_id=site.id))
+            user = crud.create_user(session, data, password_hash=digest)
             token, _ = crud.issue_token(
                 session, user, TokenKind.bearer, timedelta(hours=1), app.state.settings.secret_key
             )

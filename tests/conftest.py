@@ -26,7 +26,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, SiteCover, TokenKind, User
+from app.models import Role, Site, TokenKind, User, UserCreate
 
 # One Chromium per test process for every browser test (two fixture copies would
 # start two Playwright loops in one thread).
@@ -175,16 +175,10 @@ def world(db: Database, settings: Settings, password_hash: str, client: TestClie
             result.sites[code] = site
         session.flush()
         for username, (role, site_code, covers) in USERS.items():
-            user = User(
-                username=username,
-                role=role,
-                site_id=result.sites[site_code].id if site_code else None,
-                password_hash=password_hash,
+            data = UserCreate(
+                username=username, role=role, site=site_code, covers=covers, password=PASSWORD
             )
-            session.add(user)
-            session.flush()
-            for code in covers:
-                session.add(SiteCover(user_id=user.id, site_id=result.sites[code].id))
+            user = crud.create_user(session, data, password_hash=password_hash)
             token, _ = crud.issue_token(
                 session, user, TokenKind.bearer, timedelta(minutes=30), settings.secret_key
             )

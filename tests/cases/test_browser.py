@@ -20,7 +20,7 @@ from app import crud
 from app.core.config import Settings
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, SiteCover, TokenKind, User
+from app.models import Role, Site, TokenKind, UserCreate
 from tests.browser import serve_asgi
 from tests.cases.conftest import REQUEST
 from tests.conftest import PASSWORD, SECRET, SMALL_SVS
@@ -49,14 +49,13 @@ def site_app(tmp_path: Path) -> Iterator[tuple[FastAPI, dict[str, str]]]:
             session.flush()
             digest = hash_password(PASSWORD)
             for username, (role, full_name) in PEOPLE.items():
-                user = User(
-                    username=username, role=role, full_name=full_name, password_hash=digest,
-                    site_id=None if role == Role.pathologist else site.id,
+                pathologist = role == Role.pathologist
+                data = UserCreate(
+                    username=username, role=role, full_name=full_name, password=PASSWORD,
+                    site=None if pathologist else site.code,
+                    covers=[site.code] if pathologist else [],
                 )  # fmt: skip
-                session.add(user)
-                session.flush()
-                if role == Role.pathologist:
-                    session.add(SiteCover(user_id=user.id, site_id=site.id))
+                user = crud.create_user(session, data, password_hash=digest)
                 tokens[username], _ = crud.issue_token(
                     session, user, TokenKind.bearer, timedelta(minutes=30), SECRET
                 )

@@ -17,7 +17,7 @@ from app import crud
 from app.core.db import Database
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, SiteCover, Slide, SlideStatus, TokenKind, User
+from app.models import Role, Site, Slide, SlideStatus, TokenKind, UserCreate
 from tests.browser import serve_asgi
 from tests.conftest import BOXES_TIFF, PASSWORD, SECRET, SMALL_SVS
 from workers.embedded import EmbeddedWorkers
@@ -88,16 +88,11 @@ def running_site(data_dir: Path) -> Iterator[ViewerSite]:
             session.flush()
             password_hash = hash_password(PASSWORD)
             for username, (role, site_code) in USERS.items():
-                user = User(
-                    username=username,
-                    role=role,
-                    site_id=north.id if site_code else None,
-                    password_hash=password_hash,
+                covers = ["NORTH"] if role == Role.pathologist else []
+                data = UserCreate(
+                    username=username, role=role, site=site_code, covers=covers, password=PASSWORD
                 )
-                session.add(user)
-                session.flush()
-                if role == Role.pathologist:
-                    session.add(SiteCover(user_id=user.id, site_id=north.id))
+                user = crud.create_user(session, data, password_hash=password_hash)
                 token, _ = crud.issue_token(
                     session, user, TokenKind.bearer, timedelta(hours=1), SECRET
                 )
