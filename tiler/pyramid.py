@@ -154,7 +154,6 @@ class _StageWorker:
             else None
         )
         self.blank_tiles: dict[tuple[int, int, bytes], bytes] = {}
-        self.blank_tiles_encoded: set[bytes] = set()
         self.blank_files: dict[bytes, Path] = {}
 
     def encode(self, tile: Image.Image) -> bytes:
@@ -170,7 +169,6 @@ class _StageWorker:
         if data is None:
             pixels = np.full((height, width, 3), np.frombuffer(colour, np.uint8))
             data = self.blank_tiles[key] = encode_tile(pixels, self.stage.options)
-            self.blank_tiles_encoded.add(data)
         return data
 
     def region_tiles(self, i: int, j: int, k: int) -> Iterator[TileBox]:
@@ -296,9 +294,12 @@ class _StageWorker:
     def write_file(self, z: int, col: int, row: int, data: bytes) -> None:
         assert self.stage.dzi_dir is not None
         path = self.stage.dzi_dir / str(z) / f"{col}_{row}.{self.stage.options.format}"
-        first_copy = self.blank_files.get(data) if len(data) < 4096 else None
+        # Blank glass (one encoding shared by many tiles): a hard link to its first file
+        # costs a third of writing the same bytes again. Bytes compare lengths first, so
+        # testing a tissue tile against the few blank encodings is cheap.
+        blank = data in self.blank_tiles.values()
+        first_copy = self.blank_files.get(data) if blank else None
         if first_copy is not None:
-            # Blank glass: a hard link costs a third of writing the same bytes again.
             os.link(first_copy, path)
             return
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -306,7 +307,7 @@ class _StageWorker:
             os.write(fd, data)
         finally:
             os.close(fd)
-        if data in self.blank_tiles_encoded:
+        if blank:
             self.blank_files[data] = path
 
 
@@ -337,7 +338,6 @@ class _Builder:
         slide_path: Path,
         work_dir: Path,
         options: TileOptions,
-        layout: Layout,
         progress: ProgressCallback | None,
         processes: int,
         niceness: int,
@@ -346,7 +346,6 @@ class _Builder:
         self.slide_path = slide_path
         self.work_dir = work_dir
         self.options = options
-        self.layout = layout
         self.progress = progress
         self.processes = processes
         self.tiles_done = 0
@@ -454,7 +453,6 @@ def build_pyramid(
         slide_path,
         building,
         options,
-        layout,
         progress,
         processes or os.cpu_count() or 1,
         niceness,
