@@ -29,14 +29,20 @@ install: $(STAMP) $(NODE_STAMP)
 run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/slidebridge serve
 
+# The PostgreSQL server the tests use (CI starts it when it is down).
+TEST_POSTGRES := postgresql://postgres@127.0.0.1:5432/test
+
 test: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/mypy app tiler annotations workers benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/slidebridge db check --postgres $(TEST_POSTGRES)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app tiler annotations workers benchmarks

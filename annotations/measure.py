@@ -29,9 +29,7 @@ def measure(geometry: BaseGeometry, mpp_x: float | None, mpp_y: float | None) ->
     """`length` is the perimeter of an area, the length of a line, 0 for points."""
     calibrated = bool(mpp_x and mpp_y and mpp_x > 0 and mpp_y > 0)
     scaled = (
-        affinity.scale(geometry, xfact=mpp_x, yfact=mpp_y, origin=(0, 0))
-        if calibrated
-        else None
+        affinity.scale(geometry, xfact=mpp_x, yfact=mpp_y, origin=(0, 0)) if calibrated else None
     )
     return Measurement(
         area_px=float(geometry.area),

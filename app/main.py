@@ -6,16 +6,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import install_error_handler
 from app.api.main import router
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import install_error_handler
 from app.services import staging
+from app.services.cases.ingest import IngestLoop
 from app.services.live import LiveHub
 from app.services.tiles import TileService
 from workers.dispatch import dispatcher_for
@@ -66,13 +68,17 @@ def create_app(
         if migrate:
             db.migrate()
         staging.sweep(settings.staging_dir)
+        # Every background loop of the web process starts and stops here.
+        ingest = IngestLoop(db, app.state.live)
+        ingest.start()
         if workers is not None:
             workers.start()
         try:
             yield
         finally:
             if workers is not None:
-                workers.stop()
+                await anyio.to_thread.run_sync(workers.stop)
+            await anyio.to_thread.run_sync(ingest.stop)
             db.dispose()
 
     app = FastAPI(

@@ -41,11 +41,11 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from app import crud
 from app.core.config import Settings
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, TokenKind, UserCreate
+from app.models.accounts import Role, Site, TokenKind, UserCreate
+from app.services import accounts as crud
 from benchmarks.live_server import serve_asgi
 from benchmarks.report import Column, print_goal, print_table, write_json
 

@@ -163,7 +163,7 @@ def through_cuts(
     hub: Hub, path: Path, cuts: int, checksum: bool, state: Path, rate: float | None = None
 ) -> dict[str, Any]:
     """tuspy (the `slidebridge upload` sender) through a proxy that cuts `cuts` times."""
-    from app.uploads.client import Sender, UploadRefusedError
+    from app.agent.tus import Sender, UploadRefusedError
 
     size = path.stat().st_size
     chunk = CHUNK if checksum else size

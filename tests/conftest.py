@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,12 +22,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import crud
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, TokenKind, User, UserCreate
+from app.models.accounts import Role, Site, TokenKind, User, UserCreate
+from app.services import accounts as crud
 
 # One Chromium per test process for every browser test (two fixture copies would
 # start two Playwright loops in one thread).
@@ -39,6 +40,8 @@ SMALL_SVS = SLIDES / "aperio" / "CMU-1-Small-Region.svs"
 TINY_SVS = SLIDES / "aperio" / "small.svs"
 BOXES_TIFF = SLIDES / "generic-tiff" / "boxes.tiff"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+#: The `slidebridge` command as a program, run by this test run's Python.
+SLIDEBRIDGE = [sys.executable, "-c", "from app.cli import main; main()"]
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-that-is-long-enough"
 

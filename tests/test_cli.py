@@ -14,9 +14,10 @@ from app.cli import cli
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.security import verify_password
-from app.models import Slide, User
-from tests.conftest import SLIDES, SMALL_SVS
-from tests.workers.helpers import SLIDEBRIDGE, child_env
+from app.models.accounts import User
+from app.models.slides import SlideRecord
+from tests.conftest import SLIDEBRIDGE, SLIDES, SMALL_SVS
+from tests.workers.helpers import child_env
 
 
 def run(settings: Settings, *args: str, stdin: str = "") -> Result:
@@ -58,7 +59,7 @@ def test_setup_commands(settings: Settings) -> None:
         tech = session.exec(select(User).where(User.username == "tech")).one()
         assert verify_password("a long password", tech.password_hash)
         assert tech.password_hash.startswith("$argon2id$")
-        [slide] = session.exec(select(Slide)).all()
+        [slide] = session.exec(select(SlideRecord)).all()
         assert slide.status == "queued" and slide.name == SMALL_SVS.name
     db.dispose()
 

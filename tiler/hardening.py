@@ -1,6 +1,6 @@
 """Settings for reading untrusted image files (see HARDENING.md); applied once on import.
 
-libvips: untrusted loaders are blocked and all loads use fail_on="error".
+libvips: untrusted loaders are blocked (its loads pass fail_on="error" where they happen).
 Pillow: a finite pixel limit, decompression bombs are errors, truncated images are errors.
 """
 
@@ -22,6 +22,3 @@ pyvips.block_untrusted_set(True)
 Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 warnings.simplefilter("error", Image.DecompressionBombWarning)
-
-#: Pass to every pyvips loader.
-VIPS_LOAD_OPTIONS = {"fail_on": "error"}

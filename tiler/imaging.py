@@ -12,9 +12,8 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
+from tiler import hardening as _hardening  # noqa: F401 - untrusted-input settings first
 from tiler.deepzoom import TileOptions
-
-MEDIA_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 def encode_tile(rgb: np.ndarray, options: TileOptions) -> bytes:

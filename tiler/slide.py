@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tiler import hardening as _hardening  # noqa: F401 - untrusted-input settings first
+
 
 @dataclass(frozen=True)
 class Level:

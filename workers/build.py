@@ -8,26 +8,22 @@ leaves only a scratch directory that the next run's build replaces.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import Job, JobState, Slide
-from app.services.slides import pyramid_path
+from app.core.storage import PYRAMID_OPTIONS, file_sha256, pyramid_path, slide_file
+from app.models.jobs import Job, JobState
+from app.models.slides import SlideRecord
 from tiler import SlideError
-from tiler.deepzoom import TileOptions
 from tiler.pyramid import build_pyramid
 from workers import jobs
 
 log = logging.getLogger(__name__)
 
-#: The pyramid every slide gets; the tile routes serve it for requests in its format.
-PYRAMID_OPTIONS = TileOptions()
 #: Priority drop of a background build's worker processes.
 BUILD_NICENESS = 5
 #: Progress is written at most this often, so a fast build does not flood the database.
@@ -54,18 +50,10 @@ class _Heartbeat(threading.Thread):
                 log.exception("job %s: heartbeat failed", self.job_id)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_claimed(db: Database, settings: Settings, job: Job, owner: str) -> JobState:
     """Run a job this worker has claimed; returns the state it was left in."""
     with db.read() as session:
-        slide = session.get(Slide, job.slide_id)
+        slide = session.get(SlideRecord, job.slide_id)
     if slide is None:
         jobs.fail(db, job.id, owner, job.slide_id, "the slide was deleted")
         return JobState.failed
@@ -83,8 +71,8 @@ def run_claimed(db: Database, settings: Settings, job: Job, owner: str) -> JobSt
 
     try:
         jobs.set_progress(db, job.id, owner, slide.id, 0.0)
-        source = settings.data_dir / slide.storage_path
-        if sha256_of(source) != slide.sha256:
+        source = slide_file(settings, slide.storage_path)
+        if file_sha256(source) != slide.sha256:
             raise SlideError("the stored slide file does not match its SHA-256 (damaged storage)")
         build_pyramid(
             source,

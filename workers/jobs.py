@@ -20,8 +20,9 @@ from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import Session, col, select
 
 from app.core.db import Database
-from app.core.types import utcnow
-from app.models import Job, JobState, Slide, SlideStatus
+from app.models.jobs import Job, JobState
+from app.models.slides import SlideRecord, SlideStatus
+from app.models.types import utcnow
 
 
 def worker_name(prefix: str = "worker") -> str:
@@ -46,7 +47,7 @@ def _take(
         job.finished_at = now
         job.lease_owner = None
         session.add(job)
-        slide = session.get(Slide, job.slide_id)
+        slide = session.get(SlideRecord, job.slide_id)
         if slide is not None:
             slide.status = SlideStatus.failed
             slide.error = job.error
@@ -119,8 +120,8 @@ def set_progress(
         if not _owns(session, job_id, owner):
             return False
         session.exec(
-            update(Slide)
-            .where(col(Slide.id) == slide_id)
+            update(SlideRecord)
+            .where(col(SlideRecord.id) == slide_id)
             .values(status=SlideStatus.tiling, progress=progress, error=None, updated_at=utcnow())
         )
         return True
@@ -173,11 +174,11 @@ def _close(
             return False
         done = state == JobState.done
         session.exec(
-            update(Slide)
-            .where(col(Slide.id) == slide_id)
+            update(SlideRecord)
+            .where(col(SlideRecord.id) == slide_id)
             .values(
                 status=SlideStatus.ready if done else SlideStatus.failed,
-                progress=1.0 if done else col(Slide.progress),
+                progress=1.0 if done else col(SlideRecord.progress),
                 error=error,
                 updated_at=now,
             )

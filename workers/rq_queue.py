@@ -30,7 +30,7 @@ from rq.job import JobStatus
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import URGENT_PRIORITY
+from app.models.jobs import URGENT_PRIORITY
 from workers import jobs
 from workers.build import run_claimed
 

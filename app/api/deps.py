@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from app import crud
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AuthenticationError, PermissionDeniedError
-from app.models import Role, TokenKind, User
+from app.models.accounts import Role, TokenKind, User
+from app.services import accounts as crud
 from app.services.tiles import TileService
 from workers.dispatch import Dispatcher
 

@@ -20,7 +20,7 @@ from app.core.access import visible_slide
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AuthenticationError
-from app.models import Slide
+from app.models.slides import SlideRecord
 
 #: Entries kept at most; a busy hub has far fewer viewers than this.
 MAX_GRANTS = 4096
@@ -42,10 +42,10 @@ class TileAccess:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self._grants: OrderedDict[tuple[Credential, str], tuple[float, Slide]] = OrderedDict()
+        self._grants: OrderedDict[tuple[Credential, str], tuple[float, SlideRecord]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def cached(self, credential: Credential, slide_id: str) -> Slide | None:
+    def cached(self, credential: Credential, slide_id: str) -> SlideRecord | None:
         key = (credential, slide_id)
         with self._lock:
             grant = self._grants.get(key)
@@ -56,7 +56,7 @@ class TileAccess:
                 return None
             return grant[1]
 
-    def check(self, request: Request, credential: Credential, slide_id: str) -> Slide:
+    def check(self, request: Request, credential: Credential, slide_id: str) -> SlideRecord:
         """The full check (in a worker thread: it reads the database); remembered."""
         with self.db.read() as session:
             user = get_current_user(request, session, self.settings)

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
 
-from app.cases.models import Case
 from app.core.errors import UnprocessableError
-from app.models import Role, Site, SiteCover, Slide, User
+from app.models.accounts import Role, Site, SiteCover, User
+from app.models.cases import Case
+from app.models.slides import SlideRecord
 from tiler import NotFoundError
 
 #: Associated images that may show patient identity (labels are handwritten or printed).
@@ -35,7 +36,7 @@ def site_filter(user: User, site_column: Any) -> ColumnElement[bool]:
     return col(site_column) == user.site_id
 
 
-SiteOwned = TypeVar("SiteOwned", Slide, Case)
+SiteOwned = TypeVar("SiteOwned", SlideRecord, Case)
 
 
 def scope(user: User, model: type[SiteOwned]) -> Any:
@@ -44,7 +45,7 @@ def scope(user: User, model: type[SiteOwned]) -> Any:
 
 
 def scope_slides(user: User) -> Any:
-    return scope(user, Slide)
+    return scope(user, SlideRecord)
 
 
 def scope_cases(user: User) -> Any:
@@ -66,8 +67,8 @@ def visible(
     return found
 
 
-def visible_slide(session: Session, user: User, slide_id: uuid.UUID | str) -> Slide:
-    return visible(session, user, Slide, slide_id, "slide")
+def visible_slide(session: Session, user: User, slide_id: uuid.UUID | str) -> SlideRecord:
+    return visible(session, user, SlideRecord, slide_id, "slide")
 
 
 def visible_case(session: Session, user: User, case_id: uuid.UUID | str) -> Case:

@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 
 from app.core.db import Database
-from app.models import AuditEvent, Outcome, User
+from app.models.accounts import User
+from app.models.audit import AuditEvent, Outcome
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,28 @@ class Settings(BaseSettings):
         ge=1,
         description="Total stored slide bytes allowed per site; none = no limit.",
     )
+    upload_expire_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="A resumable upload that receives no byte for this long is reaped (tus "
+        "expiration). Two days covers a weekend-long outage of an island link.",
+    )
+    upload_commit_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="During a long PATCH without a checksum, fsync and advance the offset "
+        "every this many bytes, so a server crash costs the client at most this much.",
+    )
+    upload_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Other origins (e.g. a site's own portal) whose browsers may upload; "
+        "the page at /upload is same-origin and needs none.",
+    )
+    upload_reap_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often creating an upload also removes expired ones.",
+    )
     embedded_workers: int = Field(
         default=1, ge=0, le=64, description="Pyramid-build threads inside `slidebridge serve`."
     )

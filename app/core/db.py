@@ -91,13 +91,13 @@ class Database:
             yield session
             session.commit()
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (safe to run concurrently)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision`, the newest by default (safe to run concurrently)."""
         with self.engine.connect().execution_options(**{_IMMEDIATE: True}) as connection:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS_DIR))
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def dispose(self) -> None:
         self.engine.dispose()

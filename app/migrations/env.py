@@ -1,4 +1,8 @@
-"""Alembic environment: the SQLModel metadata is the schema.
+"""Alembic environment: the SQLModel metadata of every model is the schema.
+
+`app.models` is imported for its side effect: it imports every model module, so
+autogenerate compares the whole schema (without it, a revision would drop every
+table it did not see). `slidebridge db check` tells when models and migrations differ.
 
 `Database.migrate()` passes an open connection in `config.attributes`; the
 `alembic` command line (run from the repository root with
@@ -10,6 +14,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
+
+import app.models  # noqa: F401 - registers every table in SQLModel.metadata
 
 #: Any fixed number: PostgreSQL's advisory lock key that serialises concurrent upgrades.
 _MIGRATION_LOCK = 0x51DE_B1D6

@@ -21,11 +21,12 @@ from sqlmodel import Session, col, select
 from annotations import Feature, measure
 from annotations.geojson import SERVER_KEY, as_geojson
 from annotations.history import Change, Revision, next_version, restore_target
-from app.annotation_models import Annotation, AnnotationVersion
 from app.core.db import Database
 from app.core.errors import ConflictError
-from app.core.types import utcnow
-from app.models import Slide, User
+from app.models.accounts import User
+from app.models.annotations import Annotation, AnnotationVersion
+from app.models.slides import SlideRecord
+from app.models.types import utcnow
 from tiler import NotFoundError
 
 
@@ -41,7 +42,7 @@ class _Facts(NamedTuple):
     length_px: float
 
 
-def _provenance(facts: _Facts, geometry: Any, slide: Slide) -> dict[str, Any]:
+def _provenance(facts: _Facts, geometry: Any, slide: SlideRecord) -> dict[str, Any]:
     """Server-written facts about the annotation, under `properties.slidebridge`.
 
     `geometry` (a GeoJSON dict, or its JSON text) is read only for non-square pixels."""
@@ -78,20 +79,15 @@ def _facts(row: Annotation) -> _Facts:
     )
 
 
-def feature_of(row: Annotation, slide: Slide, *, provenance: bool = True) -> dict[str, Any]:
+def feature_of(row: Annotation, slide: SlideRecord, *, provenance: bool = True) -> dict[str, Any]:
     extra = json.loads(row.provenance) if provenance else None
     return as_geojson(row.id, row.geometry, row.properties, extra)
 
 
-def _stamp(row: Annotation, slide: Slide) -> None:
+def _stamp(row: Annotation, slide: SlideRecord) -> None:
     """Write the row's provenance text; call after every change to the row."""
     facts = _provenance(_facts(row), row.geometry, slide)
     row.provenance = json.dumps(facts, separators=(",", ":"))
-
-
-def list_rows(session: Session, slide: Slide) -> list[Annotation]:
-    query = select(Annotation).where(Annotation.slide_id == slide.id)
-    return list(session.exec(query.order_by(col(Annotation.created_at), col(Annotation.id))).all())
 
 
 def _dashed(text: str) -> str:
@@ -101,7 +97,7 @@ def _dashed(text: str) -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def collection_json(session: Session, slide: Slide, *, provenance: bool = True) -> str:
+def collection_json(session: Session, slide: SlideRecord, *, provenance: bool = True) -> str:
     """The slide's FeatureCollection as JSON text, in creation order.
 
     The fast path for viewers: geometry, properties and provenance are read as the JSON
@@ -162,14 +158,18 @@ def _version(
     )
 
 
-def _versions(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[AnnotationVersion]:
+def _versions(
+    session: Session, slide: SlideRecord, annotation_id: uuid.UUID
+) -> list[AnnotationVersion]:
     query = select(AnnotationVersion).where(
         AnnotationVersion.slide_id == slide.id, AnnotationVersion.annotation_id == annotation_id
     )
     return list(session.exec(query.order_by(col(AnnotationVersion.version))).all())
 
 
-def create(db: Database, slide: Slide, features: list[Feature], user: User) -> list[Annotation]:
+def create(
+    db: Database, slide: SlideRecord, features: list[Feature], user: User
+) -> list[Annotation]:
     """Add new annotations, all or none; an id already on this slide is 409.
 
     An id that was deleted comes back as the next version of its history, so
@@ -227,14 +227,14 @@ def create(db: Database, slide: Slide, features: list[Feature], user: User) -> l
     return rows
 
 
-def _current(session: Session, slide: Slide, annotation_id: uuid.UUID) -> Annotation:
+def _current(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> Annotation:
     row = session.get(Annotation, (slide.id, annotation_id))
     if row is None:
         raise NotFoundError("no such annotation")
     return row
 
 
-def update(db: Database, slide: Slide, feature: Feature, user: User) -> Annotation:
+def update(db: Database, slide: SlideRecord, feature: Feature, user: User) -> Annotation:
     with db.write() as session:
         row = _current(session, slide, feature.id)
         _apply(row, feature)
@@ -246,7 +246,7 @@ def update(db: Database, slide: Slide, feature: Feature, user: User) -> Annotati
     return row
 
 
-def delete(db: Database, slide: Slide, annotation_id: uuid.UUID, user: User) -> Annotation:
+def delete(db: Database, slide: SlideRecord, annotation_id: uuid.UUID, user: User) -> Annotation:
     with db.write() as session:
         row = _current(session, slide, annotation_id)
         row.version = next_version(_revisions(session, slide, annotation_id))
@@ -256,7 +256,7 @@ def delete(db: Database, slide: Slide, annotation_id: uuid.UUID, user: User) -> 
     return row
 
 
-def _revisions(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[Revision]:
+def _revisions(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> list[Revision]:
     return [
         Revision(
             version=kept.version,
@@ -271,7 +271,7 @@ def _revisions(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list
     ]
 
 
-def history(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[Revision]:
+def history(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> list[Revision]:
     revisions = _revisions(session, slide, annotation_id)
     if not revisions:
         raise NotFoundError("no such annotation")
@@ -279,7 +279,7 @@ def history(session: Session, slide: Slide, annotation_id: uuid.UUID) -> list[Re
 
 
 def restore(
-    db: Database, slide: Slide, annotation_id: uuid.UUID, version: int, user: User
+    db: Database, slide: SlideRecord, annotation_id: uuid.UUID, version: int, user: User
 ) -> tuple[Annotation, dict[str, Any]]:
     """Bring back `version` as a new version (also after a deletion); answers row and feature."""
     with db.write() as session:

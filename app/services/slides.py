@@ -1,12 +1,8 @@
-"""Registering, describing and deleting slides: shared by the API and `slidebridge slide add`.
+"""Slides: register, look up (audited), describe and delete; shared by the API and the CLI.
 
-A slide file is stored once per content at `slides/ab/cd/<sha256><suffix>` (the
-suffix kept because OpenSlide recognises some formats by it); the same file
-registered at two sites is two slide rows sharing one file.
-
-One file is one slide. Multi-file formats (MIRAX `.mrxs` with its data folder,
-DICOM series spread over files, Hamamatsu VMS) need an upload of several files
-placed side by side; they come with the resumable-upload work, not here.
+Where the files live is `app.core.storage`'s contract. One file is one slide so
+far: multi-file formats (MIRAX `.mrxs` with its data folder, DICOM series spread
+over files) cannot be registered yet.
 """
 
 from __future__ import annotations
@@ -22,28 +18,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core import audit
+from app.core.access import visible_slide
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError
-from app.models import (
-    URGENT_PRIORITY,
-    Job,
-    LevelPublic,
-    Outcome,
-    Site,
-    Slide,
-    SlidePublic,
-)
+from app.core.storage import content_path, pyramid_path, slide_file
+from app.models.accounts import Site, User
+from app.models.audit import Outcome
+from app.models.jobs import URGENT_PRIORITY, Job
+from app.models.slides import LevelPublic, SlidePublic, SlideRecord
 from app.services.staging import StagedFile, move_into_place, safe_suffix
-from tiler import SlideError, SlideInfo, open_slide
+from tiler import NotFoundError, SlideError, SlideInfo, open_slide
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Registered:
-    slide: Slide
+    slide: SlideRecord
     created: bool
     job_id: uuid.UUID | None
     priority: int
@@ -70,15 +63,6 @@ def record_registration(
     )
 
 
-def content_path(sha256: str, suffix: str) -> Path:
-    """Where a file with this content lives, relative to the data directory."""
-    return Path("slides") / sha256[:2] / sha256[2:4] / f"{sha256}{suffix}"
-
-
-def pyramid_path(settings: Settings, slide_id: uuid.UUID) -> Path:
-    return settings.pyramids_dir / f"{slide_id}.tilepack"
-
-
 def probe(path: Path) -> SlideInfo:
     """Open the file with the slide engine; raises a SlideError (a 422) if it is not a slide."""
     with open_slide(path) as slide:
@@ -89,7 +73,9 @@ def _check_quota(session: Session, settings: Settings, site: Site, size: int) ->
     if settings.site_quota_bytes is None:
         return
     used = session.exec(
-        select(func.coalesce(func.sum(Slide.size_bytes), 0)).where(Slide.site_id == site.id)
+        select(func.coalesce(func.sum(SlideRecord.size_bytes), 0)).where(
+            SlideRecord.site_id == site.id
+        )
     ).one()
     if int(used) + size > settings.site_quota_bytes:
         raise PayloadTooLargeError(f"site {site.code} is over its storage quota")
@@ -122,7 +108,7 @@ def register(
     except BaseException:
         staged.discard()
         raise
-    slide = Slide(
+    slide = SlideRecord(
         site_id=site.id,
         name=staged.display_name,
         sha256=staged.sha256,
@@ -162,13 +148,13 @@ async def register_async(
     )
 
 
-def _existing(session: Session, site_id: uuid.UUID, sha256: str) -> Slide | None:
+def _existing(session: Session, site_id: uuid.UUID, sha256: str) -> SlideRecord | None:
     return session.exec(
-        select(Slide).where(Slide.site_id == site_id, Slide.sha256 == sha256)
+        select(SlideRecord).where(SlideRecord.site_id == site_id, SlideRecord.sha256 == sha256)
     ).first()
 
 
-def to_public(slide: Slide, site_code: str) -> SlidePublic:
+def to_public(slide: SlideRecord, site_code: str) -> SlidePublic:
     return SlidePublic(
         id=slide.id,
         site=site_code,
@@ -197,17 +183,55 @@ def site_codes(session: Session, site_ids: set[uuid.UUID]) -> dict[uuid.UUID, st
     return dict(rows)
 
 
-def delete(db: Database, settings: Settings, slide: Slide) -> None:
+def delete(db: Database, settings: Settings, slide: SlideRecord) -> None:
     """Remove the row (its jobs cascade), its pyramid, and the file if no other row uses it."""
     with db.write() as session:
-        row = session.get(Slide, slide.id)
+        row = session.get(SlideRecord, slide.id)
         if row is None:
             return
         session.delete(row)
         session.flush()
         shared = session.exec(
-            select(func.count()).where(Slide.storage_path == slide.storage_path)
+            select(func.count()).where(SlideRecord.storage_path == slide.storage_path)
         ).one()
     pyramid_path(settings, slide.id).unlink(missing_ok=True)
     if shared == 0:
-        (settings.data_dir / slide.storage_path).unlink(missing_ok=True)
+        slide_file(settings, slide.storage_path).unlink(missing_ok=True)
+
+
+def visible_slide_audited(
+    session: Session,
+    db: Database,
+    user: User,
+    actor: Actor,
+    slide_id: uuid.UUID | str,
+    action: str,
+    *,
+    detail: str | None = None,
+    outcome: Outcome = Outcome.success,
+) -> SlideRecord:
+    """The visible slide, audited; `outcome` records a found slide the caller will refuse."""
+    try:
+        slide = visible_slide(session, user, slide_id)
+    except NotFoundError:
+        audit.record(
+            db,
+            actor,
+            action,
+            Outcome.not_found,
+            object_type="slide",
+            object_id=str(slide_id)[:64],
+            detail=detail,
+        )
+        raise
+    audit.record(
+        db,
+        actor,
+        action,
+        outcome,
+        object_type="slide",
+        object_id=slide.id,
+        site_id=slide.site_id,
+        detail=detail,
+    )
+    return slide

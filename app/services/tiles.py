@@ -14,14 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.core.config import Settings
-from app.models import Slide
-from app.services.slides import pyramid_path
+from app.core.storage import PYRAMID_OPTIONS, pyramid_path, slide_file
+from app.models.slides import SlideRecord
 from tiler import NotFoundError, SlideBridgeError
 from tiler import Slide as SlideHandle
 from tiler.cache import SlideCache
 from tiler.deepzoom import TILE_FORMATS
 from tiler.tilepack import TilePack
-from workers.build import PYRAMID_OPTIONS
 
 #: Open tile packs kept; each costs one SQLite connection per thread that read it.
 MAX_OPEN_PACKS = 64
@@ -41,14 +40,14 @@ class TileService:
         self._packs: OrderedDict[uuid.UUID, TilePack] = OrderedDict()
         self._lock = threading.Lock()
 
-    def source_path(self, slide: Slide) -> Path:
-        return self.settings.data_dir / slide.storage_path
+    def source_path(self, slide: SlideRecord) -> Path:
+        return slide_file(self.settings, slide.storage_path)
 
-    def handle(self, slide: Slide) -> SlideHandle:
+    def handle(self, slide: SlideRecord) -> SlideHandle:
         """An open handle on the slide's file, shared with other requests."""
         return self.cache.slide(self.source_path(slide))
 
-    def pack(self, slide: Slide) -> TilePack | None:
+    def pack(self, slide: SlideRecord) -> TilePack | None:
         """The built pyramid, if its file exists. The file, published by an atomic
         rename, is the signal rather than `slide.status`: tile requests re-use a
         slide row for a few seconds (`TileAccess`) and must not wait for it."""
@@ -70,18 +69,18 @@ class TileService:
                 self._packs.popitem(last=False)
         return pack
 
-    def dzi_xml(self, slide: Slide) -> str:
+    def dzi_xml(self, slide: SlideRecord) -> str:
         pack = self.pack(slide)
         if pack is not None:
             return pack.dzi_xml()
         return self.cache.tiles(self.source_path(slide), PYRAMID_OPTIONS).dzi_xml()
 
-    def source_name(self, slide: Slide, fmt: str) -> str:
+    def source_name(self, slide: SlideRecord, fmt: str) -> str:
         """ "pyramid" or "live": which source `tile()` will use (part of the ETag)."""
         pack = self.pack(slide)
         return "pyramid" if pack is not None and pack.options.format == fmt else "live"
 
-    def tile(self, slide: Slide, z: int, col: int, row: int, fmt: str) -> Tile:
+    def tile(self, slide: SlideRecord, z: int, col: int, row: int, fmt: str) -> Tile:
         if fmt not in TILE_FORMATS:
             raise NotFoundError(f"no tile format {fmt!r}")
         pack = self.pack(slide)
@@ -90,7 +89,7 @@ class TileService:
         options = replace(PYRAMID_OPTIONS, format=fmt)
         return Tile(self.cache.tiles(self.source_path(slide), options).tile(z, col, row), "live")
 
-    def forget(self, slide: Slide) -> None:
+    def forget(self, slide: SlideRecord) -> None:
         with self._lock:
             pack = self._packs.pop(slide.id, None)
         if pack is not None:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.core.db import Database
-from app.models import AuditEvent
+from app.models.audit import AuditEvent
 from tests.conftest import World
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qupath_export.geojson"

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from app.core.db import Database
-from app.core.types import utcnow
-from app.models import ApiToken
+from app.models.accounts import ApiToken
+from app.models.types import utcnow
 from tests.conftest import PASSWORD, World
 
 

@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from app import crud
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import AuditEvent, Role, SiteCover, TokenKind, User
+from app.models.accounts import Role, SiteCover, TokenKind, User
+from app.models.audit import AuditEvent
+from app.services import accounts as crud
 from tests.conftest import SMALL_SVS, World
 
 REQUEST: dict[str, Any] = {

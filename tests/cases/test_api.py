@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from app.core.db import Database
-from app.models import Job
+from app.models.jobs import Job
 from tests.cases.conftest import (
     REPORT,
     REQUEST,

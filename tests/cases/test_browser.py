@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from app import crud
 from app.core.config import Settings
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, TokenKind, UserCreate
+from app.models.accounts import Role, Site, TokenKind, UserCreate
+from app.services import accounts as crud
 from tests.browser import serve_asgi
 from tests.cases.conftest import REQUEST
 from tests.conftest import PASSWORD, SECRET, SMALL_SVS

@@ -111,7 +111,8 @@ def _tus(base: str, world: World, user: str, case_id: str) -> httpx.Response:
                "Upload-Metadata": meta}  # fmt: skip
     with httpx.Client(base_url=base, timeout=60) as http:
         created = http.post("/api/uploads/", headers=headers)
-        assert created.status_code == 201, created.text
+        if created.status_code != 201:
+            return created
         return http.patch(
             created.headers["location"],
             content=data,
@@ -135,16 +136,19 @@ def test_a_tus_upload_into_the_case_makes_it_ready(
             assert frame.data["case"]["slides"] == [done.headers["slide-id"]]
         finally:
             stream.close()
-        # The north technician names the south case: the slide stays out of it.
+        # The north technician names the south case: refused before a byte is sent.
         refused = _tus(base, world, "tech_north", south["id"])
-        assert refused.status_code == 204
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"] == "no such case at the upload's site"
         time.sleep(1.0)  # four passes of the ingest loop
         body = client.get(f"/api/cases/{south['id']}", headers=world.auth("admin")).json()
         assert body["slides"] == [] and body["status"] == "requested"
 
 
-def _begin_upload(client: TestClient, world: World, user: str, case_id: str) -> None:
-    """A tus upload naming the case, created but not yet sent: it is `receiving`."""
+def _begin_upload(client: TestClient, world: World, user: str, case_id: str) -> int:
+    """A tus upload naming the case, created but not yet sent: it is `receiving`.
+
+    Answers the creation's status."""
     meta = ",".join(
         f"{key} {base64.b64encode(value.encode()).decode()}"
         for key, value in {"filename": SMALL_SVS.name, "case": case_id}.items()
@@ -154,20 +158,22 @@ def _begin_upload(client: TestClient, world: World, user: str, case_id: str) -> 
         headers={**world.auth(user), "Tus-Resumable": "1.0.0", "Upload-Length": "1000",
                  "Upload-Metadata": meta},
     )  # fmt: skip
-    assert created.status_code == 201, created.text
+    return created.status_code
 
 
 def test_only_the_case_sites_uploads_move_it(
     app: FastAPI, client: TestClient, world: World
 ) -> None:
-    from app.cases.ingest import reconcile
+    from app.services.cases.ingest import reconcile
 
     case = create_case(client, world)  # a NORTH case
-    _begin_upload(client, world, "tech_south", case["id"])
+    # Another site cannot move it by naming its id: the upload is refused at creation.
+    assert _begin_upload(client, world, "tech_south", case["id"]) == 422
+    assert _begin_upload(client, world, "tech_south", "not-a-case-id") == 422
     reconcile(app.state.db, app.state.live)
     body = client.get(f"/api/cases/{case['id']}", headers=world.auth("admin")).json()
-    assert body["status"] == "requested"  # another site cannot move it by naming its id
-    _begin_upload(client, world, "tech_north", case["id"])
+    assert body["status"] == "requested"
+    assert _begin_upload(client, world, "tech_north", case["id"]) == 201
     reconcile(app.state.db, app.state.live)
     body = client.get(f"/api/cases/{case['id']}", headers=world.auth("admin")).json()
     assert body["status"] == "slides_uploading"

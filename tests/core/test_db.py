@@ -15,7 +15,8 @@ from sqlmodel import select
 from app.core import audit
 from app.core.config import DEFAULT_SECRET, Settings
 from app.core.db import MIGRATIONS_DIR, Database
-from app.models import AuditEvent, Outcome, Site
+from app.models.accounts import Site
+from app.models.audit import AuditEvent, Outcome
 
 
 def test_sqlite_connections_are_hardened(tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from playwright.sync_api import BrowserContext, Page
 
-from app import crud
 from app.core.db import Database
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, Slide, SlideStatus, TokenKind, UserCreate
+from app.models.accounts import Role, Site, TokenKind, UserCreate
+from app.models.slides import SlideRecord, SlideStatus
+from app.services import accounts as crud
 from tests.browser import serve_asgi
 from tests.conftest import BOXES_TIFF, PASSWORD, SECRET, SMALL_SVS
 from workers.embedded import EmbeddedWorkers
@@ -120,7 +121,7 @@ def running_site(data_dir: Path) -> Iterator[ViewerSite]:
         )
         site.slides["failed"] = response.json()["id"]
         with db.write() as session:
-            failed = session.get(Slide, uuid.UUID(site.slides["failed"]))
+            failed = session.get(SlideRecord, uuid.UUID(site.slides["failed"]))
             assert failed is not None
             failed.status = SlideStatus.failed
             failed.error = "the scanner file ends early"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SLIDEBRIDGE = [sys.executable, "-c", "from app.cli import main; main()"]
+from tests.conftest import SLIDEBRIDGE
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from app import crud
 from app.core.config import Settings
 from app.core.security import hash_password
 from app.main import create_app
-from app.models import Role, Site, User
+from app.models.accounts import Role, Site, User
+from app.services import accounts as crud
 from benchmarks.shaped_link import CuttingProxy
 from tests.browser import serve_asgi
 from tests.conftest import PASSWORD, SECRET, SLIDES, SMALL_SVS
@@ -56,7 +56,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
             session.flush()
             from datetime import timedelta
 
-            from app.models import TokenKind
+            from app.models.accounts import TokenKind
 
             token, _ = crud.issue_token(
                 session, user, TokenKind.bearer, timedelta(minutes=30), SECRET

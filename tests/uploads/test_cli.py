@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from app.uploads.watch import WatchState, scan
+from app.agent.watch import WatchState, scan
 from tests.conftest import SLIDES, SMALL_SVS, TINY_SVS, World
 
 SLIDEBRIDGE = Path(sys.executable).parent / "slidebridge"

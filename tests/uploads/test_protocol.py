@@ -13,10 +13,11 @@ from sqlalchemy import update
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.types import utcnow
-from app.uploads.models import Upload
-from app.uploads.reaper import reap_expired
-from app.uploads.store import PartWriter, part_path
+from app.main import create_app
+from app.models.types import utcnow
+from app.models.uploads import Upload
+from app.services.uploads.reaper import reap_expired
+from app.services.uploads.store import PartWriter, part_path
 from tests.conftest import SLIDES, SMALL_SVS, World
 from tests.uploads.tus import TUS, create, head, metadata, patch
 
@@ -290,10 +291,9 @@ def test_version_content_type_and_cors(client: TestClient, world: World) -> None
     assert _offset(client, world, location) == 0
     no_length = client.post("/api/uploads/", headers={**TUS, **auth})
     assert no_length.status_code == 400
-    app = client.app
-    from app.uploads.config import UploadSettings
-
-    app.state.upload_settings = UploadSettings(cors_origins=["https://portal.example"])  # type: ignore[attr-defined]
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    portal = settings.model_copy(update={"upload_cors_origins": ["https://portal.example"]})
+    client = TestClient(create_app(portal, migrate=False))
     preflight = client.options(
         "/api/uploads/",
         headers={"Origin": "https://portal.example", "Access-Control-Request-Method": "POST"},
@@ -307,7 +307,7 @@ def test_version_content_type_and_cors(client: TestClient, world: World) -> None
 def test_uploads_are_audited(client: TestClient, world: World, db: Database) -> None:
     from sqlmodel import select
 
-    from app.models import AuditEvent
+    from app.models.audit import AuditEvent
 
     location = create(client, world, "tech_north", len(DATA), filename="CMU-1.svs").headers[
         "Location"

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.agent.tus import Sender, UploadRefusedError
 from app.core.config import Settings
-from app.uploads.client import Sender, UploadRefusedError
 from benchmarks.shaped_link import CuttingProxy
 from tests.conftest import SLIDES, SMALL_SVS, World
 
@@ -36,13 +36,20 @@ def test_tuspy_through_a_cutting_proxy_resumes_and_the_slide_is_viewable(
     live: str, world: World, settings: Settings, tmp_path: Path
 ) -> None:
     data = SMALL_SVS.read_bytes()
+    case = httpx.post(
+        f"{live}/api/cases",
+        headers=world.auth("tech_north"),
+        json={"patient_mrn": "MRN-1", "patient_name": "A Patient", "specimen_site": "breast",
+              "clinical_question": "margin clear?"},
+    )  # fmt: skip
+    assert case.status_code == 201, case.text
     proxy = CuttingProxy(_port(live), cuts=5, cut_range=(50_000, 400_000), seed=7)
     with proxy.running() as via:
         sender = Sender(
             via, world.tokens["tech_north"], tmp_path / "state", chunk_size=512 * 1024,
             checksum=True, sleep=lambda _s: time.sleep(0.05),
         )  # fmt: skip
-        sent = sender.send(SMALL_SVS, case="FS-2026-17")
+        sent = sender.send(SMALL_SVS, case=case.json()["id"])
     assert proxy.cuts_done == 5
     # With per-request checksums a cut request is discarded: at most one chunk per cut
     # goes twice, never the whole file.
@@ -57,7 +64,7 @@ def test_tuspy_through_a_cutting_proxy_resumes_and_the_slide_is_viewable(
     dzi = httpx.get(f"{live}/dzi/{sent.slide_id}.dzi", headers=headers)
     assert dzi.status_code == 200 and b"<Image" in dzi.content
     status = httpx.get(f"{live}{sent.upload_url.split(via)[-1]}", headers=headers).json()
-    assert status["case_id"] == "FS-2026-17"
+    assert status["case_id"] == case.json()["id"]
 
 
 def test_a_whole_body_cut_keeps_the_received_prefix(

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.uploads.client import Sender
+from app.agent.tus import Sender
 from benchmarks.shaped_link import CuttingProxy
 from tests.conftest import PASSWORD, SECRET, SMALL_SVS
 

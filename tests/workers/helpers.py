@@ -10,11 +10,11 @@ from typing import Any
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.models import Job, Slide
+from app.models.jobs import Job
+from app.models.slides import SlideRecord
 from tests.conftest import REPO
 
 PYTHON = sys.executable
-SLIDEBRIDGE = [PYTHON, "-c", "from app.cli import main; main()"]
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -38,9 +38,9 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def slide_row(db: Database, slide_id: str | uuid.UUID) -> Slide:
+def slide_row(db: Database, slide_id: str | uuid.UUID) -> SlideRecord:
     with db.read() as session:
-        slide = session.get(Slide, uuid.UUID(str(slide_id)))
+        slide = session.get(SlideRecord, uuid.UUID(str(slide_id)))
         assert slide is not None
         return slide
 
@@ -53,7 +53,9 @@ def job_of(db: Database, slide_id: str | uuid.UUID) -> Job:
         return job
 
 
-def wait_for_status(db: Database, slide_id: str, statuses: set[str], timeout: float = 60) -> Slide:
+def wait_for_status(
+    db: Database, slide_id: str, statuses: set[str], timeout: float = 60
+) -> SlideRecord:
     deadline = time.monotonic() + timeout
     seen: list[tuple[str, float]] = []
     while time.monotonic() < deadline:
@@ -65,5 +67,5 @@ def wait_for_status(db: Database, slide_id: str, statuses: set[str], timeout: fl
     raise AssertionError(f"slide stayed {seen[-1]} (want {statuses})")
 
 
-def as_dict(slide: Slide) -> dict[str, Any]:
+def as_dict(slide: SlideRecord) -> dict[str, Any]:
     return slide.model_dump()

@@ -14,14 +14,14 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.storage import content_path, file_sha256, pyramid_path
 from app.main import create_app
-from app.models import Job, JobState, Slide
-from app.services.slides import content_path, pyramid_path
+from app.models.jobs import Job, JobState
+from app.models.slides import SlideRecord
 from tests.conftest import BOXES_TIFF, SLIDES, TINY_SVS, Backend, World, make_settings, upload
 from tests.workers.helpers import PYTHON, child_env, job_of, slide_row, wait_for_status
 from tiler.tilepack import TilePack
 from workers import jobs
-from workers.build import sha256_of
 from workers.embedded import EmbeddedWorkers
 
 LEASE = timedelta(seconds=30)
@@ -131,12 +131,12 @@ def test_a_file_the_engine_cannot_tile_fails_with_its_reason(
 ) -> None:
     # Registered behind the API's back (it would refuse the file), so the build meets it.
     broken = SLIDES / "broken" / "broken.svs"
-    sha = sha256_of(broken)
+    sha = file_sha256(broken)
     relative = content_path(sha, ".svs")
     (settings.data_dir / relative).parent.mkdir(parents=True)
     shutil.copy(broken, settings.data_dir / relative)
     with db.write() as session:
-        slide = Slide(
+        slide = SlideRecord(
             site_id=world.sites["NORTH"].id, name="broken.svs", sha256=sha,
             storage_path=relative.as_posix(), size_bytes=broken.stat().st_size,
             vendor="aperio", width=10, height=10,

@@ -16,8 +16,8 @@ from rq.job import JobStatus
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import BOXES_TIFF, TINY_SVS, Backend, World, make_settings, upload
-from tests.workers.helpers import SLIDEBRIDGE, child_env, job_of, slide_row
+from tests.conftest import BOXES_TIFF, SLIDEBRIDGE, TINY_SVS, Backend, World, make_settings, upload
+from tests.workers.helpers import child_env, job_of, slide_row
 from workers import jobs, rq_queue
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

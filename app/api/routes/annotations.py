@@ -14,16 +14,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from annotations import feature_collection, parse_collection, parse_feature
-from app.annotation_models import AnnotationRevisionPublic, RestoreRequest
-from app.api.audited import open_slide_audited
 from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep
 from app.core import audit
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import PermissionDeniedError, UnprocessableError
-from app.models import Outcome, Role, Slide, User
+from app.models.accounts import Role, User
+from app.models.annotations import AnnotationRevisionPublic, RestoreRequest
+from app.models.audit import Outcome
+from app.models.slides import SlideRecord
 from app.services import annotations as store
 from app.services.live import LiveHub
+from app.services.slides import visible_slide_audited
 from tiler import NotFoundError
 
 router = APIRouter(prefix="/api/slides/{slide_id}/annotations", tags=["annotations"])
@@ -66,9 +68,7 @@ HubDep = Annotated[LiveHub, Depends(get_hub)]
 
 def _json(body: Any, status: int = 200) -> Response:
     # Built by hand: 10,000 features through response-model validation cost seconds.
-    return Response(
-        json.dumps(body, separators=(",", ":")), status_code=status, media_type=GEOJSON
-    )
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type=GEOJSON)
 
 
 def _annotation_id(text: str) -> uuid.UUID:
@@ -79,7 +79,7 @@ def _annotation_id(text: str) -> uuid.UUID:
 
 
 def _record(
-    db: Database, actor: Actor, action: str, slide: Slide, annotation_id: Any, detail: str
+    db: Database, actor: Actor, action: str, slide: SlideRecord, annotation_id: Any, detail: str
 ) -> None:
     audit.record(
         db,
@@ -103,7 +103,7 @@ def list_annotations(
     format: Annotated[Literal["slidebridge", "qupath"], Query()] = "slidebridge",
 ) -> Response:
     """The slide's annotations; `format=qupath` leaves out our provenance (for QuPath)."""
-    slide = open_slide_audited(session, db, user, actor, slide_id, "annotation.list")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "annotation.list")
     text = store.collection_json(session, slide, provenance=format == "slidebridge")
     return Response(text, media_type=GEOJSON)
 
@@ -119,7 +119,7 @@ def add_annotations(
     hub: HubDep,
 ) -> Response:
     """Add features (a QuPath export imports as it is); 422 with the reason if one is invalid."""
-    slide = open_slide_audited(session, db, user, actor, slide_id, "annotation.create")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "annotation.create")
     session.rollback()  # end the read snapshot before writing
     features = parse_collection(payload, slide.width, slide.height)
     if not features:
@@ -144,7 +144,7 @@ def change_annotation(
     hub: HubDep,
 ) -> Response:
     """Replace one feature's geometry and properties; the previous version is kept."""
-    slide = open_slide_audited(session, db, user, actor, slide_id, "annotation.update")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "annotation.update")
     session.rollback()
     key = _annotation_id(annotation_id)
     if isinstance(payload, dict) and payload.get("id") not in (None, str(key)):
@@ -169,7 +169,7 @@ def delete_annotation(
     db: DatabaseDep,
     hub: HubDep,
 ) -> Response:
-    slide = open_slide_audited(session, db, user, actor, slide_id, "annotation.delete")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "annotation.delete")
     session.rollback()
     key = _annotation_id(annotation_id)
     row = store.delete(db, slide, key, user)
@@ -188,7 +188,7 @@ def annotation_history(
     db: DatabaseDep,
 ) -> list[AnnotationRevisionPublic]:
     """Every version, oldest first: who changed it, when, and the feature as it was then."""
-    slide = open_slide_audited(session, db, user, actor, slide_id, "annotation.history")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "annotation.history")
     revisions = store.history(session, slide, _annotation_id(annotation_id))
     return [
         AnnotationRevisionPublic(
@@ -210,7 +210,7 @@ def restore_annotation(
     hub: HubDep,
 ) -> Response:
     """Bring back an earlier version (also of a deleted annotation) as the newest one."""
-    slide = open_slide_audited(session, db, user, actor, slide_id, "annotation.restore")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "annotation.restore")
     session.rollback()
     key = _annotation_id(annotation_id)
     row, _ = store.restore(db, slide, key, body.version, user)
@@ -218,4 +218,3 @@ def restore_annotation(
     _record(db, actor, "annotation.restore", slide, key, f"version {body.version} as {row.version}")
     hub.publish(slide.id, "annotation", {"change": "restored", "feature": written})
     return _json(written)
-

@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.api.deps import CurrentAdmin, SessionDep
-from app.models import AuditEvent, AuditEventPublic, AuditPage, Outcome
+from app.models.audit import AuditEvent, AuditEventPublic, AuditPage, Outcome
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 

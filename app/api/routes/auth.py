@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app import crud
 from app.api.deps import (
     ActorDep,
     CurrentUser,
@@ -21,7 +20,9 @@ from app.api.deps import (
 from app.core import audit
 from app.core.audit import Actor
 from app.core.errors import AuthenticationError
-from app.models import Outcome, Token, TokenKind, UserPublic
+from app.models.accounts import Token, TokenKind, UserPublic
+from app.models.audit import Outcome
+from app.services import accounts as crud
 
 router = APIRouter(prefix="/api", tags=["auth"])
 

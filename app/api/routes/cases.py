@@ -11,13 +11,11 @@ slides); `GET /api/cases/{id}/events`, `GET /api/sites/{code}/events` and
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy import case as sql_case
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -27,16 +25,18 @@ from app.api.deps import (
     CurrentUser,
     DatabaseDep,
     SessionDep,
-    SettingsDep,
     client_address,
     get_current_user,
     get_db,
     get_settings,
 )
-from app.api.pages import STATIC, signed_in_page
-from app.cases import service, stream, views
-from app.cases.ingest import IngestLoop
-from app.cases.models import (
+from app.core import audit
+from app.core.access import may_see_site, scope_cases, visible_case
+from app.core.audit import Actor
+from app.core.db import Database
+from app.models.accounts import Site, User
+from app.models.audit import Outcome
+from app.models.cases import (
     AcknowledgeRequest,
     AmendCreate,
     AttachRequest,
@@ -51,28 +51,11 @@ from app.cases.models import (
     CaseUpdate,
     ReportCreate,
 )
-from app.core import audit
-from app.core.access import may_see_site, scope_cases, visible_case
-from app.core.audit import Actor
-from app.core.db import Database
-from app.models import Outcome, Site, User
+from app.services.cases import service, stream, views
 from app.services.live import LiveHub
 from tiler import NotFoundError
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the upload → case ingest loop for the life of the web app."""
-    loop = IngestLoop(app.state.db, app.state.live)
-    loop.start()
-    try:
-        yield
-    finally:
-        await anyio.to_thread.run_sync(loop.stop)
-
-
-router = APIRouter(prefix="/api", tags=["cases"], lifespan=lifespan)
-page_router = APIRouter(tags=["cases"], include_in_schema=False)
+router = APIRouter(prefix="/api", tags=["cases"])
 
 
 def get_hub(request: Request) -> LiveHub:
@@ -306,48 +289,3 @@ async def site_events(code: str, request: Request) -> StreamingResponse:
         [key],
         lambda after: stream.catch_up(db, after, case_id=None, site_ids=[key]),
     )
-
-
-# --- pages ---------------------------------------------------------------------------
-
-PAGES = STATIC / "cases"
-
-
-def _page(request: Request, session: SessionDep, settings: SettingsDep, name: str) -> Response:
-    return signed_in_page(request, session, settings, PAGES / name)
-
-
-@page_router.get("/cases", response_class=Response)
-def worklist_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    return _page(request, session, settings, "worklist.html")
-
-
-@page_router.get("/cases/new", response_class=Response)
-def request_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    return _page(request, session, settings, "request.html")
-
-
-@page_router.get("/cases/{case_id}", response_class=Response)
-def review_page(
-    case_id: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return _page(request, session, settings, "review.html")
-
-
-@page_router.get("/cases/{case_id}/result", response_class=Response)
-def result_page(
-    case_id: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return _page(request, session, settings, "result.html")
-
-
-@page_router.get("/or/{site}", response_class=Response)
-def operating_room_page(
-    site: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return _page(request, session, settings, "result.html")
-
-
-@page_router.get("/turnaround", response_class=Response)
-def turnaround_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    return _page(request, session, settings, "turnaround.html")

@@ -11,9 +11,9 @@ import re
 import anyio
 from fastapi import APIRouter, Request, Response
 
-from app.api.audited import open_slide_audited
 from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep, TilesDep
 from app.api.tile_access import TileAccess, credential_of
+from app.services.slides import visible_slide_audited
 from app.services.tiles import TileService
 from tiler import NotFoundError
 
@@ -45,7 +45,7 @@ def dzi(
     db: DatabaseDep,
     tiles: TilesDep,
 ) -> Response:
-    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="dzi")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="dzi")
     return Response(
         tiles.dzi_xml(slide),
         media_type="application/xml",

@@ -11,13 +11,13 @@ import hashlib
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from app.api.audited import open_slide_audited
 from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep, TilesDep
 from app.api.routes.dzi import TILE_CACHE, etag_matches
 from app.core.access import visible_slide
 from app.core.config import Settings
-from app.imaging import iiif
-from app.imaging.render import render
+from app.services.imaging import iiif
+from app.services.imaging.render import render
+from app.services.slides import visible_slide_audited
 
 router = APIRouter(prefix="/iiif/3", tags=["iiif"])
 
@@ -41,7 +41,7 @@ def info(
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> JSONResponse:
-    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="iiif")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="iiif")
     service_id = str(request.url_for("iiif_info", slide_id=str(slide.id))).removesuffix(
         "/info.json"
     )

@@ -16,8 +16,6 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from app.annotation_models import ViewState
-from app.api.audited import open_slide_audited
 from app.api.deps import (
     CurrentUser,
     SessionDep,
@@ -30,7 +28,9 @@ from app.api.routes.annotations import HubDep, get_hub
 from app.core.access import visible_slide
 from app.core.audit import Actor
 from app.core.errors import PermissionDeniedError
-from app.models import Role
+from app.models.accounts import Role
+from app.models.annotations import ViewState
+from app.services.slides import visible_slide_audited
 
 router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
 
@@ -45,7 +45,7 @@ def _open_stream(request: Request, slide_id: str) -> uuid.UUID:
     with db.read() as session:
         user = get_current_user(request, session, settings)
         actor = Actor.of(user, client_address(request))
-        slide = open_slide_audited(session, db, user, actor, slide_id, "slide.live")
+        slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.live")
     return slide.id
 
 

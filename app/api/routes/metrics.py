@@ -13,12 +13,13 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep
-from app.cases.metrics import Period, Turnaround, turnaround
-from app.cases.models import Case
 from app.core import audit
 from app.core.access import scope_cases
-from app.core.types import utcnow
-from app.models import Outcome, Site
+from app.models.accounts import Site
+from app.models.audit import Outcome
+from app.models.cases import Case
+from app.models.types import utcnow
+from app.services.cases.metrics import Period, Turnaround, turnaround
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"])
 

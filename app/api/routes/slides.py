@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.api.audited import open_slide_audited
 from app.api.deps import (
     ActorDep,
     CurrentAdmin,
@@ -23,9 +22,12 @@ from app.api.deps import (
 from app.core import audit
 from app.core.access import may_view_identifying_image, scope_slides, target_site
 from app.core.errors import PermissionDeniedError, UnprocessableError
-from app.imaging.render import encode, read_scaled
-from app.models import Outcome, Role, Site, Slide, SlideList, SlidePublic
+from app.models.accounts import Role, Site
+from app.models.audit import Outcome
+from app.models.slides import SlideList, SlidePublic, SlideRecord
 from app.services import slides as slide_service
+from app.services.imaging.render import encode, read_scaled
+from app.services.slides import visible_slide_audited
 from app.services.staging import receive_upload
 
 router = APIRouter(prefix="/api/slides", tags=["slides"])
@@ -113,11 +115,13 @@ def list_slides(
 ) -> SlideList:
     query = scope_slides(user)
     if site is not None:
-        query = query.join(Site, col(Site.id) == col(Slide.site_id)).where(Site.code == site)
+        query = query.join(Site, col(Site.id) == col(SlideRecord.site_id)).where(Site.code == site)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows: list[Slide] = list(
+    rows: list[SlideRecord] = list(
         session.exec(
-            query.order_by(col(Slide.created_at).desc(), col(Slide.id)).offset(offset).limit(limit)
+            query.order_by(col(SlideRecord.created_at).desc(), col(SlideRecord.id))
+            .offset(offset)
+            .limit(limit)
         ).all()
     )
     codes = slide_service.site_codes(session, {slide.site_id for slide in rows})
@@ -138,7 +142,7 @@ def list_slides(
 def get_slide(
     slide_id: str, user: CurrentUser, actor: ActorDep, session: SessionDep, db: DatabaseDep
 ) -> SlidePublic:
-    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.metadata")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.metadata")
     codes = slide_service.site_codes(session, {slide.site_id})
     return slide_service.to_public(slide, codes[slide.site_id])
 
@@ -153,7 +157,7 @@ def delete_slide(
     settings: SettingsDep,
     tiles: TilesDep,
 ) -> Response:
-    slide = open_slide_audited(session, db, admin, actor, slide_id, "slide.delete")
+    slide = visible_slide_audited(session, db, admin, actor, slide_id, "slide.delete")
     session.rollback()  # end the read snapshot before writing
     tiles.forget(slide)
     slide_service.delete(db, settings, slide)
@@ -172,7 +176,7 @@ def thumbnail(
     size: Annotated[int, Query(ge=16, le=1024)] = 256,
 ) -> Response:
     """The whole slide scaled to fit `size` pixels (tissue only, no label)."""
-    slide = open_slide_audited(session, db, user, actor, slide_id, "slide.thumbnail")
+    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.thumbnail")
     scale = min(size / slide.width, size / slide.height, 1.0)
     out = (max(1, round(slide.width * scale)), max(1, round(slide.height * scale)))
     image = read_scaled(
@@ -194,7 +198,7 @@ def associated_image(
     """Label, macro or thumbnail image as stored by the scanner (PNG). Label and macro
     can show patient names: admins may not see them, and every request is audited."""
     allowed = may_view_identifying_image(user, name)
-    slide = open_slide_audited(
+    slide = visible_slide_audited(
         session,
         db,
         user,

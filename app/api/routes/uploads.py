@@ -21,24 +21,23 @@ from fastapi.routing import APIRoute
 
 from app.api.deps import (
     DatabaseDep,
-    SessionDep,
     SettingsDep,
     client_address,
     get_current_user,
     get_dispatcher,
+    get_settings,
 )
-from app.api.pages import STATIC, signed_in_page
+from app.api.errors import status_for
 from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import status_for
-from app.core.types import utcnow
-from app.models import Outcome, User
-from app.uploads import service
-from app.uploads.config import UploadSettings, upload_settings
-from app.uploads.models import Upload, UploadPublic, UploadStatus
-from app.uploads.protocol import (
+from app.models.accounts import User
+from app.models.audit import Outcome
+from app.models.types import utcnow
+from app.models.uploads import Upload, UploadPublic, UploadStatus
+from app.services.uploads import service
+from app.services.uploads.protocol import (
     ALLOWED_HEADERS,
     ALLOWED_METHODS,
     CHECKSUM_ALGORITHMS,
@@ -55,9 +54,9 @@ from app.uploads.protocol import (
     parse_metadata,
     require_body_type,
 )
-from app.uploads.reaper import reap_now_and_then
-from app.uploads.receive import receive_body
-from app.uploads.store import PartWriter, part_path, wait_for_writer
+from app.services.uploads.reaper import reap_now_and_then
+from app.services.uploads.receive import receive_body
+from app.services.uploads.store import PartWriter, part_path, wait_for_writer
 from tiler import SlideBridgeError
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,10 @@ log = logging.getLogger(__name__)
 HEAD_WAIT_SECONDS = 3.0
 
 
-def _cors(request: Request, response: Response, options: UploadSettings) -> None:
+def _cors(request: Request, response: Response, settings: Settings) -> None:
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     origin = request.headers.get("origin")
-    if origin and origin in options.cors_origins:
+    if origin and origin in settings.upload_cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
@@ -86,7 +85,7 @@ class TusRoute(APIRoute):
             try:
                 response = await handler(request)
             except SlideBridgeError as error:
-                status = error.status if isinstance(error, TusError) else status_for(error)
+                status = status_for(error)
                 if request.method == "HEAD":
                     response = Response(status_code=status)
                 else:
@@ -99,20 +98,13 @@ class TusRoute(APIRoute):
                     # on sending a body nobody uses (over a slow link, minutes of it).
                     response.headers["Connection"] = "close"
             response.headers["Tus-Resumable"] = TUS_VERSION
-            _cors(request, response, upload_settings_of(request))
+            _cors(request, response, get_settings(request))
             return response
 
         return tus_handler
 
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"], route_class=TusRoute)
-page_router = APIRouter(tags=["uploads"], include_in_schema=False)
-
-
-def upload_settings_of(request: Request) -> UploadSettings:
-    """From `app.state.upload_settings` if a test or deployment set it, else the environment."""
-    options = getattr(request.app.state, "upload_settings", None)
-    return options if isinstance(options, UploadSettings) else upload_settings()
 
 
 def upload_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> User:
@@ -121,7 +113,6 @@ def upload_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> Use
 
 
 UploadUser = Annotated[User, Depends(upload_user)]
-OptionsDep = Annotated[UploadSettings, Depends(upload_settings_of)]
 
 
 def _expires(upload: Upload) -> str:
@@ -131,7 +122,7 @@ def _expires(upload: Upload) -> str:
 def _metadata(upload: Upload, code: str) -> dict[str, str]:
     values = {"filename": upload.filename, "site": code}
     if upload.case_id:
-        values["case"] = upload.case_id
+        values["case"] = str(upload.case_id)
     if upload.sha256:
         values["sha256"] = upload.sha256
     return values
@@ -194,7 +185,6 @@ async def _append(
     request: Request,
     db: Database,
     settings: Settings,
-    options: UploadSettings,
     writer: PartWriter,
     upload: Upload,
     actor: Actor,
@@ -204,10 +194,10 @@ async def _append(
     writer.begin(upload.offset)
 
     async def commit(offset: int) -> None:
-        await anyio.to_thread.run_sync(service.commit_offset, db, upload, offset, options)
+        await anyio.to_thread.run_sync(service.commit_offset, db, settings, upload, offset)
 
     whole = await receive_body(
-        request, writer, upload.length, checksum, commit, options.commit_bytes
+        request, writer, upload.length, checksum, commit, settings.upload_commit_bytes
     )
     if upload.offset == upload.length:
         await _complete(request, db, settings, upload, actor)
@@ -221,7 +211,6 @@ async def create_upload(
     user: UploadUser,
     db: DatabaseDep,
     settings: SettingsDep,
-    options: OptionsDep,
 ) -> Response:
     """tus creation (and creation-with-upload): metadata `filename`, `site`, `case`, `sha256`."""
     check_version(request.headers.get("tus-resumable"))
@@ -232,7 +221,7 @@ async def create_upload(
     actor = Actor.of(user, client_address(request))
     try:
         upload, _site = await anyio.to_thread.run_sync(
-            service.create, db, settings, options, user, metadata, length
+            service.create, db, settings, user, metadata, length
         )
     except SlideBridgeError as error:
         audit.record(db, actor, "upload.create", Outcome.denied, detail=error.reason)
@@ -241,7 +230,7 @@ async def create_upload(
         db, actor, "upload.create", Outcome.success, object_type="upload",
         object_id=upload.id, site_id=upload.site_id, detail=upload.filename,
     )  # fmt: skip
-    await anyio.to_thread.run_sync(reap_now_and_then, db, settings, options.reap_interval_seconds)
+    await anyio.to_thread.run_sync(reap_now_and_then, db, settings)
     has_body = request.headers.get("content-length", "0") != "0" or (
         "chunked" in request.headers.get("transfer-encoding", "")
     )
@@ -249,7 +238,7 @@ async def create_upload(
         require_body_type(request.headers.get("content-type"))
         writer, upload = await _lock(db, settings, upload)
         try:
-            await _append(request, db, settings, options, writer, upload, actor)
+            await _append(request, db, settings, writer, upload, actor)
         finally:
             writer.close()
     headers = {"Location": f"/api/uploads/{upload.id}", **_state_headers(upload)}
@@ -301,7 +290,6 @@ async def append(
     user: UploadUser,
     db: DatabaseDep,
     settings: SettingsDep,
-    options: OptionsDep,
 ) -> Response:
     """Append the body at `Upload-Offset`, which must equal the durable offset (else 409)."""
     check_version(request.headers.get("tus-resumable"))
@@ -321,7 +309,7 @@ async def append(
                 f"Upload-Offset is {offset}, the upload is at {upload.offset}"
             )
         await _append(
-            request, db, settings, options, writer, upload, Actor.of(user, client_address(request))
+            request, db, settings, writer, upload, Actor.of(user, client_address(request))
         )
     finally:
         writer.close()
@@ -370,9 +358,3 @@ def upload_status(
     audit.record(db, actor, "upload.read", Outcome.success, object_type="upload",
                  object_id=upload.id, site_id=upload.site_id)  # fmt: skip
     return service.to_public(upload, code)
-
-
-@page_router.get("/upload", response_class=Response)
-def upload_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    """The browser upload page; without a session, the login page first."""
-    return signed_in_page(request, session, settings, STATIC / "upload.html")

@@ -1,0 +1,148 @@
+"""`slidebridge upload` and `slidebridge watch`: sending slides to a hub over a poor link.
+
+The token comes from SLIDEBRIDGE_TOKEN, or a sign-in prompt. Interrupted runs
+resume where the hub's acknowledged offset stands (the tus URLs are kept in
+the state directory), so running the same command again sends no byte twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from app.cli.common import fail
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+Server = Annotated[str, typer.Option(help="The hub, e.g. https://hub.example.org")]
+StateDir = Annotated[
+    Path, typer.Option(help="Where resumable upload URLs (and the watch log) are kept.")
+]
+
+
+def _token(server: str) -> str:
+    from app.agent.tus import UploadRefusedError, login
+
+    token = os.environ.get("SLIDEBRIDGE_TOKEN")
+    if token:
+        return token
+    username = typer.prompt("User name")
+    password = typer.prompt("Password", hide_input=True)
+    try:
+        return login(server, username, password)
+    except UploadRefusedError as error:
+        fail(error.reason)
+
+
+def _bar() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
+def upload(
+    paths: Annotated[list[Path], typer.Argument(help="Slide files.", exists=True, dir_okay=False)],
+    server: Server,
+    site: Annotated[str | None, typer.Option(help="Site code (default: your own).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case id (frozen section).")] = None,
+    state_dir: StateDir = DEFAULT_STATE / "slidebridge",
+    chunk_mb: Annotated[int, typer.Option(help="MiB per request.", min=1, max=1024)] = 8,
+    checksum: Annotated[
+        bool,
+        typer.Option(
+            help="SHA-1 per request: a cut request is then discarded whole (up to one "
+            "chunk resent per cut). Off, the hub keeps what arrived before a cut; the "
+            "whole file's SHA-256 is checked at the end either way."
+        ),
+    ] = False,
+) -> None:
+    """Upload slide files, resuming after cuts and across runs; prints each slide id."""
+    from rich.progress import TaskID
+
+    from app.agent.tus import Sender, UploadRefusedError
+
+    sender = Sender(
+        server, _token(server), state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum
+    )
+    failed = 0
+    with _bar() as bar:
+        for path in paths:
+            task = bar.add_task(path.name[:40], total=path.stat().st_size)
+
+            def advance(done: int, _total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done)
+
+            try:
+                sent = sender.send(path, site=site, case=case, progress=advance)
+            except UploadRefusedError as error:
+                bar.console.print(f"[red]refused[/red] {error.reason}")
+                failed += 1
+                continue
+            bar.update(task, completed=path.stat().st_size)
+            bar.console.print(f"{path.name}: slide {sent.slide_id}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def watch(
+    directory: Annotated[Path, typer.Argument(help="Scanner output folder.", file_okay=False)],
+    server: Server,
+    site: Annotated[str, typer.Option(help="Site code the slides belong to.")],
+    state_dir: StateDir = DEFAULT_STATE / "slidebridge",
+    settle: Annotated[float, typer.Option(help="Seconds a file must not change.")] = 30.0,
+    interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 5.0,
+    once: Annotated[bool, typer.Option(help="Stop when nothing is left to send.")] = False,
+) -> None:
+    """Send new slides from a scanner's folder once they stop growing, in order of arrival."""
+    from app.agent.tus import Sender, UploadRefusedError
+    from app.agent.watch import WatchState, scan
+
+    sender = Sender(server, _token(server), state_dir, checksum=False)
+    state = WatchState.load(state_dir / f"watch-{site}.json")
+    typer.echo(f"watching {directory} for site {site} (Ctrl-C stops)")
+    while True:
+        units = scan(directory)
+        for unit in state.ready(units, settle):
+            if unit.multi_file:
+                # The hub registers one file per slide so far; a MIRAX folder or a DICOM
+                # series needs server-side grouping. Keep it unsent, say so once.
+                if unit.name not in state.sent:
+                    typer.echo(f"{unit.name}: multi-file slide, not sent (hub support pending)")
+                    state.sent[unit.name] = {"deferred": "multi-file"}
+                continue
+            try:
+                sent = sender.send(unit.files[0], site=site)
+            except UploadRefusedError as error:
+                typer.echo(f"refused: {error.reason}", err=True)
+                state.record(unit, refused=error.reason)
+                continue
+            state.record(unit, slide_id=sent.slide_id)
+            typer.echo(f"{unit.name}: slide {sent.slide_id}")
+        pending = [u for u in units if not state.is_sent(u) and not u.multi_file]
+        if once and not pending:
+            return
+        time.sleep(min(interval, settle) if once else interval)
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command("upload")(upload)
+    cli.command("watch")(watch)

@@ -1,0 +1,69 @@
+"""Slides: the database record of a registered slide file (the open image is `tiler.Slide`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.types import EnumText, UTCDateTime, utcnow
+
+
+class SlideStatus(StrEnum):
+    queued = "queued"
+    tiling = "tiling"
+    ready = "ready"
+    failed = "failed"
+
+
+class SlideBase(SQLModel):
+    name: str = Field(max_length=255)
+    sha256: str = Field(max_length=64, index=True)
+    status: SlideStatus = Field(default=SlideStatus.queued, sa_type=EnumText)
+    progress: float = 0.0
+    error: str | None = Field(default=None, max_length=1000)
+    vendor: str = Field(max_length=64)
+    width: int
+    height: int
+    mpp_x: float | None = None
+    mpp_y: float | None = None
+    objective_power: float | None = None
+
+
+class SlideRecord(SlideBase, table=True):
+    """A registered slide file of a site; several records may share one stored file."""
+
+    __tablename__ = "slide"
+    __table_args__ = (UniqueConstraint("site_id", "sha256", name="uq_slide_site_sha256"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    site_id: uuid.UUID = Field(foreign_key="site.id", index=True)
+    storage_path: str = Field(max_length=300, description="relative to the data directory")
+    size_bytes: int = Field(sa_type=BigInteger)
+    levels: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    associated: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LevelPublic(SQLModel):
+    width: int
+    height: int
+    downsample: float
+
+
+class SlidePublic(SlideBase):
+    id: uuid.UUID
+    site: str = Field(max_length=32, description="site code")
+    levels: list[LevelPublic]
+    associated: list[str]
+    size_bytes: int
+    created_at: datetime
+
+
+class SlideList(SQLModel):
+    items: list[SlidePublic]
+    total: int
