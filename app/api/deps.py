@@ -19,6 +19,8 @@ from app.core.db import Database
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.models.accounts import Role, TokenKind, User
 from app.services import accounts as crud
+from app.services.context import Context
+from app.services.live import LiveHub
 from app.services.tiles import TileService
 from workers.dispatch import Dispatcher
 
@@ -108,6 +110,37 @@ def get_tiles(request: Request) -> TileService:
 TilesDep = Annotated[TileService, Depends(get_tiles)]
 
 
+def get_hub(request: Request) -> LiveHub:
+    hub = request.app.state.live
+    assert isinstance(hub, LiveHub)
+    return hub
+
+
+HubDep = Annotated[LiveHub, Depends(get_hub)]
+
+
+def get_context(request: Request, user: CurrentUser, actor: ActorDep) -> Context:
+    return Context(get_db(request), get_hub(request), user, actor)
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+def request_context(request: Request) -> Context:
+    """The context of a long request (an event stream, a tus PATCH), checked once as it
+    starts, with a session closed at once (call it in a thread).
+
+    Not through `SessionDep`: a dependency's session would stay checked out for the
+    whole life of the request, and streams last for hours."""
+    db, settings = get_db(request), get_settings(request)
+    with db.read() as session:
+        user = get_current_user(request, session, settings)
+    return Context(db, get_hub(request), user, Actor.of(user, client_address(request)))
+
+
 def get_dispatcher(request: Request) -> Dispatcher:
     dispatcher: Dispatcher = request.app.state.dispatcher
     return dispatcher
+
+
+LongRequestContext = Annotated[Context, Depends(request_context)]

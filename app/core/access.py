@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
 
-from app.core.errors import UnprocessableError
+from app.core.errors import PermissionDeniedError, UnprocessableError
 from app.models.accounts import Role, Site, SiteCover, User
 from app.models.cases import Case
 from app.models.slides import SlideRecord
@@ -81,6 +81,13 @@ def may_see_site(session: Session, user: User, site_id: uuid.UUID) -> bool:
     if user.role == Role.pathologist:
         return session.get(SiteCover, (user.id, site_id)) is not None
     return user.site_id == site_id
+
+
+def check_may_add_slides(user: User) -> None:
+    """Technicians and pathologists add slides (form post, tus, progressive); surgeons
+    read them. (Admins may, to register a site's archive from the command line.)"""
+    if user.role == Role.surgeon:
+        raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
 
 
 def may_view_identifying_image(user: User, name: str) -> bool:

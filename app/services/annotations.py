@@ -1,8 +1,9 @@
-"""Storing annotations: create, change, delete, history and restore, one version per change.
+"""Annotations of a slide: add, change, delete, history and restore, one version per change.
 
-Routes validate with `annotations.parse_*` (shapely) and call these; every change
-writes the new current row and a kept version in the same transaction, so the
-history can't miss a change.
+Routes validate with `annotations.parse_*` (shapely) and call the actions here
+(`add`, `change`, `remove`, `bring_back`); each writes the new current row and a kept
+version in one transaction (the history can't miss a change), records the audit
+event and pushes the change to the slide's live viewers.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from sqlmodel import Session, col, select
 from annotations import Feature, measure
 from annotations.geojson import SERVER_KEY, as_geojson
 from annotations.history import Change, Revision, next_version, restore_target
+from app.core import audit
 from app.core.db import Database
 from app.core.errors import ConflictError
 from app.models.accounts import User
-from app.models.annotations import Annotation, AnnotationVersion
+from app.models.annotations import Annotation, AnnotationVersion, ViewState
+from app.models.audit import Outcome
 from app.models.slides import SlideRecord
 from app.models.types import utcnow
+from app.services.context import Context
 from tiler import NotFoundError
 
 
@@ -167,7 +171,7 @@ def _versions(
     return list(session.exec(query.order_by(col(AnnotationVersion.version))).all())
 
 
-def create(
+def _insert(
     db: Database, slide: SlideRecord, features: list[Feature], user: User
 ) -> list[Annotation]:
     """Add new annotations, all or none; an id already on this slide is 409.
@@ -234,7 +238,7 @@ def _current(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> 
     return row
 
 
-def update(db: Database, slide: SlideRecord, feature: Feature, user: User) -> Annotation:
+def _update(db: Database, slide: SlideRecord, feature: Feature, user: User) -> Annotation:
     with db.write() as session:
         row = _current(session, slide, feature.id)
         _apply(row, feature)
@@ -246,7 +250,7 @@ def update(db: Database, slide: SlideRecord, feature: Feature, user: User) -> An
     return row
 
 
-def delete(db: Database, slide: SlideRecord, annotation_id: uuid.UUID, user: User) -> Annotation:
+def _delete(db: Database, slide: SlideRecord, annotation_id: uuid.UUID, user: User) -> Annotation:
     with db.write() as session:
         row = _current(session, slide, annotation_id)
         row.version = next_version(_revisions(session, slide, annotation_id))
@@ -278,7 +282,7 @@ def history(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> l
     return revisions
 
 
-def restore(
+def _restore(
     db: Database, slide: SlideRecord, annotation_id: uuid.UUID, version: int, user: User
 ) -> tuple[Annotation, dict[str, Any]]:
     """Bring back `version` as a new version (also after a deletion); answers row and feature."""
@@ -304,3 +308,57 @@ def restore(
         session.add(row)
         session.add(_version(row, Change.restored, user))
     return row, feature
+
+
+# --- the actions: store, audit, push -------------------------------------------------
+
+
+def share_view(ctx: Context, slide: SlideRecord, view: ViewState) -> None:
+    """Broadcast a presenter's viewport and pointer to the slide's followers.
+
+    Not audited per call (a presenter sends several a second, like tiles); opening
+    the event stream, which is what lets anyone watch, is."""
+    ctx.hub.publish(slide.id, "view", {**view.model_dump(), "presenter": ctx.user.username})
+
+
+def _done(ctx: Context, action: str, slide: SlideRecord, annotation_id: Any, detail: str) -> None:
+    audit.record(
+        ctx.db, ctx.actor, f"annotation.{action}", Outcome.success,
+        object_type="annotation", object_id=annotation_id, site_id=slide.site_id, detail=detail,
+    )  # fmt: skip
+
+
+def add(ctx: Context, slide: SlideRecord, features: list[Feature]) -> list[dict[str, Any]]:
+    """Add new annotations, all or none; answers the features as stored."""
+    rows = _insert(ctx.db, slide, features, ctx.user)
+    written = [feature_of(row, slide) for row in rows]
+    _done(ctx, "create", slide, rows[0].id, f"{len(rows)} feature(s)")
+    for feature in written:
+        ctx.hub.publish(slide.id, "annotation", {"change": "created", "feature": feature})
+    return written
+
+
+def change(ctx: Context, slide: SlideRecord, feature: Feature) -> dict[str, Any]:
+    """Replace one feature's geometry and properties; the previous version is kept."""
+    row = _update(ctx.db, slide, feature, ctx.user)
+    written = feature_of(row, slide)
+    _done(ctx, "update", slide, feature.id, f"version {row.version}")
+    ctx.hub.publish(slide.id, "annotation", {"change": "updated", "feature": written})
+    return written
+
+
+def remove(ctx: Context, slide: SlideRecord, annotation_id: uuid.UUID) -> None:
+    row = _delete(ctx.db, slide, annotation_id, ctx.user)
+    _done(ctx, "delete", slide, annotation_id, f"version {row.version}")
+    ctx.hub.publish(slide.id, "annotation", {"change": "deleted", "id": str(annotation_id)})
+
+
+def bring_back(
+    ctx: Context, slide: SlideRecord, annotation_id: uuid.UUID, version: int
+) -> dict[str, Any]:
+    """Restore an earlier version (also of a deleted annotation) as the newest one."""
+    row, _ = _restore(ctx.db, slide, annotation_id, version, ctx.user)
+    written = feature_of(row, slide)
+    _done(ctx, "restore", slide, annotation_id, f"version {version} as {row.version}")
+    ctx.hub.publish(slide.id, "annotation", {"change": "restored", "feature": written})
+    return written

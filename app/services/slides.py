@@ -18,18 +18,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core import audit
-from app.core.access import visible_slide
+from app.core.access import check_may_add_slides, scope_slides, target_site
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import PayloadTooLargeError
+from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
 from app.core.storage import content_path, pyramid_path, slide_file
-from app.models.accounts import Site, User
+from app.models.accounts import Site
 from app.models.audit import Outcome
 from app.models.jobs import URGENT_PRIORITY, Job
-from app.models.slides import LevelPublic, SlidePublic, SlideRecord
+from app.models.slides import LevelPublic, SlideList, SlidePublic, SlideRecord
+from app.services.audited import visible_slide_audited
+from app.services.context import Context
 from app.services.staging import StagedFile, move_into_place, safe_suffix
-from tiler import NotFoundError, SlideError, SlideInfo, open_slide
+from tiler import SlideError, SlideInfo, open_slide
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def probe(path: Path) -> SlideInfo:
         return slide.info
 
 
-def _check_quota(session: Session, settings: Settings, site: Site, size: int) -> None:
+def check_quota(session: Session, settings: Settings, site: Site, size: int) -> None:
     if settings.site_quota_bytes is None:
         return
     used = session.exec(
@@ -102,7 +104,7 @@ def register(
             if existing is not None:
                 staged.discard()
                 return Registered(existing, False, None, 0)
-            _check_quota(session, settings, site, staged.size)
+            check_quota(session, settings, site, staged.size)
         relative = content_path(staged.sha256, safe_suffix(staged.path.name))
         move_into_place(staged, settings.data_dir / relative)
     except BaseException:
@@ -199,39 +201,59 @@ def delete(db: Database, settings: Settings, slide: SlideRecord) -> None:
         slide_file(settings, slide.storage_path).unlink(missing_ok=True)
 
 
-def visible_slide_audited(
-    session: Session,
-    db: Database,
-    user: User,
-    actor: Actor,
-    slide_id: uuid.UUID | str,
-    action: str,
-    *,
-    detail: str | None = None,
-    outcome: Outcome = Outcome.success,
-) -> SlideRecord:
-    """The visible slide, audited; `outcome` records a found slide the caller will refuse."""
+# --- the actions the routes call: audited -------------------------------------------
+
+
+def site_for_new(ctx: Context, code: str | None, field: str, action: str = "slide.upload") -> Site:
+    """The site a new slide goes to (`access.target_site`), the refusal audited."""
     try:
-        slide = visible_slide(session, user, slide_id)
-    except NotFoundError:
+        with ctx.db.read() as session:
+            site = target_site(session, ctx.user, code, field)
+    except UnprocessableError:
+        audit.record(ctx.db, ctx.actor, action, Outcome.denied, detail="no such site")
+        raise
+    try:
+        check_may_add_slides(ctx.user)
+    except PermissionDeniedError:
+        audit.record(ctx.db, ctx.actor, action, Outcome.denied, site_id=site.id)
+        raise
+    return site
+
+
+def add(
+    ctx: Context, settings: Settings, staged: StagedFile, site: Site, *, urgent: bool
+) -> Registered:
+    """`register`, audited: a refusal with the engine's reason, else the registration."""
+    try:
+        result = register(ctx.db, settings, staged, site, urgent=urgent)
+    except Exception as error:
+        reason = getattr(error, "reason", type(error).__name__)
         audit.record(
-            db,
-            actor,
-            action,
-            Outcome.not_found,
-            object_type="slide",
-            object_id=str(slide_id)[:64],
-            detail=detail,
+            ctx.db, ctx.actor, "slide.upload", Outcome.failure, site_id=site.id, detail=reason
         )
         raise
+    record_registration(ctx.db, ctx.actor, result, site.id, staged.display_name)
+    return result
+
+
+def list_visible(ctx: Context, site: str | None, offset: int, limit: int) -> SlideList:
+    """The user's slides, newest first."""
+    query = scope_slides(ctx.user)
+    if site is not None:
+        query = query.join(Site, col(Site.id) == col(SlideRecord.site_id)).where(Site.code == site)
+    newest_first = (col(SlideRecord.created_at).desc(), col(SlideRecord.id))
+    with ctx.db.read() as session:
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = list(session.exec(query.order_by(*newest_first).offset(offset).limit(limit)))
+        codes = site_codes(session, {slide.site_id for slide in rows})
+    detail = f"{len(rows)} of {total}" + (f" at {site}" if site else "")
     audit.record(
-        db,
-        actor,
-        action,
-        outcome,
-        object_type="slide",
-        object_id=slide.id,
-        site_id=slide.site_id,
-        detail=detail,
+        ctx.db, ctx.actor, "slide.list", Outcome.success, object_type="slide", detail=detail
     )
-    return slide
+    return SlideList(items=[to_public(slide, codes[slide.site_id]) for slide in rows], total=total)
+
+
+def read(ctx: Context, slide_id: str) -> SlidePublic:
+    with ctx.db.read() as session:
+        slide = visible_slide_audited(session, ctx, slide_id, "slide.metadata")
+        return to_public(slide, site_codes(session, {slide.site_id})[slide.site_id])

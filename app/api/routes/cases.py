@@ -1,5 +1,5 @@
 """Cases: the request, the pathologist's actions, the operating room's acknowledgement,
-their live events, and the pages that use them.
+and their live events (the actions, audit and pushes are `app.services.cases`).
 
 API (a contract): `POST/GET /api/cases`, `GET/PATCH /api/cases/{id}`, the actions
 `/claim`, `/report`, `/acknowledge`, `/amend`, `/cancel`, plus `/slides` (attach a
@@ -14,37 +14,18 @@ import uuid
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import case as sql_case
-from sqlalchemy import func
-from sqlmodel import col, select
 
-from app.api.deps import (
-    ActorDep,
-    CurrentUser,
-    DatabaseDep,
-    SessionDep,
-    client_address,
-    get_current_user,
-    get_db,
-    get_settings,
-)
-from app.core import audit
-from app.core.access import may_see_site, scope_cases, visible_case
-from app.core.audit import Actor
+from app.api.deps import ContextDep, request_context
 from app.core.db import Database
-from app.models.accounts import Site, User
-from app.models.audit import Outcome
 from app.models.cases import (
     AcknowledgeRequest,
     AmendCreate,
     AttachRequest,
     CancelRequest,
-    Case,
     CaseCreate,
     CaseList,
-    CasePriority,
     CasePublic,
     CaseStatus,
     CaseType,
@@ -52,23 +33,9 @@ from app.models.cases import (
     ReportCreate,
 )
 from app.services.cases import service, stream, views
-from app.services.live import LiveHub
-from tiler import NotFoundError
+from app.services.context import Context
 
 router = APIRouter(prefix="/api", tags=["cases"])
-
-
-def get_hub(request: Request) -> LiveHub:
-    hub = request.app.state.live
-    assert isinstance(hub, LiveHub)
-    return hub
-
-
-def get_context(request: Request, user: CurrentUser, actor: ActorDep) -> service.Context:
-    return service.Context(get_db(request), get_hub(request), user, actor)
-
-
-ContextDep = Annotated[service.Context, Depends(get_context)]
 
 
 def _public(db: Database, case_id: uuid.UUID) -> CasePublic:
@@ -90,10 +57,7 @@ def create_case(data: CaseCreate, ctx: ContextDep) -> CasePublic:
 
 @router.get("/cases")
 def list_cases(
-    user: CurrentUser,
-    actor: ActorDep,
-    session: SessionDep,
-    db: DatabaseDep,
+    ctx: ContextDep,
     status: Annotated[list[CaseStatus] | None, Query()] = None,
     site: Annotated[str | None, Query(max_length=32)] = None,
     type: Annotated[CaseType | None, Query()] = None,
@@ -101,77 +65,20 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> CaseList:
     """Urgent first, then the oldest request first: the order a worklist is worked in."""
-    query = scope_cases(user)
-    if status:
-        query = query.where(col(Case.status).in_(status))
-    if type is not None:
-        query = query.where(Case.type == type)
-    if site is not None:
-        query = query.join(Site, col(Site.id) == col(Case.site_id)).where(Site.code == site)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    urgent_first = sql_case((col(Case.priority) == CasePriority.urgent, 0), else_=1)
-    rows = session.exec(
-        query.order_by(urgent_first, col(Case.requested_at), col(Case.id))
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    items = views.snapshots(session, list(rows))
-    detail = f"{len(items)} of {total}" + (f" at {site}" if site else "")
-    audit.record(db, actor, "case.list", Outcome.success, object_type="case", detail=detail)
-    return CaseList(items=items, total=total)
+    return service.list_visible(ctx, status, site, type, offset, limit)
 
 
 @router.get("/cases/events", response_class=StreamingResponse)
 async def all_case_events(request: Request) -> StreamingResponse:
     """Every case the user may see (a pathologist's covered sites) in one stream."""
-    db, hub = get_db(request), get_hub(request)
-    site_ids = await anyio.to_thread.run_sync(_visible_sites, request)
-    return stream.event_stream(
-        request,
-        db,
-        hub,
-        site_ids,
-        lambda after: stream.catch_up(db, after, case_id=None, site_ids=site_ids),
-    )
-
-
-def _stream_user(request: Request) -> tuple[User, Actor]:
-    # Not through SessionDep: its session would stay checked out for the stream's life.
-    db, settings = get_db(request), get_settings(request)
-    with db.read() as session:
-        user = get_current_user(request, session, settings)
-    return user, Actor.of(user, client_address(request))
-
-
-def _visible_sites(request: Request) -> list[uuid.UUID]:
-    user, actor = _stream_user(request)
-    db = get_db(request)
-    with db.read() as session:
-        sites = [
-            site.id for site in session.exec(select(Site)).all()
-            if may_see_site(session, user, site.id)
-        ]  # fmt: skip
-    audit.record(db, actor, "case.live", Outcome.success, detail=f"{len(sites)} site(s)")
-    return sites
+    ctx = await anyio.to_thread.run_sync(request_context, request)
+    site_ids = await anyio.to_thread.run_sync(stream.open_all_sites, ctx)
+    return _events(request, ctx, site_ids, None)
 
 
 @router.get("/cases/{case_id}")
 def get_case(case_id: str, ctx: ContextDep) -> CasePublic:
-    with ctx.db.read() as session:
-        try:
-            case = visible_case(session, ctx.user, case_id)
-        except NotFoundError:
-            audit.record(
-                ctx.db, ctx.actor, "case.read", Outcome.not_found, object_type="case",
-                object_id=case_id[:64],
-            )  # fmt: skip
-            raise
-        public = views.snapshots(session, [case])[0]
-    audit.record(
-        ctx.db, ctx.actor, "case.read", Outcome.success, object_type="case",
-        object_id=case.id, site_id=case.site_id,
-    )  # fmt: skip
-    return public
+    return service.read(ctx, case_id)
 
 
 @router.patch("/cases/{case_id}")
@@ -233,59 +140,28 @@ def cancel_case(case_id: str, ctx: ContextDep, data: CancelRequest | None = None
 # --- live events ---------------------------------------------------------------------
 
 
-def _open_case_stream(request: Request, case_id: str) -> uuid.UUID:
-    user, actor = _stream_user(request)
-    db = get_db(request)
-    with db.read() as session:
-        try:
-            case = visible_case(session, user, case_id)
-        except NotFoundError:
-            audit.record(
-                db, actor, "case.live", Outcome.not_found, object_type="case",
-                object_id=case_id[:64],
-            )  # fmt: skip
-            raise
-    audit.record(
-        db, actor, "case.live", Outcome.success, object_type="case", object_id=case.id,
-        site_id=case.site_id,
-    )  # fmt: skip
-    return case.id
+def _events(
+    request: Request, ctx: Context, site_ids: list[uuid.UUID] | None, case_id: uuid.UUID | None
+) -> StreamingResponse:
+    keys = [case_id] if case_id is not None else (site_ids or [])
+    return stream.event_stream(
+        request,
+        ctx.db,
+        ctx.hub,
+        keys,
+        lambda after: stream.catch_up(ctx.db, after, case_id=case_id, site_ids=site_ids),
+    )
 
 
 @router.get("/cases/{case_id}/events", response_class=StreamingResponse)
 async def case_events(case_id: str, request: Request) -> StreamingResponse:
-    key = await anyio.to_thread.run_sync(_open_case_stream, request, case_id)
-    db = get_db(request)
-    return stream.event_stream(
-        request,
-        db,
-        get_hub(request),
-        [key],
-        lambda after: stream.catch_up(db, after, case_id=key, site_ids=None),
-    )
-
-
-def _open_site_stream(request: Request, code: str) -> uuid.UUID:
-    user, actor = _stream_user(request)
-    db = get_db(request)
-    with db.read() as session:
-        site = session.exec(select(Site).where(Site.code == code[:32])).first()
-        visible = site is not None and may_see_site(session, user, site.id)
-    if site is None or not visible:
-        audit.record(db, actor, "site.live", Outcome.not_found, detail=code[:32])
-        raise NotFoundError("no such site")
-    audit.record(db, actor, "site.live", Outcome.success, site_id=site.id, detail=site.code)
-    return site.id
+    ctx = await anyio.to_thread.run_sync(request_context, request)
+    key = await anyio.to_thread.run_sync(stream.open_case, ctx, case_id)
+    return _events(request, ctx, None, key)
 
 
 @router.get("/sites/{code}/events", response_class=StreamingResponse)
 async def site_events(code: str, request: Request) -> StreamingResponse:
-    key = await anyio.to_thread.run_sync(_open_site_stream, request, code)
-    db = get_db(request)
-    return stream.event_stream(
-        request,
-        db,
-        get_hub(request),
-        [key],
-        lambda after: stream.catch_up(db, after, case_id=None, site_ids=[key]),
-    )
+    ctx = await anyio.to_thread.run_sync(request_context, request)
+    key = await anyio.to_thread.run_sync(stream.open_site, ctx, code)
+    return _events(request, ctx, [key], None)

@@ -11,9 +11,9 @@ import re
 import anyio
 from fastapi import APIRouter, Request, Response
 
-from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep, TilesDep
+from app.api.deps import ContextDep, SessionDep, TilesDep
 from app.api.tile_access import TileAccess, credential_of
-from app.services.slides import visible_slide_audited
+from app.services.audited import visible_slide_audited
 from app.services.tiles import TileService
 from tiler import NotFoundError
 
@@ -37,15 +37,8 @@ def etag_matches(request: Request, etag: str) -> bool:
 
 
 @router.get("/dzi/{slide_id}.dzi", response_class=Response)
-def dzi(
-    slide_id: str,
-    user: CurrentUser,
-    actor: ActorDep,
-    session: SessionDep,
-    db: DatabaseDep,
-    tiles: TilesDep,
-) -> Response:
-    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="dzi")
+def dzi(slide_id: str, ctx: ContextDep, session: SessionDep, tiles: TilesDep) -> Response:
+    slide = visible_slide_audited(session, ctx, slide_id, "slide.open", detail="dzi")
     return Response(
         tiles.dzi_xml(slide),
         media_type="application/xml",

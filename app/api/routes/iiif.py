@@ -11,13 +11,13 @@ import hashlib
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from app.api.deps import ActorDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep, TilesDep
+from app.api.deps import ContextDep, CurrentUser, SessionDep, SettingsDep, TilesDep
 from app.api.routes.dzi import TILE_CACHE, etag_matches
 from app.core.access import visible_slide
 from app.core.config import Settings
+from app.services.audited import visible_slide_audited
 from app.services.imaging import iiif
 from app.services.imaging.render import render
-from app.services.slides import visible_slide_audited
 
 router = APIRouter(prefix="/iiif/3", tags=["iiif"])
 
@@ -35,13 +35,11 @@ def base_uri(slide_id: str, request: Request) -> RedirectResponse:
 def info(
     slide_id: str,
     request: Request,
-    user: CurrentUser,
-    actor: ActorDep,
+    ctx: ContextDep,
     session: SessionDep,
-    db: DatabaseDep,
     settings: SettingsDep,
 ) -> JSONResponse:
-    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.open", detail="iiif")
+    slide = visible_slide_audited(session, ctx, slide_id, "slide.open", detail="iiif")
     service_id = str(request.url_for("iiif_info", slide_id=str(slide.id))).removesuffix(
         "/info.json"
     )

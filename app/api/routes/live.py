@@ -16,21 +16,13 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import (
-    CurrentUser,
-    SessionDep,
-    client_address,
-    get_current_user,
-    get_db,
-    get_settings,
-)
-from app.api.routes.annotations import HubDep, get_hub
+from app.api.deps import ContextDep, SessionDep, get_hub, request_context
 from app.core.access import visible_slide
-from app.core.audit import Actor
 from app.core.errors import PermissionDeniedError
 from app.models.accounts import Role
 from app.models.annotations import ViewState
-from app.services.slides import visible_slide_audited
+from app.services import annotations as annotation_service
+from app.services.audited import visible_slide_audited
 
 router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
 
@@ -39,14 +31,9 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def _open_stream(request: Request, slide_id: str) -> uuid.UUID:
-    # Not through SessionDep: a dependency's session would stay checked out for the
-    # whole life of the stream, and streams last for hours.
-    db, settings = get_db(request), get_settings(request)
-    with db.read() as session:
-        user = get_current_user(request, session, settings)
-        actor = Actor.of(user, client_address(request))
-        slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.live")
-    return slide.id
+    ctx = request_context(request)
+    with ctx.db.read() as session:
+        return visible_slide_audited(session, ctx, slide_id, "slide.live").id
 
 
 @router.get("/events", response_class=StreamingResponse)
@@ -72,21 +59,9 @@ async def events(slide_id: str, request: Request) -> StreamingResponse:
 
 
 @router.post("/view", status_code=204)
-def share_view(
-    slide_id: str,
-    view: ViewState,
-    user: CurrentUser,
-    session: SessionDep,
-    hub: HubDep,
-) -> Response:
-    """Broadcast the presenter's viewport and pointer to the slide's followers.
-
-    Not audited per call (a presenter sends several a second, like tiles); opening
-    the event stream, which is what lets anyone watch, is."""
-    if user.role != Role.pathologist:
+def share_view(slide_id: str, view: ViewState, ctx: ContextDep, session: SessionDep) -> Response:
+    """Broadcast the presenter's viewport and pointer to the slide's followers."""
+    if ctx.user.role != Role.pathologist:
         raise PermissionDeniedError("pathologists share their view; others follow")
-    slide = visible_slide(session, user, slide_id)
-    data = view.model_dump()
-    data["presenter"] = user.username
-    hub.publish(slide.id, "view", data)
+    annotation_service.share_view(ctx, visible_slide(session, ctx.user, slide_id), view)
     return Response(status_code=204)

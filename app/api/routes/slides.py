@@ -6,28 +6,22 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from app.api.deps import (
-    ActorDep,
+    ContextDep,
     CurrentAdmin,
-    CurrentUser,
-    DatabaseDep,
     SessionDep,
     SettingsDep,
     TilesDep,
     get_dispatcher,
 )
-from app.core import audit
-from app.core.access import may_view_identifying_image, scope_slides, target_site
-from app.core.errors import PermissionDeniedError, UnprocessableError
-from app.models.accounts import Role, Site
+from app.core.access import may_view_identifying_image
+from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
-from app.models.slides import SlideList, SlidePublic, SlideRecord
-from app.services import slides as slide_service
+from app.models.slides import SlideList, SlidePublic
+from app.services import slides as service
+from app.services.audited import visible_slide_audited
 from app.services.imaging.render import encode, read_scaled
-from app.services.slides import visible_slide_audited
 from app.services.staging import receive_upload
 
 router = APIRouter(prefix="/api/slides", tags=["slides"])
@@ -60,12 +54,7 @@ _UPLOAD_DOC = {
     responses={200: {"description": "the same file was already registered for this site"}},
 )
 async def upload_slide(
-    request: Request,
-    response: Response,
-    user: CurrentUser,
-    actor: ActorDep,
-    db: DatabaseDep,
-    settings: SettingsDep,
+    request: Request, response: Response, ctx: ContextDep, settings: SettingsDep
 ) -> SlidePublic:
     """Register a slide file. 201 with the new slide; 200 with the existing one if this
     site already has the same content (same SHA-256); 422 if it is not a readable slide."""
@@ -73,110 +62,70 @@ async def upload_slide(
     assert form.file is not None
     staged = form.file
     try:
-        with db.read() as session:
-            site = target_site(session, user, form.fields.get("site"), "the form field 'site'")
-    except UnprocessableError:
-        staged.discard()
-        audit.record(db, actor, "slide.upload", Outcome.denied, detail="no such site")
-        raise
+        site = await anyio.to_thread.run_sync(
+            service.site_for_new,
+            ctx,
+            form.fields.get("site"),
+            "the form field 'site'",
+        )
     except BaseException:
         staged.discard()
         raise
-    if user.role == Role.surgeon:
-        staged.discard()
-        audit.record(db, actor, "slide.upload", Outcome.denied, site_id=site.id)
-        raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
     urgent = form.fields.get("urgent", "").lower() in {"1", "true", "yes", "on"}
-    try:
-        result = await slide_service.register_async(db, settings, staged, site, urgent=urgent)
-    except Exception as error:
-        reason = getattr(error, "reason", type(error).__name__)
-        audit.record(db, actor, "slide.upload", Outcome.failure, site_id=site.id, detail=reason)
-        raise
-    slide_service.record_registration(db, actor, result, site.id, staged.display_name)
+    result = await anyio.to_thread.run_sync(
+        lambda: service.add(ctx, settings, staged, site, urgent=urgent)
+    )
     if result.job_id is not None:
         await anyio.to_thread.run_sync(
             get_dispatcher(request).notify, result.job_id, result.priority
         )
     else:
         response.status_code = 200
-    return slide_service.to_public(result.slide, site.code)
+    return service.to_public(result.slide, site.code)
 
 
 @router.get("")
 def list_slides(
-    user: CurrentUser,
-    actor: ActorDep,
-    session: SessionDep,
-    db: DatabaseDep,
+    ctx: ContextDep,
     site: Annotated[str | None, Query(max_length=32)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SlideList:
-    query = scope_slides(user)
-    if site is not None:
-        query = query.join(Site, col(Site.id) == col(SlideRecord.site_id)).where(Site.code == site)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows: list[SlideRecord] = list(
-        session.exec(
-            query.order_by(col(SlideRecord.created_at).desc(), col(SlideRecord.id))
-            .offset(offset)
-            .limit(limit)
-        ).all()
-    )
-    codes = slide_service.site_codes(session, {slide.site_id for slide in rows})
-    audit.record(
-        db,
-        actor,
-        "slide.list",
-        Outcome.success,
-        object_type="slide",
-        detail=f"{len(rows)} of {total}" + (f" at {site}" if site else ""),
-    )
-    return SlideList(
-        items=[slide_service.to_public(slide, codes[slide.site_id]) for slide in rows], total=total
-    )
+    return service.list_visible(ctx, site, offset, limit)
 
 
 @router.get("/{slide_id}")
-def get_slide(
-    slide_id: str, user: CurrentUser, actor: ActorDep, session: SessionDep, db: DatabaseDep
-) -> SlidePublic:
-    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.metadata")
-    codes = slide_service.site_codes(session, {slide.site_id})
-    return slide_service.to_public(slide, codes[slide.site_id])
+def get_slide(slide_id: str, ctx: ContextDep) -> SlidePublic:
+    return service.read(ctx, slide_id)
 
 
 @router.delete("/{slide_id}", status_code=204)
 def delete_slide(
     slide_id: str,
-    admin: CurrentAdmin,
-    actor: ActorDep,
+    _admin: CurrentAdmin,
+    ctx: ContextDep,
     session: SessionDep,
-    db: DatabaseDep,
     settings: SettingsDep,
     tiles: TilesDep,
 ) -> Response:
-    slide = visible_slide_audited(session, db, admin, actor, slide_id, "slide.delete")
+    slide = visible_slide_audited(session, ctx, slide_id, "slide.delete")
     session.rollback()  # end the read snapshot before writing
     tiles.forget(slide)
-    slide_service.delete(db, settings, slide)
+    service.delete(ctx.db, settings, slide)
     return Response(status_code=204)
 
 
 @router.get("/{slide_id}/thumbnail")
 def thumbnail(
     slide_id: str,
-    user: CurrentUser,
-    actor: ActorDep,
+    ctx: ContextDep,
     session: SessionDep,
-    db: DatabaseDep,
     settings: SettingsDep,
     tiles: TilesDep,
     size: Annotated[int, Query(ge=16, le=1024)] = 256,
 ) -> Response:
     """The whole slide scaled to fit `size` pixels (tissue only, no label)."""
-    slide = visible_slide_audited(session, db, user, actor, slide_id, "slide.thumbnail")
+    slide = visible_slide_audited(session, ctx, slide_id, "slide.thumbnail")
     scale = min(size / slide.width, size / slide.height, 1.0)
     out = (max(1, round(slide.width * scale)), max(1, round(slide.height * scale)))
     image = read_scaled(
@@ -187,22 +136,14 @@ def thumbnail(
 
 @router.get("/{slide_id}/associated/{name}")
 def associated_image(
-    slide_id: str,
-    name: str,
-    user: CurrentUser,
-    actor: ActorDep,
-    session: SessionDep,
-    db: DatabaseDep,
-    tiles: TilesDep,
+    slide_id: str, name: str, ctx: ContextDep, session: SessionDep, tiles: TilesDep
 ) -> Response:
     """Label, macro or thumbnail image as stored by the scanner (PNG). Label and macro
     can show patient names: admins may not see them, and every request is audited."""
-    allowed = may_view_identifying_image(user, name)
+    allowed = may_view_identifying_image(ctx.user, name)
     slide = visible_slide_audited(
         session,
-        db,
-        user,
-        actor,
+        ctx,
         slide_id,
         f"slide.associated.{name[:32]}",
         outcome=Outcome.success if allowed else Outcome.denied,

@@ -1,4 +1,4 @@
-"""tus 1.0 resumable uploads at `/api/uploads/`, and the browser page at `/upload`.
+"""tus 1.0 resumable uploads at `/api/uploads/` (the browser's page is `/upload`).
 
 Every tus answer (errors included) carries `Tus-Resumable` and the CORS headers a
 browser needs to read `Upload-Offset` and `Location`; one route class adds them,
@@ -12,30 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from email.utils import format_datetime
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from app.api.deps import (
-    DatabaseDep,
-    SettingsDep,
-    client_address,
-    get_current_user,
-    get_dispatcher,
-    get_settings,
-)
+from app.api.deps import LongRequestContext, SettingsDep, get_dispatcher, get_settings
 from app.api.errors import status_for
-from app.core import audit
-from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
-from app.models.accounts import User
-from app.models.audit import Outcome
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadPublic, UploadStatus
+from app.services.context import Context
 from app.services.uploads import service
 from app.services.uploads.protocol import (
     ALLOWED_HEADERS,
@@ -60,6 +50,9 @@ from app.services.uploads.store import PartWriter, part_path, wait_for_writer
 from tiler import SlideBridgeError
 
 log = logging.getLogger(__name__)
+#: Checked with a session closed at once: a PATCH can stream for an hour and must not
+#: hold a database snapshot that long.
+UploadContext = LongRequestContext
 #: How long HEAD waits for a dying request on the same upload to commit what it received.
 HEAD_WAIT_SECONDS = 3.0
 
@@ -105,14 +98,6 @@ class TusRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"], route_class=TusRoute)
-
-
-def upload_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> User:
-    with db.read() as session:
-        return get_current_user(request, session, settings)
-
-
-UploadUser = Annotated[User, Depends(upload_user)]
 
 
 def _expires(upload: Upload) -> str:
@@ -171,10 +156,8 @@ def _check_alive(upload: Upload) -> None:
         raise UploadGoneError("the upload expired")
 
 
-async def _complete(
-    request: Request, db: Database, settings: Settings, upload: Upload, actor: Actor
-) -> None:
-    result = await anyio.to_thread.run_sync(service.complete, db, settings, upload, actor)
+async def _complete(request: Request, ctx: Context, settings: Settings, upload: Upload) -> None:
+    result = await anyio.to_thread.run_sync(service.complete, ctx.db, settings, upload, ctx.actor)
     if result.job_id is not None:
         await anyio.to_thread.run_sync(
             get_dispatcher(request).notify, result.job_id, result.priority
@@ -182,63 +165,42 @@ async def _complete(
 
 
 async def _append(
-    request: Request,
-    db: Database,
-    settings: Settings,
-    writer: PartWriter,
-    upload: Upload,
-    actor: Actor,
+    request: Request, ctx: Context, settings: Settings, writer: PartWriter, upload: Upload
 ) -> bool:
     """Receive this request's body at the upload's offset; complete the upload at its end."""
     checksum = parse_checksum(request.headers.get("upload-checksum"))
     writer.begin(upload.offset)
 
     async def commit(offset: int) -> None:
-        await anyio.to_thread.run_sync(service.commit_offset, db, settings, upload, offset)
+        await anyio.to_thread.run_sync(service.commit_offset, ctx.db, settings, upload, offset)
 
     whole = await receive_body(
         request, writer, upload.length, checksum, commit, settings.upload_commit_bytes
     )
     if upload.offset == upload.length:
-        await _complete(request, db, settings, upload, actor)
+        await _complete(request, ctx, settings, upload)
     return whole
 
 
 @router.post("", status_code=201, include_in_schema=False)
 @router.post("/", status_code=201)
-async def create_upload(
-    request: Request,
-    user: UploadUser,
-    db: DatabaseDep,
-    settings: SettingsDep,
-) -> Response:
+async def create_upload(request: Request, ctx: UploadContext, settings: SettingsDep) -> Response:
     """tus creation (and creation-with-upload): metadata `filename`, `site`, `case`, `sha256`."""
     check_version(request.headers.get("tus-resumable"))
     if "upload-defer-length" in request.headers:
         raise TusError("Upload-Defer-Length is not supported: send Upload-Length")
     length = parse_count(request.headers.get("upload-length"), "Upload-Length")
     metadata = parse_metadata(request.headers.get("upload-metadata"))
-    actor = Actor.of(user, client_address(request))
-    try:
-        upload, _site = await anyio.to_thread.run_sync(
-            service.create, db, settings, user, metadata, length
-        )
-    except SlideBridgeError as error:
-        audit.record(db, actor, "upload.create", Outcome.denied, detail=error.reason)
-        raise
-    audit.record(
-        db, actor, "upload.create", Outcome.success, object_type="upload",
-        object_id=upload.id, site_id=upload.site_id, detail=upload.filename,
-    )  # fmt: skip
-    await anyio.to_thread.run_sync(reap_now_and_then, db, settings)
+    upload = await anyio.to_thread.run_sync(service.create, ctx, settings, metadata, length)
+    await anyio.to_thread.run_sync(reap_now_and_then, ctx.db, settings)
     has_body = request.headers.get("content-length", "0") != "0" or (
         "chunked" in request.headers.get("transfer-encoding", "")
     )
     if has_body:
         require_body_type(request.headers.get("content-type"))
-        writer, upload = await _lock(db, settings, upload)
+        writer, upload = await _lock(ctx.db, settings, upload)
         try:
-            await _append(request, db, settings, writer, upload, actor)
+            await _append(request, ctx, settings, writer, upload)
         finally:
             writer.close()
     headers = {"Location": f"/api/uploads/{upload.id}", **_state_headers(upload)}
@@ -247,25 +209,23 @@ async def create_upload(
 
 @router.head("/{upload_id}")
 async def upload_offset(
-    upload_id: str, request: Request, user: UploadUser, db: DatabaseDep, settings: SettingsDep
+    upload_id: str, request: Request, ctx: UploadContext, settings: SettingsDep
 ) -> Response:
     """Where to resume. An upload whose bytes all arrived but whose completion was cut
     off (the server died while registering it) is completed here."""
     check_version(request.headers.get("tus-resumable"))
-    upload, code = await anyio.to_thread.run_sync(_find, db, user, upload_id)
+    upload, code = await anyio.to_thread.run_sync(service.find, ctx.db, ctx.user, upload_id)
     if upload.status == UploadStatus.receiving:
         path = part_path(settings.data_dir, upload.id)
         # Still busy after the wait: a live writer; its committed offset is the answer.
         await anyio.to_thread.run_sync(wait_for_writer, path, HEAD_WAIT_SECONDS)
-        upload = await anyio.to_thread.run_sync(service.fresh, db, upload.id)
+        upload = await anyio.to_thread.run_sync(service.fresh, ctx.db, upload.id)
     _check_alive(upload)
     if upload.status == UploadStatus.receiving and upload.offset == upload.length:
-        writer, upload = await _lock(db, settings, upload)
+        writer, upload = await _lock(ctx.db, settings, upload)
         try:
             if upload.status == UploadStatus.receiving:
-                await _complete(
-                    request, db, settings, upload, Actor.of(user, client_address(request))
-                )
+                await _complete(request, ctx, settings, upload)
         finally:
             writer.close()
     headers = {
@@ -277,40 +237,28 @@ async def upload_offset(
     return Response(status_code=200, headers=headers)
 
 
-def _find(db: Database, user: User, upload_id: str) -> tuple[Upload, str]:
-    with db.read() as session:
-        upload = service.visible(session, user, upload_id)
-        return upload, service.site_code(session, upload.site_id)
-
-
 @router.patch("/{upload_id}", status_code=204)
 async def append(
-    upload_id: str,
-    request: Request,
-    user: UploadUser,
-    db: DatabaseDep,
-    settings: SettingsDep,
+    upload_id: str, request: Request, ctx: UploadContext, settings: SettingsDep
 ) -> Response:
     """Append the body at `Upload-Offset`, which must equal the durable offset (else 409)."""
     check_version(request.headers.get("tus-resumable"))
     require_body_type(request.headers.get("content-type"))
     offset = parse_count(request.headers.get("upload-offset"), "Upload-Offset")
-    upload, _ = await anyio.to_thread.run_sync(_find, db, user, upload_id)
+    upload, _ = await anyio.to_thread.run_sync(service.find, ctx.db, ctx.user, upload_id)
     _check_alive(upload)
     if upload.status == UploadStatus.completed:
         if offset != upload.length:
             raise OffsetMismatchError(f"the upload is complete at {upload.length}")
         return Response(status_code=204, headers=_state_headers(upload))
-    writer, upload = await _lock(db, settings, upload)
+    writer, upload = await _lock(ctx.db, settings, upload)
     try:
         _check_alive(upload)
         if offset != upload.offset:
             raise OffsetMismatchError(
                 f"Upload-Offset is {offset}, the upload is at {upload.offset}"
             )
-        await _append(
-            request, db, settings, writer, upload, Actor.of(user, client_address(request))
-        )
+        await _append(request, ctx, settings, writer, upload)
     finally:
         writer.close()
     return Response(status_code=204, headers=_state_headers(upload))
@@ -318,43 +266,23 @@ async def append(
 
 @router.delete("/{upload_id}", status_code=204)
 async def terminate(
-    upload_id: str, request: Request, user: UploadUser, db: DatabaseDep, settings: SettingsDep
+    upload_id: str, request: Request, ctx: UploadContext, settings: SettingsDep
 ) -> Response:
     """tus termination: the bytes and the row go (a finished slide stays)."""
     check_version(request.headers.get("tus-resumable"))
-    upload, _ = await anyio.to_thread.run_sync(_find, db, user, upload_id)
-    service.check_may_write(user)
+    upload, _ = await anyio.to_thread.run_sync(service.find, ctx.db, ctx.user, upload_id)
     writer = None
     if upload.status == UploadStatus.receiving:
-        writer, upload = await _lock(db, settings, upload)
+        writer, upload = await _lock(ctx.db, settings, upload)
     try:
-        await anyio.to_thread.run_sync(service.terminate, db, settings, upload)
+        await anyio.to_thread.run_sync(service.terminate, ctx, settings, upload)
     finally:
         if writer is not None:
             writer.close()
-    audit.record(
-        db, Actor.of(user, client_address(request)), "upload.terminate", Outcome.success,
-        object_type="upload", object_id=upload.id, site_id=upload.site_id,
-    )  # fmt: skip
     return Response(status_code=204)
 
 
 @router.get("/{upload_id}")
-def upload_status(
-    upload_id: str, request: Request, user: UploadUser, db: DatabaseDep
-) -> UploadPublic:
-    """The upload as JSON (not part of tus): status, offset, the slide it became, or why not.
-
-    Audited (a file name can name a patient); the tus HEAD and PATCH requests of a
-    transfer are not, one by one, as tiles are not: creation and the end are.
-    """
-    actor = Actor.of(user, client_address(request))
-    try:
-        upload, code = _find(db, user, upload_id)
-    except SlideBridgeError:
-        audit.record(db, actor, "upload.read", Outcome.not_found, object_type="upload",
-                     object_id=upload_id[:64])  # fmt: skip
-        raise
-    audit.record(db, actor, "upload.read", Outcome.success, object_type="upload",
-                 object_id=upload.id, site_id=upload.site_id)  # fmt: skip
-    return service.to_public(upload, code)
+def upload_status(upload_id: str, ctx: UploadContext) -> UploadPublic:
+    """The upload as JSON (not part of tus): status, offset, the slide it became, or why not."""
+    return service.read(ctx, upload_id)

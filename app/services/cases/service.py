@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, literal, update
+from sqlalchemy import case as sql_case
 from sqlalchemy import func as sql_func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core import audit
-from app.core.access import target_site, visible_case, visible_slide
+from app.core.access import scope_cases, target_site, visible_case, visible_slide
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import ConflictError, PermissionDeniedError
@@ -34,7 +34,9 @@ from app.models.cases import (
     Case,
     CaseCreate,
     CaseEvent,
+    CaseList,
     CasePriority,
+    CasePublic,
     CaseSlide,
     CaseStatus,
     CaseType,
@@ -46,7 +48,9 @@ from app.models.cases import (
 from app.models.jobs import URGENT_PRIORITY, Job, JobState
 from app.models.slides import SlideRecord
 from app.models.types import UTCDateTime, utcnow
+from app.services.audited import visible_case_audited
 from app.services.cases.states import RULES, Action, refusal
+from app.services.context import Context
 from app.services.live import LiveHub
 from tiler import NotFoundError, SlideBridgeError
 
@@ -72,16 +76,6 @@ _ROLE_WORDS: dict[Action, str] = {
     Action.amend: "pathologists amend reports",
     Action.acknowledge: "the site's surgeon acknowledges a result",
 }
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who acts, where to write, and where to push: built once per request."""
-
-    db: Database
-    hub: LiveHub
-    user: User
-    actor: Actor
 
 
 def _outcome(error: SlideBridgeError) -> Outcome:
@@ -564,3 +558,42 @@ def _due(case: Case, state: SlideState) -> bool:
     if case.status == CaseStatus.slides_uploading:
         return state.uploading == 0 and state.viewable > 0
     return False
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def list_visible(
+    ctx: Context,
+    statuses: list[CaseStatus] | None,
+    site: str | None,
+    type: CaseType | None,
+    offset: int,
+    limit: int,
+) -> CaseList:
+    """Urgent first, then the oldest request first: the order a worklist is worked in."""
+    query = scope_cases(ctx.user)
+    if statuses:
+        query = query.where(col(Case.status).in_(statuses))
+    if type is not None:
+        query = query.where(Case.type == type)
+    if site is not None:
+        query = query.join(Site, col(Site.id) == col(Case.site_id)).where(Site.code == site)
+    urgent_first = sql_case((col(Case.priority) == CasePriority.urgent, 0), else_=1)
+    with ctx.db.read() as session:
+        total = session.exec(select(sql_func.count()).select_from(query.subquery())).one()
+        rows = session.exec(
+            query.order_by(urgent_first, col(Case.requested_at), col(Case.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        items = views.snapshots(session, list(rows))
+    detail = f"{len(items)} of {total}" + (f" at {site}" if site else "")
+    audit.record(ctx.db, ctx.actor, "case.list", Outcome.success, object_type="case", detail=detail)
+    return CaseList(items=items, total=total)
+
+
+def read(ctx: Context, case_id: str) -> CasePublic:
+    with ctx.db.read() as session:
+        case = visible_case_audited(session, ctx, case_id, "case.read")
+        return views.snapshots(session, [case])[0]

@@ -26,11 +26,18 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from app.core import audit
+from app.core.access import may_see_site
 from app.core.db import Database
+from app.models.accounts import Site
+from app.models.audit import Outcome
 from app.models.cases import Case, CaseEvent
 from app.models.types import utcnow
+from app.services.audited import visible_case_audited
 from app.services.cases import views
+from app.services.context import Context
 from app.services.live import LiveHub, sse_message
+from tiler.errors import NotFoundError
 
 #: How often a `ping` goes out: a screen that misses three of them calls the link dead.
 PING_SECONDS = 5.0
@@ -129,3 +136,33 @@ def event_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# --- opening a stream: who may listen to what, audited ----------------------------------
+
+
+def open_case(ctx: Context, case_id: str) -> uuid.UUID:
+    with ctx.db.read() as session:
+        return visible_case_audited(session, ctx, case_id, "case.live").id
+
+
+def open_site(ctx: Context, code: str) -> uuid.UUID:
+    with ctx.db.read() as session:
+        site = session.exec(select(Site).where(Site.code == code[:32])).first()
+        visible = site is not None and may_see_site(session, ctx.user, site.id)
+    if site is None or not visible:
+        audit.record(ctx.db, ctx.actor, "site.live", Outcome.not_found, detail=code[:32])
+        raise NotFoundError("no such site")
+    audit.record(ctx.db, ctx.actor, "site.live", Outcome.success, site_id=site.id, detail=code)
+    return site.id
+
+
+def open_all_sites(ctx: Context) -> list[uuid.UUID]:
+    """Every site the user may see (a pathologist's covered sites)."""
+    with ctx.db.read() as session:
+        sites = [
+            site.id for site in session.exec(select(Site)).all()
+            if may_see_site(session, ctx.user, site.id)
+        ]  # fmt: skip
+    audit.record(ctx.db, ctx.actor, "case.live", Outcome.success, detail=f"{len(sites)} site(s)")
+    return sites

@@ -16,17 +16,18 @@ from datetime import timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.core.access import site_filter, target_site, visible_case
+from app.core.access import check_may_add_slides, site_filter, target_site, visible_case
 from app.core.audit import Actor, record
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
+from app.core.errors import PayloadTooLargeError, UnprocessableError
 from app.core.storage import file_sha256
-from app.models.accounts import Role, Site, User
+from app.models.accounts import Site, User
 from app.models.audit import Outcome
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadPublic, UploadStatus
 from app.services import slides as slide_service
+from app.services.context import Context
 from app.services.slides import Registered
 from app.services.staging import StagedFile, display_name, staging_path
 from app.services.uploads.protocol import TusError, parse_sha256
@@ -34,17 +35,12 @@ from app.services.uploads.store import create_part, part_path, remove_part
 from tiler import NotFoundError, SlideBridgeError
 
 
-def check_may_write(user: User) -> None:
-    if user.role == Role.surgeon:
-        raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
-
-
 def _site_for(session: Session, user: User, code: str | None) -> Site:
     """The site an upload goes to: the named one, or the user's own.
 
     A site the user may not see is reported as unknown, as `POST /api/slides` does.
     """
-    check_may_write(user)
+    check_may_add_slides(user)
     return target_site(session, user, code, "the upload metadata 'site'")
 
 
@@ -76,14 +72,24 @@ def _reserved_bytes(session: Session, site_id: uuid.UUID) -> int:
     return int(total)
 
 
-def create(
-    db: Database,
-    settings: Settings,
-    user: User,
-    metadata: dict[str, str],
-    length: int,
-) -> tuple[Upload, str]:
-    """A new upload with an empty part file; size and quota are checked first."""
+def create(ctx: Context, settings: Settings, metadata: dict[str, str], length: int) -> Upload:
+    """A new upload with an empty part file; size, site, case and quota are checked first.
+    Audited, refusals included."""
+    try:
+        upload = _create(ctx.db, settings, ctx.user, metadata, length)
+    except SlideBridgeError as error:
+        record(ctx.db, ctx.actor, "upload.create", Outcome.denied, detail=error.reason)
+        raise
+    record(
+        ctx.db, ctx.actor, "upload.create", Outcome.success, object_type="upload",
+        object_id=upload.id, site_id=upload.site_id, detail=upload.filename,
+    )  # fmt: skip
+    return upload
+
+
+def _create(
+    db: Database, settings: Settings, user: User, metadata: dict[str, str], length: int
+) -> Upload:
     if length == 0:
         raise TusError("an empty file is not a slide")
     if length > settings.max_upload_bytes:
@@ -101,7 +107,7 @@ def create(
         site = _site_for(session, user, metadata.get("site"))
         upload.case_id = _case_for(session, user, site, metadata.get("case"))
         reserved = _reserved_bytes(session, site.id)
-        slide_service._check_quota(session, settings, site, reserved + length)
+        slide_service.check_quota(session, settings, site, reserved + length)
         upload.site_id = site.id
         create_part(path)
         try:
@@ -110,7 +116,7 @@ def create(
         except BaseException:
             remove_part(path)
             raise
-    return upload, site.code
+    return upload
 
 
 def visible(session: Session, user: User, upload_id: str) -> Upload:
@@ -212,12 +218,39 @@ def complete(db: Database, settings: Settings, upload: Upload, actor: Actor) -> 
     return result
 
 
-def terminate(db: Database, settings: Settings, upload: Upload) -> None:
-    with db.write() as session:
+def find(db: Database, user: User, upload_id: str) -> tuple[Upload, str]:
+    """The upload and its site's code (tus HEAD and PATCH: not audited one by one, as
+    tiles are not; creation, the end and `read` are)."""
+    with db.read() as session:
+        upload = visible(session, user, upload_id)
+        return upload, site_code(session, upload.site_id)
+
+
+def read(ctx: Context, upload_id: str) -> UploadPublic:
+    """The upload as JSON, audited (a file name can name a patient)."""
+    try:
+        upload, code = find(ctx.db, ctx.user, upload_id)
+    except SlideBridgeError:
+        record(ctx.db, ctx.actor, "upload.read", Outcome.not_found, object_type="upload",
+               object_id=upload_id[:64])  # fmt: skip
+        raise
+    record(ctx.db, ctx.actor, "upload.read", Outcome.success, object_type="upload",
+           object_id=upload.id, site_id=upload.site_id)  # fmt: skip
+    return to_public(upload, code)
+
+
+def terminate(ctx: Context, settings: Settings, upload: Upload) -> None:
+    """tus termination: the bytes and the row go (a finished slide stays)."""
+    check_may_add_slides(ctx.user)
+    with ctx.db.write() as session:
         row = session.get(Upload, upload.id)
         if row is not None:
             session.delete(row)
     remove_part(part_path(settings.data_dir, upload.id))
+    record(
+        ctx.db, ctx.actor, "upload.terminate", Outcome.success,
+        object_type="upload", object_id=upload.id, site_id=upload.site_id,
+    )  # fmt: skip
 
 
 def to_public(upload: Upload, code: str) -> UploadPublic:
