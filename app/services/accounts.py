@@ -1,6 +1,7 @@
 """Sites, users and tokens: the operations the API and the command line share.
 
-Functions take a session and leave committing to the caller (`Database.write()`).
+Most functions take a session and leave committing to the caller (`Database.write()`);
+`sign_in` runs its own transactions and records the audit event.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.core import audit
+from app.core.audit import Actor
+from app.core.config import Settings
+from app.core.db import Database
 from app.core.errors import AuthenticationError, ConflictError, UnprocessableError
 from app.core.security import hash_password, new_token, token_digest, verify_password
 from app.models.accounts import (
@@ -25,6 +30,7 @@ from app.models.accounts import (
     UserCreate,
     UserPublic,
 )
+from app.models.audit import Outcome
 from app.models.types import utcnow
 
 
@@ -145,3 +151,32 @@ def revoke_token(session: Session, token: str, secret_key: str) -> ApiToken | No
     row.revoked_at = utcnow()
     session.add(row)
     return row
+
+
+def sign_in(
+    db: Database,
+    settings: Settings,
+    username: str,
+    password: str,
+    kind: TokenKind,
+    client: str | None,
+) -> tuple[User, str]:
+    """Check the password, then issue a bearer token or a browser session; audited
+    (`auth.token` or `auth.login`), refusals included."""
+    action = "auth.login" if kind == TokenKind.session else "auth.token"
+    lifetime = (
+        timedelta(hours=settings.session_hours)
+        if kind == TokenKind.session
+        else timedelta(minutes=settings.token_minutes)
+    )
+    try:
+        # argon2 takes tens of milliseconds: verify outside the write transaction.
+        with db.read() as session:
+            user = authenticate(session, username, password)
+        with db.write() as session:
+            token, _ = issue_token(session, user, kind, lifetime, settings.secret_key)
+    except AuthenticationError:
+        audit.record(db, Actor(None, username[:64], client), action, Outcome.denied)
+        raise
+    audit.record(db, Actor.of(user, client), action, Outcome.success)
+    return user, token

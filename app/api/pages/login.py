@@ -6,7 +6,6 @@ No scripts, styles or fonts from elsewhere; the page's CSP forbids them anyway.
 from __future__ import annotations
 
 import html
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -82,23 +81,12 @@ def login(
     settings: SettingsDep,
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    client = client_address(request)
     try:
-        # argon2 takes tens of milliseconds: verify outside the write transaction.
-        with db.read() as session:
-            user = crud.authenticate(session, username, password)
-        with db.write() as session:
-            token, _ = crud.issue_token(
-                session,
-                user,
-                TokenKind.session,
-                timedelta(hours=settings.session_hours),
-                settings.secret_key,
-            )
+        _, token = crud.sign_in(
+            db, settings, username, password, TokenKind.session, client_address(request)
+        )
     except AuthenticationError as error:
-        audit.record(db, Actor(None, username[:64], client), "auth.login", Outcome.denied)
         return _page(next, error.reason, status=401)
-    audit.record(db, Actor.of(user, client), "auth.login", Outcome.success)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         settings.cookie_name,

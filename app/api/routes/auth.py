@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,7 +17,6 @@ from app.api.deps import (
     client_address,
 )
 from app.core import audit
-from app.core.audit import Actor
 from app.core.errors import AuthenticationError
 from app.models.accounts import Token, TokenKind, UserPublic
 from app.models.audit import Outcome
@@ -34,23 +32,9 @@ def login_for_token(
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> Token:
-    client = client_address(request)
-    try:
-        # argon2 takes tens of milliseconds: verify outside the write transaction.
-        with db.read() as session:
-            user = crud.authenticate(session, form.username, form.password)
-        with db.write() as session:
-            token, _ = crud.issue_token(
-                session,
-                user,
-                TokenKind.bearer,
-                timedelta(minutes=settings.token_minutes),
-                settings.secret_key,
-            )
-    except AuthenticationError:
-        audit.record(db, Actor(None, form.username[:64], client), "auth.token", Outcome.denied)
-        raise
-    audit.record(db, Actor.of(user, client), "auth.token", Outcome.success)
+    _, token = crud.sign_in(
+        db, settings, form.username, form.password, TokenKind.bearer, client_address(request)
+    )
     return Token(access_token=token)
 
 
