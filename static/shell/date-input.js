@@ -39,7 +39,7 @@ function read(text) {
       .map(([m, d]) => `${c}-${pad(m)}-${pad(d)}`);
     const [first, second] = [...new Set(readings)];
     if (second) {
-      return { error: `“${text}” is ambiguous: ${formatDate(first)} or ${formatDate(second)}? Write it year first (${first} or ${second}) or with the month by name` };
+      return { error: `ambiguous: ${formatDate(first)} or ${formatDate(second)}? Write ${first} or ${second}` };
     }
     if (first) {
       return { error: `day and month come in a different order in different countries: write ${first} or ${formatDate(first)}` };
