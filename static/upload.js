@@ -3,44 +3,12 @@
 // each upload's address, so a reload or a dropped link resumes instead of starting over;
 // the hub keeps every byte it acknowledged.
 
+import { el, formatBytes, formatDuration, may, startPage, uploadErrorText } from "/static/shell/shell.js";
+
 const tus = window.tus;
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000];
 const CHUNK = 16 * 1024 * 1024;
 const state = (window.slidebridgeUpload = { done: [], failed: [] });
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function bytes(n) {
-  const units = ["B", "kB", "MB", "GB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
-
-function duration(seconds) {
-  if (!Number.isFinite(seconds)) return "…";
-  if (seconds < 60) return `${Math.ceil(seconds)} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
-}
-
-// The hub answers refusals as JSON {"detail": ...}; show that, not tus-js-client's dump.
-function reason(error) {
-  const response = error.originalResponse;
-  if (response) {
-    try {
-      const detail = JSON.parse(response.getBody()).detail;
-      if (detail) return `${detail} (${response.getStatus()})`;
-    } catch { /* not JSON */ }
-    return `the hub answered ${response.getStatus()}`;
-  }
-  return navigator.onLine ? error.message : "no network: waiting to resume";
-}
 
 // Speed over the last ~10 s, so a link that stalls shows it quickly.
 class Rate {
@@ -59,14 +27,14 @@ class Rate {
 }
 
 function row(file) {
-  const item = el("li");
-  const top = el("div", "top");
-  const name = el("span", "name", file.name);
-  const numbers = el("span", "numbers", bytes(file.size));
-  const bar = el("progress");
+  const item = el("li", {});
+  const top = el("div", { class: "top" });
+  const name = el("span", { class: "name" }, file.name);
+  const numbers = el("span", { class: "numbers" }, formatBytes(file.size));
+  const bar = el("progress", {});
   bar.max = file.size || 1;
   bar.value = 0;
-  const status = el("div", "state", "Starting…");
+  const status = el("div", { class: "state" }, "Starting…");
   top.append(name, numbers);
   item.append(top, bar, status);
   document.getElementById("uploads").append(item);
@@ -107,10 +75,10 @@ function send(file) {
       rate.add(sent);
       const speed = rate.perSecond();
       view.bar.value = sent;
-      view.numbers.textContent = `${bytes(sent)} of ${bytes(total)} · ${bytes(speed)}/s`;
+      view.numbers.textContent = `${formatBytes(sent)} of ${formatBytes(total)} · ${formatBytes(speed)}/s`;
       view.status.textContent = sent >= total
         ? "Verifying the whole file on the hub…"
-        : `Sending: ${duration((total - sent) / speed)} left`;
+        : `Sending: ${formatDuration((total - sent) / speed)} left`;
     },
     onSuccess() {
       view.item.classList.add("done");
@@ -118,7 +86,7 @@ function send(file) {
       view.status.textContent = "Received and verified. ";
       if (slideId) {
         view.item.dataset.slideId = slideId;
-        const link = el("a", "", "Open the slide");
+        const link = el("a", {}, "Open the slide");
         link.href = `/slides/${encodeURIComponent(slideId)}`;
         view.status.append(link);
       }
@@ -126,8 +94,9 @@ function send(file) {
     },
     onError(error) {
       view.item.classList.add("failed");
-      view.status.textContent = `Not uploaded: ${reason(error)}`;
-      state.failed.push({ name: file.name, reason: reason(error) });
+      const reason = uploadErrorText(error);
+      view.status.textContent = `Not uploaded: ${reason}`;
+      state.failed.push({ name: file.name, reason });
     },
   });
   upload.findPreviousUploads().then((previous) => {
@@ -149,19 +118,19 @@ async function showUnfinished() {
   if (!previous.length) return;
   const list = document.getElementById("unfinished-list");
   for (const upload of previous) {
-    list.append(el("li", "", `${upload.metadata.filename || "a file"} (${bytes(upload.size || 0)})`));
+    list.append(el("li", {}, `${upload.metadata.filename || "a file"} (${formatBytes(upload.size || 0)})`));
   }
   document.getElementById("unfinished").hidden = false;
 }
 
 async function boot() {
-  const response = await fetch("/api/users/me", { credentials: "same-origin" });
-  if (response.status === 401) {
-    location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
-    return;
+  const me = await startPage();
+  if (!may(me, "upload")) {
+    document.getElementById("message").textContent = "Surgeons read slides; technicians and pathologists add them.";
+    document.getElementById("message").hidden = false;
+    document.getElementById("options").hidden = true;
+    document.getElementById("drop").hidden = true;
   }
-  const me = await response.json();
-  document.getElementById("who").textContent = `${me.username} (${me.role})`;
   const params = new URLSearchParams(location.search);
   const select = document.getElementById("site");
   const sites = me.site ? [me.site] : me.covers;

@@ -1,56 +1,13 @@
-// Shared by the case pages: fetch with the session cookie, the live event stream with
-// reconnect and catch-up, the case clock, and small DOM helpers.
+// Shared by the case pages: the live event stream with reconnect and catch-up, the case
+// clock, and the words for a case's state. Fetching, elements and formats: the shell.
 
-export async function api(url, options = {}) {
-  const init = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
-  if (options.json !== undefined) {
-    init.method = init.method || "POST";
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(options.json);
-  }
-  const response = await fetch(url, init);
-  if (response.status === 401) {
-    location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
-    throw new Error("not signed in");
-  }
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = (await response.json()).detail; } catch { /* not JSON */ }
-    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
-    error.status = response.status;
-    throw error;
-  }
-  return response.status === 204 ? null : response.json();
-}
-
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
+import { formatTime } from "/static/shell/shell.js";
 
 export const STATUS_WORDS = {
   requested: "Requested", slides_uploading: "Slides uploading", ready: "Slides ready",
   in_review: "In review", reported: "Reported", acknowledged: "Acknowledged",
   amended: "AMENDED", cancelled: "Cancelled",
 };
-
-export function time(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
-}
-
-export function date(iso) {
-  return iso ? new Date(`${iso}T00:00:00`).toLocaleDateString() : "–";
-}
 
 // The clock is the server's: minutes at `server_time`, advanced by the local time since
 // the snapshot arrived (so a wrong client clock cannot make a case look younger).
@@ -62,13 +19,6 @@ export class Clock {
     if (base === null || base === undefined) return null;
     return this.data.running ? base + (performance.now() - this.received) / 60000 : base;
   }
-}
-
-export function clockText(minutes) {
-  if (minutes === null) return "–";
-  const whole = Math.floor(minutes);
-  const seconds = Math.floor((minutes - whole) * 60);
-  return `${whole}:${String(seconds).padStart(2, "0")}`;
 }
 
 export function clockClass(minutes, running) {
@@ -133,7 +83,7 @@ export function showLink(node, { connected, lastHeard }) {
   const stale = !connected || age === null || age > 12;
   node.className = `link-state${stale ? " stale" : ""}`;
   node.textContent = lastHeard
-    ? `${connected ? "Live" : "Reconnecting…"} · last heard from the server ${age} s ago (${lastHeard.toLocaleTimeString()})`
+    ? `${connected ? "Live" : "Reconnecting…"} · last heard from the server ${age} s ago (${formatTime(lastHeard, { seconds: true })})`
     : "Connecting…";
   node.dataset.connected = String(connected);
 }

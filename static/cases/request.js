@@ -2,7 +2,8 @@
 // straight into the case with tus (resumable, with progress): the upload carries the case
 // id in its metadata, and the server attaches the finished slide to the case.
 
-import { api, CaseStream, STATUS_WORDS, slideStateText } from "./common.js";
+import { api, dateField, el, formatBytes, may, startPage, uploadErrorText } from "/static/shell/shell.js";
+import { CaseStream, STATUS_WORDS, slideStateText } from "./common.js";
 
 const state = (window.slidebridgeRequest = { caseId: null, uploaded: 0, errors: [] });
 
@@ -21,12 +22,9 @@ function showCase(c) {
 }
 
 function uploadFile(file, caseData) {
-  const item = document.createElement("li");
-  const label = document.createElement("span");
-  const bar = document.createElement("progress");
-  bar.max = 100; bar.value = 0;
-  label.textContent = `${file.name}: starting`;
-  item.append(label, bar);
+  const label = el("span", {}, `${file.name}: starting`);
+  const bar = el("progress", { max: 100, value: 0 });
+  const item = el("li", {}, label, bar);
   document.getElementById("uploads").append(item);
   const upload = new window.tus.Upload(file, {
     endpoint: "/api/uploads/",
@@ -36,7 +34,7 @@ function uploadFile(file, caseData) {
     metadata: { filename: file.name, case: caseData.id, site: caseData.site },
     onProgress(sent, total) {
       bar.value = Math.round((sent / total) * 100);
-      label.textContent = `${file.name}: ${bar.value}%`;
+      label.textContent = `${file.name}: ${bar.value}% (${formatBytes(sent)} of ${formatBytes(total)})`;
     },
     onSuccess() {
       bar.value = 100;
@@ -45,7 +43,7 @@ function uploadFile(file, caseData) {
       state.uploaded += 1;
     },
     onError(error) {
-      label.textContent = `${file.name}: failed: ${error.message}`;
+      label.textContent = `${file.name}: not uploaded: ${uploadErrorText(error)}`;
       item.className = "error";
       state.errors.push(String(error));
     },
@@ -57,15 +55,19 @@ function uploadFile(file, caseData) {
 }
 
 async function boot() {
-  const me = await api("/api/users/me");
-  document.getElementById("who").textContent = `${me.username} (${me.role})`;
+  const me = await startPage();
   const sites = me.site ? [me.site] : me.covers;
   const select = document.getElementById("site");
   for (const code of sites) select.append(new Option(code, code));
   if (me.role === "admin") {
-    select.replaceWith(Object.assign(document.createElement("input"), { name: "site", id: "site", required: true, maxLength: 32 }));
+    select.replaceWith(el("input", { name: "site", id: "site", required: true, maxlength: 32, placeholder: "site code, e.g. NORTH" }));
   }
   const form = document.getElementById("request");
+  dateField(form.elements.patient_dob, { future: false });
+  if (!may(me, "request")) {
+    form.before(el("p", { class: "panel notice", role: "note" }, "Requests come from the operating room's site: its technicians and surgeons send them."));
+    form.querySelector("button[type=submit]").disabled = true;
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = form.querySelector("button[type=submit]");

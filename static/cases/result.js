@@ -5,7 +5,8 @@
 // with one action, which reads the result back; an amendment is announced as AMENDED
 // and must be acknowledged again. The header says when the server was last heard from.
 
-import { api, el, CaseStream, showLink, STATUS_WORDS, date, time } from "./common.js";
+import { api, el, formatDate, formatTime, startPage } from "/static/shell/shell.js";
+import { CaseStream, showLink, STATUS_WORDS } from "./common.js";
 
 const parts = location.pathname.split("/").filter(Boolean);
 const siteMode = parts[0] === "or";
@@ -40,8 +41,8 @@ function card(c) {
   const needsAck = r && c.acknowledged_version < c.report_version;
   const body = [
     el("div", { class: "patient" }, c.patient_name),
-    el("div", { class: "ids" }, `MRN ${c.patient_mrn} · born ${date(c.patient_dob)} · ${c.patient_sex}`),
-    el("div", { class: "specimen" }, `${c.specimen_site}${c.specimen_laterality !== "not_applicable" ? ` (${c.specimen_laterality})` : ""} ${c.specimen_type} · ${c.operating_room || ""} · requested ${time(c.requested_at)}`),
+    el("div", { class: "ids" }, `MRN ${c.patient_mrn} · born ${formatDate(c.patient_dob)} · ${c.patient_sex}`),
+    el("div", { class: "specimen" }, `${c.specimen_site}${c.specimen_laterality !== "not_applicable" ? ` (${c.specimen_laterality})` : ""} ${c.specimen_type} · ${c.operating_room || ""} · requested ${formatTime(c.requested_at)}`),
     el("div", { class: "status", "data-status": c.status }, STATUS_WORDS[c.status]),
   ];
   if (!r) {
@@ -54,7 +55,7 @@ function card(c) {
       el("div", { class: "diagnosis", "data-diagnosis": "" }, r.diagnosis),
       r.margins ? el("div", { class: "margins" }, `Margins: ${r.margins}`) : null,
       r.comment ? el("div", { class: "comment" }, `Comment: ${r.comment}`) : null,
-      el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${time(r.signed_at)}`));
+      el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`));
     if (needsAck && me.role === "surgeon") {
       const button = el("button", { class: "ack", type: "button", "data-ack": c.id },
         `Read back & acknowledge: ${r.category_label.toUpperCase()}${amended ? " (amended)" : ""}`);
@@ -64,7 +65,7 @@ function card(c) {
       body.push(el("div", { class: "waiting" }, "Waiting for the surgeon's acknowledgement"));
     } else {
       body.push(el("div", { class: "acked", "data-acknowledged": "" },
-        `✔ Acknowledged by ${c.acknowledged_by} at ${time(c.acknowledged_at)}`));
+        `✔ Acknowledged by ${c.acknowledged_by} at ${formatTime(c.acknowledged_at, { zone: true })}`));
     }
   }
   return el("section", { class: "or-case", "data-case": c.id, "aria-live": "assertive" }, ...body);
@@ -104,8 +105,7 @@ async function load() {
 }
 
 async function boot() {
-  me = await api("/api/users/me");
-  document.getElementById("who").textContent = `${me.username} (${me.role})`;
+  me = await startPage({ slim: true });
   document.getElementById("title").textContent = siteMode ? `Frozen sections · ${key}` : "Frozen-section result";
   const link = document.getElementById("link");
   const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;

@@ -2,7 +2,8 @@
 // identifiers, and the report form signed with the password. Live: a claim by someone
 // else, a cancel, or the surgeon's acknowledgement show up at once.
 
-import { api, el, Clock, clockText, clockClass, CaseStream, showLink, STATUS_WORDS, date, time } from "./common.js";
+import { api, el, formatDate, formatElapsed, formatTime, startPage } from "/static/shell/shell.js";
+import { Clock, clockClass, CaseStream, showLink, STATUS_WORDS } from "./common.js";
 
 const CATEGORIES = [
   ["benign", "benign"], ["malignant", "malignant"], ["atypical", "atypical / suspicious"],
@@ -16,11 +17,11 @@ let amending = false;
 
 function facts(c) {
   const rows = [
-    ["Patient", c.patient_name], ["MRN", c.patient_mrn], ["Born", date(c.patient_dob)],
+    ["Patient", c.patient_name], ["MRN", c.patient_mrn], ["Born", formatDate(c.patient_dob)],
     ["Sex", c.patient_sex], ["Specimen", `${c.specimen_site} ${c.specimen_laterality !== "not_applicable" ? `(${c.specimen_laterality})` : ""} ${c.specimen_type}`],
     ["Site", c.site], ["Operating room", c.operating_room || "–"], ["Surgeon", c.surgeon_name || "–"],
-    ["History", c.history || "–"], ["Requested", `${time(c.requested_at)} by ${c.requested_by}`],
-    ["Claimed", c.claimed_by ? `${c.claimed_by} at ${time(c.claimed_at)}` : "–"],
+    ["History", c.history || "–"], ["Requested", `${formatTime(c.requested_at)} by ${c.requested_by}`],
+    ["Claimed", c.claimed_by ? `${c.claimed_by} at ${formatTime(c.claimed_at)}` : "–"],
   ];
   return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]);
 }
@@ -46,7 +47,7 @@ function versions(c) {
     r.margins ? el("div", {}, `Margins: ${r.margins}`) : null,
     r.comment ? el("div", {}, `Comment: ${r.comment}`) : null,
     r.reason ? el("div", { class: "error" }, `Amended: ${r.reason}`) : null,
-    el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${time(r.signed_at)}`)));
+    el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`)));
 }
 
 function show(c) {
@@ -65,7 +66,7 @@ function show(c) {
   const known = [...document.querySelectorAll("#slides [data-slide]")].map((a) => a.dataset.slide).join();
   if (known !== c.slides.join()) document.getElementById("slides").replaceChildren(...slides(c));
   document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
-    el("li", {}, `${time(e.at)} ${e.kind.replace("_", " ")}${e.username ? ` (${e.username})` : ""}${e.detail ? `: ${e.detail}` : ""}`)));
+    el("li", {}, `${formatTime(e.at)} ${e.kind.replace("_", " ")}${e.username ? ` (${e.username})` : ""}${e.detail ? `: ${e.detail}` : ""}`)));
   const pathologist = me.role === "pathologist";
   document.getElementById("claim-box").hidden = !(pathologist && c.status === "ready");
   const mayReport = pathologist && c.status === "in_review" && c.claimed_by === me.username;
@@ -79,7 +80,7 @@ function show(c) {
     if (c.acknowledged_version === c.report_version) {
       ack.className = "ok";
       ack.dataset.acknowledged = "true";
-      ack.textContent = `✔ Acknowledged by ${c.acknowledged_by} at ${time(c.acknowledged_at)} (version ${c.acknowledged_version})`;
+      ack.textContent = `✔ Acknowledged by ${c.acknowledged_by} at ${formatTime(c.acknowledged_at, { zone: true })} (version ${c.acknowledged_version})`;
     } else {
       ack.className = "error";
       ack.dataset.acknowledged = "false";
@@ -94,7 +95,7 @@ function tick() {
   if (!clock) return;
   const minutes = clock.minutes();
   const node = document.getElementById("clock");
-  node.textContent = `${clockText(minutes)} since request`;
+  node.textContent = `${formatElapsed(minutes)} since request`;
   node.className = clockClass(minutes, clock.data.running);
 }
 
@@ -141,7 +142,7 @@ function buildForm() {
 }
 
 async function boot() {
-  me = await api("/api/users/me");
+  me = await startPage();
   buildForm();
   try {
     show(await api(`/api/cases/${encodeURIComponent(caseId)}`));

@@ -1,8 +1,17 @@
 // Turnaround per site and period, from GET /api/metrics/turnaround.
-import { api, el } from "./common.js";
+import { api, dateField, el, formatDate, formatMinutes, formatShare, startPage } from "/static/shell/shell.js";
 
-const number = (value) => (value === null ? "–" : value.toFixed(1));
-const share = (value) => (value === null ? "–" : `${Math.round(value * 100)}%`);
+function row(r, data) {
+  const period = r.period_start ? formatDate(r.period_start) : `${formatDate(data.start)} – ${formatDate(data.end)}`;
+  const behind = r.within_goal_share !== null && r.within_goal_share < 0.9;
+  return el("tr", { "data-site": r.site },
+    el("td", {}, r.site), el("td", {}, period),
+    el("td", { "data-frozen": "" }, r.frozen_sections), el("td", {}, r.reported), el("td", {}, r.open),
+    el("td", {}, formatMinutes(r.median_request_to_report)), el("td", {}, formatMinutes(r.p90_request_to_report)),
+    el("td", {}, formatMinutes(r.median_ready_to_report)), el("td", {}, formatMinutes(r.p90_ready_to_report)),
+    el("td", { class: behind ? "error" : "ok" }, formatShare(r.within_goal_share)),
+    el("td", {}, formatShare(r.deferral_rate)));
+}
 
 async function show() {
   const form = document.getElementById("filters");
@@ -10,18 +19,21 @@ async function show() {
   for (const [k, v] of new FormData(form).entries()) if (v) params.set(k, v);
   try {
     const data = await api(`/api/metrics/turnaround?${params}`);
-    document.getElementById("rows").replaceChildren(...data.rows.map((r) => el("tr", { "data-site": r.site },
-      el("td", {}, r.site), el("td", {}, r.period_start || `${data.start} – ${data.end}`),
-      el("td", { "data-frozen": "" }, r.frozen_sections), el("td", {}, r.reported), el("td", {}, r.open),
-      el("td", {}, number(r.median_request_to_report)), el("td", {}, number(r.p90_request_to_report)),
-      el("td", {}, number(r.median_ready_to_report)), el("td", {}, number(r.p90_ready_to_report)),
-      el("td", { class: r.within_goal_share !== null && r.within_goal_share < 0.9 ? "error" : "ok" }, share(r.within_goal_share)),
-      el("td", {}, share(r.deferral_rate)))));
+    document.getElementById("rows").replaceChildren(...data.rows.map((r) => row(r, data)));
+    document.getElementById("range").textContent = `${formatDate(data.start)} to ${formatDate(data.end)}, by ${data.period}`;
     document.getElementById("message").textContent = data.rows.length ? "" : "No frozen sections in this range.";
   } catch (error) {
     document.getElementById("message").textContent = error.message;
   }
 }
 
-document.getElementById("filters").addEventListener("submit", (event) => { event.preventDefault(); show(); });
-show();
+async function boot() {
+  await startPage();
+  const form = document.getElementById("filters");
+  dateField(form.elements.start);
+  dateField(form.elements.end);
+  form.addEventListener("submit", (event) => { event.preventDefault(); show(); });
+  await show();
+}
+
+boot().catch((error) => { document.getElementById("message").textContent = error.message; });

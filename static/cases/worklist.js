@@ -3,7 +3,8 @@
 // stream (/api/cases/events) keeps it current without a reload; a new urgent case beeps
 // (WebAudio, no sound file) and raises a browser notification when permitted.
 
-import { api, el, Clock, clockText, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText, time } from "./common.js";
+import { api, el, formatElapsed, formatTime, startPage } from "/static/shell/shell.js";
+import { Clock, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText } from "./common.js";
 
 const cases = new Map();   // id -> case snapshot
 const clocks = new Map();  // id -> Clock
@@ -68,7 +69,7 @@ async function claim(caseData, button) {
 function pathologistCell(c) {
   if (c.acknowledged_by && (c.status === "acknowledged")) {
     return el("td", {}, c.claimed_by || "–", el("div", { class: "ok", "data-ack": "" },
-      `✔ acknowledged by ${c.acknowledged_by} at ${time(c.acknowledged_at)}`));
+      `✔ acknowledged by ${c.acknowledged_by} at ${formatTime(c.acknowledged_at, { zone: true })}`));
   }
   if (c.status === "amended") return el("td", {}, c.claimed_by || "–", el("div", { class: "error" }, "amended: awaiting re-acknowledgement"));
   return el("td", {}, c.claimed_by || "–");
@@ -96,8 +97,8 @@ function row(c, fresh) {
       el("div", { class: "muted" }, c.clinical_question)),
     el("td", {}, c.site, el("div", { class: "muted" }, c.operating_room || "")),
     el("td", {}, el("span", { class: `tag status-${c.status}` }, STATUS_WORDS[c.status])),
-    el("td", { class: "clock", "data-clock": "requested" }, clockText(clock.minutes())),
-    el("td", { class: "clock", "data-clock": "ready" }, clockText(clock.minutes("minutes_since_ready"))),
+    el("td", { class: "clock", "data-clock": "requested" }, formatElapsed(clock.minutes())),
+    el("td", { class: "clock", "data-clock": "ready" }, formatElapsed(clock.minutes("minutes_since_ready"))),
     el("td", {}, slideStateText(c.slide_state)),
     pathologistCell(c),
     actionCell(c));
@@ -118,11 +119,11 @@ function tick() {
     if (!clock) continue;
     const since = clock.minutes();
     const cell = tr.querySelector('[data-clock="requested"]');
-    cell.textContent = clockText(since);
+    cell.textContent = formatElapsed(since);
     cell.className = clockClass(since, clock.data.running);
     const ready = clock.minutes("minutes_since_ready");
     const readyCell = tr.querySelector('[data-clock="ready"]');
-    readyCell.textContent = clockText(ready);
+    readyCell.textContent = formatElapsed(ready);
     readyCell.className = ready === null ? "clock stopped" : clockClass(ready, clock.data.running);
   }
 }
@@ -138,9 +139,7 @@ function upsert(c) {
 }
 
 async function boot() {
-  me = await api("/api/users/me");
-  document.getElementById("who").textContent = `${me.username} (${me.role})`;
-  document.getElementById("new-case").hidden = !["technician", "surgeon", "admin"].includes(me.role);
+  me = await startPage();
   document.getElementById("show-closed").addEventListener("change", () => render());
   document.getElementById("alerts").addEventListener("click", async (event) => {
     audio = audio || new AudioContext();

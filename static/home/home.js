@@ -1,26 +1,12 @@
 // The signed-in user's start page: the slides they may see (the API applies the site
-// rules), with their preparation status kept current, and links to what their role does.
+// rules), with their preparation status kept current.
 
-const ROLE_LINKS = {
-  admin: [["Cases", "/cases"], ["Upload", "/upload"], ["Turnaround", "/turnaround"]],
-  pathologist: [["Worklist", "/cases"], ["Turnaround", "/turnaround"]],
-  technician: [["New request", "/cases/new"], ["Upload", "/upload"], ["Cases", "/cases"]],
-  surgeon: [["New request", "/cases/new"], ["Cases", "/cases"]],
-};
+import { api, el, formatBytes, formatMpp, formatPixels, formatTime, startPage } from "/static/shell/shell.js";
+
 const REFRESH_MS = 4000;
 
 const $ = (id) => document.getElementById(id);
 let slides = [];
-
-async function getJson(url) {
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (response.status === 401) {
-    location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
-    throw new Error("signed out");
-  }
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
-  return response.json();
-}
 
 function statusText(slide) {
   if (slide.status === "tiling") return `preparing ${Math.round(slide.progress * 100)}% · viewable now`;
@@ -28,36 +14,21 @@ function statusText(slide) {
   return slide.status;
 }
 
+// One span a fact, so a line breaks between facts and never inside "0.499 µm/px".
+function factLine(...facts) {
+  return el("div", { class: "facts" }, facts.flatMap((fact, i) => [i ? " · " : null, el("span", {}, fact)]));
+}
+
 function card(slide) {
-  const item = document.createElement("li");
-  const link = document.createElement("a");
-  link.href = `/slides/${slide.id}`;
-  link.dataset.slide = slide.id;
-  const thumb = document.createElement("div");
-  thumb.className = "thumb";
+  const thumb = el("div", { class: "thumb" });
   if (slide.status !== "failed") thumb.style.backgroundImage = `url("/api/slides/${slide.id}/thumbnail")`;
-  const body = document.createElement("div");
-  body.className = "card";
-  const name = document.createElement("div");
-  name.className = "name";
-  name.textContent = slide.name;
-  const facts = document.createElement("div");
-  facts.className = "facts";
-  const mpp = slide.mpp_x ? `${slide.mpp_x.toFixed(3)} µm/px` : "no calibration";
-  facts.textContent = `${slide.site} · ${slide.vendor} · ${slide.width.toLocaleString()} × ${slide.height.toLocaleString()} px · ${mpp}`;
-  const status = document.createElement("span");
-  status.className = `status ${slide.status}`;
-  status.textContent = statusText(slide);
-  body.append(name, facts, status);
-  if (slide.error) {
-    const error = document.createElement("div");
-    error.className = "error-text";
-    error.textContent = slide.error;
-    body.append(error);
-  }
-  link.append(thumb, body);
-  item.append(link);
-  return item;
+  return el("li", {}, el("a", { href: `/slides/${slide.id}`, "data-slide": slide.id }, thumb,
+    el("div", { class: "card" },
+      el("div", { class: "name" }, slide.name),
+      factLine(slide.site, slide.vendor, formatPixels(slide.width, slide.height), formatMpp(slide.mpp_x) || "no calibration"),
+      factLine(`added ${formatTime(slide.created_at)}`, formatBytes(slide.size_bytes)),
+      el("span", { class: `status ${slide.status}` }, statusText(slide)),
+      slide.error ? el("div", { class: "error-text" }, slide.error) : null)));
 }
 
 function render() {
@@ -74,7 +45,7 @@ function render() {
 
 async function refresh() {
   try {
-    const list = await getJson("/api/slides?limit=500");
+    const list = await api("/api/slides?limit=500");
     slides = list.items;
     $("message").classList.remove("error");
     render();
@@ -87,14 +58,7 @@ async function refresh() {
 }
 
 async function main() {
-  const me = await getJson("/api/users/me");
-  $("who").textContent = `${me.username} (${me.role}${me.site ? `, ${me.site}` : ""})`;
-  for (const [label, href] of ROLE_LINKS[me.role] || []) {
-    const link = document.createElement("a");
-    link.href = href;
-    link.textContent = label;
-    $("nav").append(link);
-  }
+  await startPage();
   $("filter").addEventListener("input", render);
   await refresh();
 }

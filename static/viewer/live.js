@@ -4,7 +4,7 @@
 // rotation, pointer) at most every 100 ms; everyone on the slide receives it and may
 // follow, which makes their viewer read-only until they stop.
 
-import { el } from "./panel.js";
+import { api, el } from "/static/shell/shell.js";
 
 const SEND_INTERVAL_MS = 100;
 
@@ -102,10 +102,8 @@ export class Live {
       sharing,
       client: this.client,
     };
-    fetch(`/api/slides/${this.slideId}/view`, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-    });
+    // Best effort: the next movement sends the view again.
+    api(`/api/slides/${this.slideId}/view`, { json: body }).catch(() => {});
   }
 
   renderBar() {

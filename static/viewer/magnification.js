@@ -5,6 +5,8 @@
 // would under a 20*z objective. Without an objective power we derive one from mpp with
 // the usual 10 µm/pixel-at-1x convention (0.25 µm/px = 40x). Without either we say so.
 
+import { formatLength } from "/static/shell/shell.js";
+
 export const STEPS = [2.5, 5, 10, 20, 40];
 
 /** The objective power the slide's level 0 corresponds to, or null without calibration. */
@@ -35,18 +37,6 @@ export function formatMagnification(value) {
   if (value === null) return null;
   const digits = value < 10 ? 1 : 0;
   return `${value.toFixed(digits).replace(/\.0$/, "")}×`;
-}
-
-/** A length in µm as a pathologist writes it: µm below 1 mm, mm above. */
-export function formatLength(um) {
-  if (um >= 1000) return `${(um / 1000).toFixed(um >= 10000 ? 1 : 2)} mm`;
-  if (um >= 100) return `${um.toFixed(0)} µm`;
-  return `${um.toFixed(1)} µm`;
-}
-
-export function formatArea(um2) {
-  if (um2 >= 1e6) return `${(um2 / 1e6).toFixed(3)} mm²`;
-  return `${um2.toFixed(um2 >= 100 ? 0 : 1)} µm²`;
 }
 
 /** A round scale bar (1, 2 or 5 × 10^k µm) close to `targetPx` screen pixels long. */

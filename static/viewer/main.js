@@ -2,10 +2,11 @@
 // objective-equivalent magnification, a scale bar, a ruler, and annotations.
 // The page is /slides/{id}; everything else comes from the API with the session cookie.
 
-import { STEPS, formatMagnification, imageZoomFor, magnification, micronsPerPixel, scaleBar, formatLength } from "./magnification.js";
+import { api, el, formatCount, formatLength, startPage } from "/static/shell/shell.js";
+import { STEPS, formatMagnification, imageZoomFor, magnification, micronsPerPixel, scaleBar } from "./magnification.js";
 import { Overlay } from "./overlay.js";
-import { AnnotationStore, reason } from "./store.js";
-import { ClassList, el, showAssociated, showHistory, showMetadata, showSelection } from "./panel.js";
+import { AnnotationStore } from "./store.js";
+import { ClassList, showAssociated, showHistory, showMetadata, showSelection } from "./panel.js";
 import { Live } from "./live.js";
 
 const TOOLS = [
@@ -34,25 +35,12 @@ function showMessage(text, kind = "error") {
   box.hidden = !text;
 }
 
-async function getJSON(url) {
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (response.status === 401) {
-    location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
-    throw new Error("not signed in");
-  }
-  if (!response.ok) {
-    const error = new Error(await reason(response));
-    error.status = response.status;
-    throw error;
-  }
-  return response.json();
-}
-
 async function boot() {
   const slideId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+  const signedIn = startPage();
   let slide;
   try {
-    slide = await getJSON(`/api/slides/${encodeURIComponent(slideId)}`);
+    slide = await api(`/api/slides/${encodeURIComponent(slideId)}`);
   } catch (error) {
     const text = error.status === 404
       ? "This slide does not exist, or is not shared with you."
@@ -61,7 +49,7 @@ async function boot() {
     unavailable(text);
     return;
   }
-  const me = await getJSON("/api/users/me").catch(() => null);
+  const me = await signedIn.catch(() => null);
   document.title = `${slide.name} · SlideBridge`;
   document.getElementById("slide-name").textContent = slide.name;
   document.getElementById("slide-site").textContent = slide.site;
@@ -196,7 +184,7 @@ function start(slide, me) {
     const box = document.getElementById("measure-readout");
     box.hidden = !m;
     if (!m) return;
-    box.textContent = m.um === null ? `${m.px.toFixed(0)} px (no calibration)` : formatLength(m.um);
+    box.textContent = m.um === null ? `${formatCount(m.px)} px (no calibration)` : formatLength(m.um);
     state.ruler = m;
   };
 

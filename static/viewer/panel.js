@@ -1,7 +1,7 @@
 // The side panel: slide metadata, the class list, the selected annotation with its
 // sizes and history, label and macro images. Text goes in with textContent only.
 
-import { formatArea, formatLength } from "./magnification.js";
+import { el, formatArea, formatBytes, formatCount, formatLength, formatPixels, formatTime } from "/static/shell/shell.js";
 import { measureGeometry } from "./geometry.js";
 import { colorOf } from "./store.js";
 
@@ -13,27 +13,18 @@ export const DEFAULT_CLASSES = [
 ];
 const CLASSES_KEY = "slidebridge.classes";
 
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
 export function showMetadata(slide) {
   const rows = [
     ["Name", slide.name],
     ["Site", slide.site],
     ["Status", slide.status === "ready" ? "ready" : `${slide.status} (${Math.round(slide.progress * 100)}%)`],
     ["Scanner", slide.vendor],
-    ["Size", `${slide.width.toLocaleString()} × ${slide.height.toLocaleString()} px`],
+    ["Size", formatPixels(slide.width, slide.height)],
     ["Pixel size", slide.mpp_x ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm` : "no calibration"],
     ["Objective", slide.objective_power ? `${slide.objective_power}×` : "not recorded"],
     ["Levels", String(slide.levels.length)],
+    ["File", formatBytes(slide.size_bytes)],
+    ["Added", formatTime(slide.created_at, { zone: true })],
   ];
   const dl = document.getElementById("metadata");
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "–")]));
@@ -103,7 +94,7 @@ export function describeSize(feature, slide) {
   const m = measureGeometry(feature.geometry, slide.mpp_x, slide.mpp_y);
   if (m.kind === "points") return `${m.count} point${m.count === 1 ? "" : "s"}`;
   if (!calibrated) {
-    const px = m.kind === "area" ? `area ${Math.round(m.area)} px², perimeter ${Math.round(m.length)} px` : `length ${Math.round(m.length)} px`;
+    const px = m.kind === "area" ? `area ${formatCount(m.area)} px², perimeter ${formatCount(m.length)} px` : `length ${formatCount(m.length)} px`;
     return `${px} (no calibration: sizes in pixels)`;
   }
   if (m.kind === "line") return `length ${formatLength(m.length)}`;
@@ -116,7 +107,7 @@ export function showSelection(feature, slide, actions) {
   const p = feature.properties;
   const meta = p.slidebridge || {};
   const comment = p.metadata?.comment;
-  const when = meta.updatedAt ? new Date(meta.updatedAt).toLocaleString() : "";
+  const when = formatTime(meta.updatedAt, { zone: true });
   const parts = [
     el("div", {}, el("strong", {}, p.classification?.name || "Unclassified"),
       p.metadata?.shape ? ` · ${p.metadata.shape}` : "", p.name ? ` · ${p.name}` : ""),
@@ -137,7 +128,7 @@ export function showSelection(feature, slide, actions) {
 export function showHistory(revisions, editable, restore) {
   const list = el("ol");
   for (const r of revisions) {
-    const item = el("li", {}, `v${r.version} ${r.change} by ${r.author ?? "?"}, ${new Date(r.at).toLocaleString()} `);
+    const item = el("li", {}, `v${r.version} ${r.change} by ${r.author ?? "?"}, ${formatTime(r.at, { zone: true })} `);
     if (editable && r.feature) item.append(el("button", { type: "button", class: "restore", onclick: () => restore(r.version) }, "Restore"));
     list.append(item);
   }

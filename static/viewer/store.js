@@ -2,6 +2,7 @@
 // other viewers by the slide's event stream. Rendering caches live here too (Path2D,
 // bounds), built once per change and not per frame.
 
+import { api } from "/static/shell/shell.js";
 import { bounds, pointsOf, toPath } from "./geometry.js";
 
 const DEFAULT_COLOR = [255, 200, 0];
@@ -15,9 +16,7 @@ export class AnnotationStore extends EventTarget {
   }
 
   async load() {
-    const response = await fetch(this.base, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(await reason(response));
-    const collection = await response.json();
+    const collection = await api(this.base);
     this.items.clear();
     for (const feature of collection.features) this._put(feature);
     this._changed();
@@ -51,36 +50,31 @@ export class AnnotationStore extends EventTarget {
   }
 
   async add(collectionOrFeature) {
-    const response = await send("POST", this.base, collectionOrFeature);
-    const created = await response.json();
+    const created = await api(this.base, { json: collectionOrFeature });
     for (const feature of created.features) this._put(feature);
     this._changed({ change: "created" });
     return created.features;
   }
 
   async update(feature) {
-    const response = await send("PUT", `${this.base}/${feature.id}`, withoutProvenance(feature));
-    const written = await response.json();
+    const written = await api(`${this.base}/${feature.id}`, { method: "PUT", json: withoutProvenance(feature) });
     this._put(written);
     this._changed({ change: "updated" });
     return written;
   }
 
   async remove(id) {
-    await send("DELETE", `${this.base}/${id}`);
+    await api(`${this.base}/${id}`, { method: "DELETE" });
     this.items.delete(id);
     this._changed({ change: "deleted", id });
   }
 
-  async history(id) {
-    const response = await fetch(`${this.base}/${id}/history`, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(await reason(response));
-    return response.json();
+  history(id) {
+    return api(`${this.base}/${id}/history`);
   }
 
   async restore(id, version) {
-    const response = await send("POST", `${this.base}/${id}/restore`, { version });
-    const written = await response.json();
+    const written = await api(`${this.base}/${id}/restore`, { json: { version } });
     this._put(written);
     this._changed({ change: "restored" });
     return written;
@@ -88,9 +82,7 @@ export class AnnotationStore extends EventTarget {
 
   /** QuPath's GeoJSON (no SlideBridge provenance), as text for a download. */
   async exportText() {
-    const response = await fetch(`${this.base}?format=qupath`, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(await reason(response));
-    return JSON.stringify(await response.json(), null, 2);
+    return JSON.stringify(await api(`${this.base}?format=qupath`), null, 2);
   }
 }
 
@@ -106,25 +98,4 @@ export function colorOf(classification) {
     return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
   }
   return DEFAULT_COLOR;
-}
-
-async function send(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(await reason(response));
-  return response;
-}
-
-export async function reason(response) {
-  try {
-    const body = await response.json();
-    if (typeof body.detail === "string") return body.detail;
-    return JSON.stringify(body.detail);
-  } catch {
-    return `${response.status} ${response.statusText}`;
-  }
 }

@@ -116,7 +116,7 @@ def test_frozen_section_from_request_to_acknowledgement(
         form.select_option("[name=specimen_laterality]", "left")
         form.fill("[name=clinical_question]", REQUEST["clinical_question"])
         form.screenshot(path="/tmp/cases_request_form.png", full_page=True)
-        form.click("button[type=submit]")
+        form.click("#request button[type=submit]")
         form.wait_for_selector("#upload:not([hidden])")
         case_id = form.evaluate("window.slidebridgeRequest.caseId")
         assert case_id

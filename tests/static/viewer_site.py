@@ -24,6 +24,7 @@ from tests.conftest import BOXES_TIFF, PASSWORD, SECRET, SMALL_SVS
 from workers.embedded import EmbeddedWorkers
 
 USERS = {
+    "admin": (Role.admin, None),
     "path_north": (Role.pathologist, None),
     "path_second": (Role.pathologist, None),
     "surgeon_north": (Role.surgeon, "NORTH"),

@@ -1,0 +1,68 @@
+// Talking to the hub from a page: the session cookie goes with every request, a signed-out
+// user is sent to the login form (which brings them back here), and an error body
+// becomes one readable sentence instead of a status code or a JSON dump.
+
+/** Send the browser to the login form, coming back to this very page afterwards. */
+export function signIn() {
+  location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+}
+
+/**
+ * The message of an error answer. The hub answers `{"detail": "one sentence"}`; request
+ * validation answers a list of `{loc, msg}`, shown as "patient dob: Input should be ...".
+ */
+export function errorText(status, bodyText) {
+  let detail;
+  try {
+    detail = JSON.parse(bodyText).detail;
+  } catch {
+    return `the hub answered ${status}`;
+  }
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((item) => {
+      const field = (item.loc || []).filter((part) => !["body", "query", "path"].includes(part)).join(" ");
+      return field ? `${String(field).replaceAll("_", " ")}: ${item.msg}` : item.msg;
+    }).join("; ");
+  }
+  return `the hub answered ${status}`;
+}
+
+/** Why a tus-js-client upload failed: the hub's own words and status, not the client's dump. */
+export function uploadErrorText(error) {
+  const response = error.originalResponse;
+  if (response) {
+    const status = response.getStatus();
+    const text = errorText(status, response.getBody());
+    return text.includes(String(status)) ? text : `${text} (${status})`;
+  }
+  return navigator.onLine ? error.message : "no network: waiting to resume";
+}
+
+/**
+ * fetch with the session cookie: the parsed JSON (null for 204), or an Error whose
+ * message is readable and whose `status` is the HTTP status (0: no connection).
+ * `json` sends a JSON body (POST unless `method` says otherwise).
+ */
+export async function api(url, { json, ...options } = {}) {
+  const init = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
+  if (json !== undefined) {
+    init.method = init.method || "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw Object.assign(new Error("no connection to the hub"), { status: 0 });
+  }
+  if (response.status === 401) {
+    signIn();
+    throw Object.assign(new Error("signed out: going to the sign-in page"), { status: 401 });
+  }
+  if (!response.ok) {
+    throw Object.assign(new Error(errorText(response.status, await response.text())), { status: response.status });
+  }
+  return response.status === 204 ? null : response.json();
+}
