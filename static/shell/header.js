@@ -9,7 +9,7 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 
-// What each role does. The API decides every action (app/cases/service.py, the upload
+// What each role does. The API decides every action (app/services/cases/service.py, the upload
 // service); pages only leave out what would be refused.
 const DOES = {
   request: ["technician", "surgeon", "admin"], // the operating room's site requests cases
