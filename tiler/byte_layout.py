@@ -131,10 +131,11 @@ def progressive_reason(layout: FileLayout) -> str | None:
     return None
 
 
-def read_structure(read_at: ReadAt, size: int) -> SlideStructure:
-    """The slide's structure from its structure bytes alone (TIFF or DICOM)."""
+def read_structure(read_at: ReadAt, size: int, *, complete: bool = True) -> SlideStructure:
+    """The slide's structure from its structure bytes alone (TIFF or DICOM).
+    `complete=False` leaves out what only the byte layout needs (TIFF sub-directories)."""
     if size >= 4 and read_at(0, 4)[:2] in (b"II", b"MM"):
-        return tiff_structure(TiffDirectories(read_at, size))
+        return tiff_structure(TiffDirectories(read_at, size, sub_directories=complete))
     if size >= 132 and read_at(128, 4) == b"DICM":
         return dicom_structure(read_at, size)
     raise UnsupportedFormatError("not a TIFF or DICOM file (MIRAX, CZI, VMS are not mapped)")

@@ -38,7 +38,7 @@ from tiler.slide import SlideInfo, composite_on
 from tiler.slide_structure import AssociatedStructure, LevelStructure, SlideStructure
 
 #: Bytes an associated image may occupy (labels and macros are well under 10 MB).
-MAX_ASSOCIATED_BYTES = 256 << 20
+MAX_ASSOCIATED_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class PartialSlide:
                 if self._failure is not None:
                     raise self._failure
                 try:
-                    self._structure = read_structure(self._read_at, self.size)
+                    self._structure = read_structure(self._read_at, self.size, complete=False)
                 except NotArrivedError:
                     raise
                 except SlideError as error:

@@ -68,6 +68,15 @@ NDPI_REASON = (
     "strips, which only OpenSlide cuts and decodes"
 )
 
+#: The tags an image decoder needs (baseline, tiles, JPEG tables, YCbCr, colour map),
+#: copied into a one-image TIFF; nothing else of an untrusted directory is passed on.
+_IMAGE_TAGS = frozenset(
+    {254, 256, 257, 258, 259, 262, 266, 273, 274, 277, 278, 279, 284, 317, 320}
+    | {322, 323, 324, 325, 338, 339, 347, 529, 530, 531, 532}
+)
+#: Bytes of tag values a one-image TIFF may carry (a colour map is 393 KB at most).
+_MAX_IMAGE_VALUES = 1 << 20
+
 #: Tags whose values are offsets of further directories (not of image data).
 _IFD_POINTER_TAGS = frozenset({SUB_IFDS, EXIF_IFD, GPS_IFD, INTEROPERABILITY_IFD})
 _IFD_TYPES = frozenset({13, 18})
@@ -114,7 +123,9 @@ class Directory:
 class TiffDirectories:
     """The directories of one TIFF file and the byte extents of its structure."""
 
-    def __init__(self, read_at: ReadAt, size: int) -> None:
+    def __init__(self, read_at: ReadAt, size: int, *, sub_directories: bool = True) -> None:
+        """`sub_directories=False` skips SubIFD/EXIF trees: no slide reader needs them, and
+        a file still arriving may not have them yet."""
         self._read_at = read_at
         self.size = size
         # Eight bytes first: in a classic TIFF the next ones may be image data, which a
@@ -152,11 +163,12 @@ class TiffDirectories:
             raise BrokenSlideError("the TIFF contains no directories")
         #: Directories hanging off SubIFDs/EXIF tags: structure, never slide levels.
         self.sub_directories: list[Directory] = []
-        pending = list(self.directories)
-        while pending:
-            for child in self._children(pending.pop()):
-                pending.append(child)
-                self.sub_directories.append(child)
+        if sub_directories:
+            pending = list(self.directories)
+            while pending:
+                for child in self._children(pending.pop()):
+                    pending.append(child)
+                    self.sub_directories.append(child)
         for directory in self.directories + self.sub_directories:
             for entry in directory.entries.values():
                 if entry.inline is None and entry.offset + entry.nbytes <= size:
@@ -206,20 +218,31 @@ class TiffDirectories:
         return directory
 
     def _children(self, directory: Directory) -> list[Directory]:
+        """Directories a SubIFDs/EXIF/GPS tag points at. OpenSlide never reads them, so a
+        broken one is left out (its bytes become `other`) rather than failing the file."""
         children = []
         for entry in directory.entries.values():
-            if entry.tag in _IFD_POINTER_TAGS or entry.type in _IFD_TYPES:
-                for offset in self.uints(entry):
-                    if 0 < offset < self.size:
-                        children.extend(self._sub_chain(offset))
+            if entry.tag not in _IFD_POINTER_TAGS and entry.type not in _IFD_TYPES:
+                continue
+            try:
+                offsets = self.uints(entry)
+            except BrokenSlideError:
+                continue
+            for offset in offsets:
+                children.extend(self._sub_chain(int(offset)))
         return children
 
     def _sub_chain(self, offset: int) -> list[Directory]:
-        chain = []
-        while offset and offset not in self._seen:
-            child = self._read_directory(offset, -1)
-            chain.append(child)
-            offset = child.next_offset
+        chain: list[Directory] = []
+        mark = len(self.structure)
+        try:
+            while 0 < offset < self.size and offset not in self._seen:
+                child = self._read_directory(offset, -1)
+                chain.append(child)
+                offset = child.next_offset
+        except BrokenSlideError:
+            del self.structure[mark:]
+            return []
         return chain
 
     def value_bytes(self, entry: Entry, limit: int = MAX_VALUE_BYTES) -> bytes:
@@ -288,11 +311,7 @@ class TiffDirectories:
         order, big = self.byteorder, self.bigtiff
         word, entry_size = (8, 20) if big else (4, 12)
         offset_type, offset_fmt = (16, "Q") if big else (4, "I")
-        entries = [
-            e
-            for tag, e in sorted(directory.entries.items())
-            if tag not in _IFD_POINTER_TAGS and e.type not in _IFD_TYPES
-        ]
+        entries = [e for tag, e in sorted(directory.entries.items()) if tag in _IMAGE_TAGS]
         # The image data, read first: its new place is known only once values are laid out.
         chunks: dict[int, list[bytes]] = {}
         total = 0
@@ -318,7 +337,9 @@ class TiffDirectories:
                 n = len(chunks[e.tag])
                 fields.append((Entry(e.tag, offset_type, n, None, -1), bytes(n * word)))
             else:
-                fields.append((e, self.value_bytes(e)))
+                fields.append((e, self.value_bytes(e, _MAX_IMAGE_VALUES)))
+        if sum(len(raw) for _, raw in fields) > _MAX_IMAGE_VALUES:
+            raise BrokenSlideError(f"TIFF directory {directory.index} has oversized tag values")
         header = 16 if big else 8
         position = header + (8 if big else 2) + len(fields) * entry_size + word
         value_at: list[int] = []

@@ -48,6 +48,9 @@ def layout_slides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             folder / "aperio-ycbcr-big.svs", bigtiff=True, rgb=False, seed=4
         ),
         "aperio-missing": make.aperio_slide(folder / "aperio-missing.svs", missing=(3, 20)),
+        "aperio-jp2k": make.aperio_slide(folder / "aperio-jp2k.svs", jp2k=True, levels=2),
+        "aperio-exif": make.aperio_slide(folder / "aperio-exif.svs", exif="valid"),
+        "aperio-broken-exif": make.aperio_slide(folder / "aperio-broken-exif.svs", exif="broken"),
         "generic": make.generic_slide(folder / "generic.tiff"),
         "generic-big": make.generic_slide(folder / "generic-big.tiff", bigtiff=True),
         "dicom-jpeg": make.dicom_slide(folder / "dicom-jpeg" / "s.dcm"),

@@ -175,21 +175,32 @@ def _tiles(pixels: np.ndarray, tile: int) -> list[np.ndarray]:
     ]
 
 
-def level_page(pixels: np.ndarray, tile: int, *, rgb: bool, description: str | None) -> Page:
+def jpeg2000_tile(pixels: np.ndarray) -> tuple[bytes, bytes]:
+    """A JPEG 2000 codestream, as Aperio's compression 33005 stores its tiles."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG2000", no_jp2=True, irreversible=True)
+    return b"", buffer.getvalue()
+
+
+def level_page(
+    pixels: np.ndarray, tile: int, *, rgb: bool, description: str | None, jp2k: bool = False
+) -> Page:
     height, width = pixels.shape[:2]
-    encoded = [jpeg_tile(t, rgb) for t in _tiles(pixels, tile)]
+    encode = jpeg2000_tile if jp2k else lambda t: jpeg_tile(t, rgb)
+    encoded = [encode(t) for t in _tiles(pixels, tile)]
     tags: dict[int, tuple[int, object]] = {
         256: (LONG, width),
         257: (LONG, height),
         258: (SHORT, [8, 8, 8]),
-        259: (SHORT, 7),
+        259: (SHORT, 33005 if jp2k else 7),
         262: (SHORT, 2 if rgb else 6),
         277: (SHORT, 3),
         284: (SHORT, 1),
         322: (SHORT, tile),
         323: (SHORT, tile),
-        347: (UNDEFINED, encoded[0][0]),
     }
+    if not jp2k:
+        tags[347] = (UNDEFINED, encoded[0][0])
     if description is not None:
         tags[270] = (ASCII, description)
     return Page(tags, [piece for _, piece in encoded], tiled=True)
@@ -234,6 +245,8 @@ def aperio_slide(
     bigtiff: bool = False,
     rgb: bool = True,
     missing: tuple[int, ...] = (),
+    jp2k: bool = False,
+    exif: str | None = None,
     seed: int = 1,
 ) -> Path:
     """Aperio-like: tiled JPEG levels (with tables), thumbnail (dir 1), label and macro;
@@ -243,16 +256,38 @@ def aperio_slide(
         f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
         f"({tile}x{tile}) JPEG/RGB Q=80|AppMag = 20|MPP = 0.4990"
     )
-    pages = [level_page(pixels, tile, rgb=rgb, description=description)]
+    pages = [level_page(pixels, tile, rgb=rgb, description=description, jp2k=jp2k)]
     pages[0].empty = set(missing)
+    if exif is not None:
+        pages[0].tags[34665] = (LONG, _EXIF_MARK)
     pages.append(strip_page(halve(halve(halve(pixels))), None, jpeg=True))
     level = pixels
     for _ in range(levels - 1):
         level = halve(level)
-        pages.append(level_page(level, tile, rgb=rgb, description="Aperio level"))
+        pages.append(level_page(level, tile, rgb=rgb, description="Aperio level", jp2k=jp2k))
     pages.append(strip_page(tissue(120, 100, seed + 1), 1, jpeg=False))
     pages.append(strip_page(tissue(300, 100, seed + 2), 9, jpeg=True))
-    return write_tiff(path, pages, bigtiff=bigtiff)
+    write_tiff(path, pages, bigtiff=bigtiff)
+    if exif is not None:
+        _exif_directory(path, valid=exif == "valid")
+    return path
+
+
+_EXIF_MARK = 0x7EADBEEF
+
+
+def _exif_directory(path: Path, *, valid: bool) -> None:
+    """Point the EXIF tag at a one-entry directory appended to the file (or, not
+    `valid`, leave it pointing far beyond the end)."""
+    data = bytearray(path.read_bytes())
+    mark = struct.pack("<HHII", 34665, LONG, 1, _EXIF_MARK)
+    at = data.index(mark)
+    if valid:
+        offset = len(data) + len(data) % 2
+        data += b"\0" * (len(data) % 2)
+        data += struct.pack("<HHHI4sI", 1, 0x9000, UNDEFINED, 4, b"0230", 0)
+        data[at + 8 : at + 12] = struct.pack("<I", offset)
+    path.write_bytes(bytes(data))
 
 
 def generic_slide(path: Path, *, bigtiff: bool = False, seed: int = 2) -> Path:

@@ -147,6 +147,9 @@ def test_dicom_frames_are_tiles_in_tiled_full_order(shared_slides: Path) -> None
         "aperio-rgb",
         "aperio-ycbcr-big",
         "aperio-missing",
+        "aperio-jp2k",
+        "aperio-exif",
+        "aperio-broken-exif",
         "generic",
         "generic-big",
         "dicom-jpeg",
@@ -160,7 +163,8 @@ def test_synthetic_slide_layout(layout_slides: dict[str, Path], name: str) -> No
     layout = file_layout(path)
     assert_partition(layout)
     assert_matches_openslide(path, layout)
-    assert progressive_reason(layout) is None
+    reason = progressive_reason(layout)
+    assert reason == ("level 0: JPEG 2000 tiles need OpenSlide" if "jp2k" in name else None)
     if layout.container != "dicom":
         assert_matches_tifffile(path, layout)
     assert layout.container == ("bigtiff" if name.endswith("-big") else layout.container)
@@ -222,3 +226,15 @@ def test_libvips_written_slides(synthetic_slides: dict[str, Path], name: str) ->
     assert_matches_openslide(path, layout)
     assert_matches_tifffile(path, layout)
     assert layout.container == "bigtiff"
+
+
+def test_exif_directories_are_structure_and_a_broken_one_is_ignored(
+    layout_slides: dict[str, Path],
+) -> None:
+    plain = file_layout(layout_slides["aperio-rgb"])
+    valid = file_layout(layout_slides["aperio-exif"])
+    # The appended one-entry EXIF directory (18 bytes) ends the file, as structure.
+    assert valid.ranges[-1].kind == "structure" and valid.ranges[-1].end == valid.size
+    assert valid.bytes_by_kind()["structure"] - plain.bytes_by_kind()["structure"] >= 18
+    broken = file_layout(layout_slides["aperio-broken-exif"])  # OpenSlide ignores it too
+    assert broken.levels == plain.levels

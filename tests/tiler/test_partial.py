@@ -31,6 +31,8 @@ SYNTHETIC = [
     "aperio-rgb",
     "aperio-ycbcr-big",
     "aperio-missing",
+    "aperio-jp2k",
+    "aperio-exif",
     "generic",
     "generic-big",
     "dicom-jpeg",
@@ -106,6 +108,7 @@ def test_finished_file_gives_openslides_metadata_and_pixels(
         "generic-tiff/boxes.tiff",
         "generic-tiff/test_orient1.tif",
         "generic-tiff/small_la.tiff",
+        "aperio-jp2k",
     )
     assert (decoded > 0) == decodable
 
