@@ -47,13 +47,11 @@ def _clock(seconds: float) -> str:
 
 def parts(layout: FileLayout, link_bits_per_s: float) -> list[dict[str, Any]]:
     """Rows in send order, with each part's bytes and the link time up to its end."""
-    level_bytes = [0] * len(layout.levels)
+    level_bytes = layout.level_bytes()
     level_tiles = [0] * len(layout.levels)
     for r in layout.ranges:
-        if r.kind == "tile":
-            level_bytes[max(t.level for t in r.tiles)] += r.length
-            for t in r.tiles:
-                level_tiles[t.level] += 1
+        for t in r.tiles:
+            level_tiles[t.level] += 1
     totals = layout.bytes_by_kind()
     order: list[tuple[str, int, int | None]] = [
         ("structure", totals["structure"], None),

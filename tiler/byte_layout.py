@@ -21,7 +21,6 @@ A file OpenSlide would not open, or a vendor we do not map, raises a typed
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -97,20 +96,13 @@ class FileLayout:
         return totals
 
     def level_bytes(self) -> list[int]:
-        """Bytes of each level's tiles (a range shared by several levels counts once, for
-        the first)."""
+        """Bytes each level's tiles add when levels are sent coarsest first (a range that
+        several levels share counts for the coarsest)."""
         totals = [0] * len(self.levels)
         for r in self.ranges:
             if r.kind == "tile":
-                totals[r.tiles[0].level] += r.length
+                totals[max(t.level for t in r.tiles)] += r.length
         return totals
-
-    def tile_ranges(self, level: int) -> Iterator[ByteRange]:
-        seen = set()
-        for r in self.ranges:
-            if r.kind == "tile" and any(t.level == level for t in r.tiles) and r.start not in seen:
-                seen.add(r.start)
-                yield r
 
     def range_of_tile(self, level: int, t_col: int, t_row: int) -> ByteRange | None:
         """The (first) range holding a tile's bytes; None for a tile the file does not store."""

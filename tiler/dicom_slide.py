@@ -114,6 +114,8 @@ _MAX_DEPTH = 16
 #: Elements and items in one data set, pixel data item headers included.
 _MAX_ELEMENTS = 1 << 24
 _BLOCK = 1 << 16
+#: Frames per tile we accept: one per optical path (OpenSlide shows the first).
+_MAX_FRAMES_PER_TILE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +357,8 @@ def dicom_structure(read_at: ReadAt, size: int) -> SlideStructure:
     if frames is None or frames <= 0:
         raise BrokenSlideError("the DICOM NumberOfFrames is malformed")
     cols, rows = -(-width // tile_w), -(-height // tile_h)
-    if frames > 4 * cols * rows + 16:
+    if frames > _MAX_FRAMES_PER_TILE * cols * rows:
+        # Beyond a frame per tile per optical path, frames only cost memory to list.
         raise BrokenSlideError(f"{frames} DICOM frames for {cols * rows} tiles")
     organization = (_strings(top.get(DIMENSION_ORGANIZATION_TYPE)) or ["TILED_FULL"])[0]
     if organization not in ("TILED_FULL", "TILED_SPARSE", "3D"):

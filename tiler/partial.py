@@ -73,7 +73,8 @@ class PartialSlide:
             raise NotArrivedError(f"bytes {offset}-{offset + length} have not arrived yet")
         data = os.pread(self._fd, length, offset)
         if len(data) != length:
-            raise BrokenSlideError("the partial file is shorter than the bytes received")
+            # Recorded as received before the file holds them: ask again later.
+            raise NotArrivedError(f"bytes {offset}-{offset + length} are not in the file yet")
         return data
 
     # -- structure and metadata ----------------------------------------------------

@@ -118,13 +118,11 @@ def tiff_structure(tiff: TiffDirectories) -> SlideStructure:
     used = {image.directory for image in associated} | {d.index for d in level_dirs}
     unused = []
     for directory in tiff.directories + tiff.sub_directories:
-        if directory.index in used:
+        if directory.index not in used:
+            unused += _unused_extents(tiff, directory, TILE_OFFSETS, TILE_BYTE_COUNTS)
+        if directory.index not in used or _is_tiled(directory):
             # A level's strips, if it also has some, are not what OpenSlide reads.
-            if directory.has(TILE_WIDTH) and directory.has(TILE_LENGTH):
-                unused += _extents(tiff, directory, STRIP_OFFSETS, STRIP_BYTE_COUNTS)
-            continue
-        unused += _extents(tiff, directory, TILE_OFFSETS, TILE_BYTE_COUNTS)
-        unused += _extents(tiff, directory, STRIP_OFFSETS, STRIP_BYTE_COUNTS)
+            unused += _unused_extents(tiff, directory, STRIP_OFFSETS, STRIP_BYTE_COUNTS)
     return SlideStructure(
         container="bigtiff" if tiff.bigtiff else "tiff",
         vendor=vendor,
@@ -454,6 +452,22 @@ def _extents(
     offsets, counts = _offsets_counts(tiff, directory, offsets_tag, counts_tag)
     _check_extents(tiff, directory, offsets, counts)
     return [(int(o), int(o + c)) for o, c in zip(offsets, counts, strict=True) if c > 0]
+
+
+def _unused_extents(
+    tiff: TiffDirectories, directory: Directory, offsets_tag: int, counts_tag: int
+) -> list[tuple[int, int]]:
+    """Image data OpenSlide never reads: whatever of it is sound and inside the file (a
+    broken unused page does not stop OpenSlide, so it does not stop the layout)."""
+    try:
+        offsets, counts = _offsets_counts(tiff, directory, offsets_tag, counts_tag)
+    except BrokenSlideError:
+        return []
+    return [
+        (int(o), int(o + c))
+        for o, c in zip(offsets, counts, strict=True)
+        if c > 0 and o + c <= tiff.size
+    ]
 
 
 def _associated(tiff: TiffDirectories, directory: Directory, name: str) -> AssociatedStructure:

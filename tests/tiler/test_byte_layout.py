@@ -163,6 +163,7 @@ def test_synthetic_slide_layout(layout_slides: dict[str, Path], name: str) -> No
     layout = file_layout(path)
     assert_partition(layout)
     assert_matches_openslide(path, layout)
+    assert sum(layout.level_bytes()) == layout.bytes_by_kind()["tile"]
     reason = progressive_reason(layout)
     assert reason == ("level 0: JPEG 2000 tiles need OpenSlide" if "jp2k" in name else None)
     if layout.container != "dicom":

@@ -209,7 +209,7 @@ def test_dicom_lengths_that_lie(layout_slides: dict[str, Path], tmp_path: Path) 
         + struct.pack("<I", 0x7FFFFFF0)
         + data[first_fragment + 8 :],
         "offset table has 19 entries for 18 frames": _replace(data, frames + b"19", frames + b"18"),
-        "99 DICOM frames for 20 tiles": _replace(data, frames + b"19", frames + b"99"),
+        "NumberOfFrames is malformed": _replace(data, frames + b"19", frames + b"0 "),
         "runs past the file's end": data[: data.index(pixel)],  # no Pixel Data
     }
     deep = b"".join(
