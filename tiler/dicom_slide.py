@@ -331,6 +331,10 @@ def dicom_structure(read_at: ReadAt, size: int) -> SlideStructure:
     if sop_class[:1] != [_WSI_CLASS]:
         raise UnsupportedFormatError(f"not a DICOM whole-slide image (class {sop_class[:1]})")
     syntax = (_strings(meta.get(TRANSFER_SYNTAX)) or [""])[0]
+    codec = _SYNTAXES.get(syntax)
+    if codec is None:
+        # Checked first: the data set of another syntax may not even be explicit VR.
+        raise BrokenSlideError(f"unsupported DICOM transfer syntax {syntax}")
     walker = _Walker(reader)
     pixel_pos = walker.dataset(pos, None, ())
     found = walker.found
@@ -339,9 +343,6 @@ def dicom_structure(read_at: ReadAt, size: int) -> SlideStructure:
     if flavor != ["VOLUME"]:
         # A label/overview/thumbnail file alone has no level: OpenSlide refuses it.
         raise BrokenSlideError(f"no pyramid level in this DICOM file (image type {flavor})")
-    codec = _SYNTAXES.get(syntax)
-    if codec is None:
-        raise BrokenSlideError(f"unsupported DICOM transfer syntax {syntax}")
     _check_pixel_format(top, codec)
     if CONCATENATION_UID in top:
         raise UnsupportedFormatError("a DICOM concatenation (one level over several files)")
