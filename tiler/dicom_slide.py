@@ -311,6 +311,13 @@ def _int(value: _Value | None) -> int | None:
         return None
 
 
+def _dimension(top: dict[int, _Value], tag: int) -> int:
+    value = _int(top.get(tag))
+    if value is None:
+        raise BrokenSlideError("couldn't read the DICOM level dimensions")
+    return value
+
+
 def _decimals(value: _Value | None) -> list[float | None]:
     result: list[float | None] = []
     for part in _strings(value):
@@ -348,11 +355,8 @@ def dicom_structure(read_at: ReadAt, size: int) -> SlideStructure:
         raise UnsupportedFormatError("a DICOM concatenation (one level over several files)")
     if SOP_INSTANCE not in top or SERIES_INSTANCE not in top:
         raise BrokenSlideError("the DICOM file lacks its SOP instance or series UID")
-    tile_w, tile_h = _int(top.get(COLUMNS)), _int(top.get(ROWS))
-    width, height = _int(top.get(TOTAL_COLUMNS)), _int(top.get(TOTAL_ROWS))
-    if None in (tile_w, tile_h, width, height):
-        raise BrokenSlideError("couldn't read the DICOM level dimensions")
-    assert tile_w is not None and tile_h is not None and width is not None and height is not None
+    tile_w, tile_h = _dimension(top, COLUMNS), _dimension(top, ROWS)
+    width, height = _dimension(top, TOTAL_COLUMNS), _dimension(top, TOTAL_ROWS)
     check_level_size(width, height, tile_w, tile_h)
     frames = _int(top.get(NUMBER_OF_FRAMES)) if NUMBER_OF_FRAMES in top else 1
     if frames is None or frames <= 0:
