@@ -38,3 +38,31 @@ class SlideTooLargeError(SlideError):
 
 class NotFoundError(SlideBridgeError):
     """A requested tile, level or associated image does not exist."""
+
+
+class NotArrivedError(SlideBridgeError):
+    """The bytes a request needs have not arrived yet (a slide still being received):
+    a temporary state, not a broken file."""
+
+
+class NotDecodableError(SlideError):
+    """A level tile the hub cannot decode from its own bytes (JPEG 2000, a codec other
+    than JPEG, a tile OpenSlide draws from another level): OpenSlide reads it once the
+    whole file has arrived."""
+
+
+class ByteRangeError(SlideBridgeError):
+    """A received byte range that cannot be accepted."""
+
+    def __init__(self, reason: str, *, start: int, end: int) -> None:
+        super().__init__(reason)
+        self.start = start
+        self.end = end
+
+
+class RangeOutsideFileError(ByteRangeError):
+    """The range is empty or reaches outside the file's declared size."""
+
+
+class RangeOverlapError(ByteRangeError):
+    """The range overlaps bytes already received without being wholly inside them."""

@@ -30,3 +30,35 @@ def synthetic_slides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
         "deflate": SyntheticSlideSpec(width=4100, height=2300, compression="deflate", seed=5),
     }
     return {name: build_slide(folder / f"{name}.svs", spec) for name, spec in specs.items()}
+
+
+@pytest.fixture(scope="session")
+def layout_slides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small slides written byte by byte (tests/tiler/slide_files.py): Aperio-like with
+    tables, RGB photometric, associated images and shared blank tiles (classic and
+    BigTIFF), missing tiles, generic TIFF with a page that is not a level, and DICOM
+    with JPEG frames in every offset-table and organisation variant (one folder each:
+    OpenSlide reads a DICOM file's whole folder)."""
+    from tests.tiler import slide_files as make
+
+    folder = tmp_path_factory.mktemp("layout")
+    return {
+        "aperio-rgb": make.aperio_slide(folder / "aperio-rgb.svs"),
+        "aperio-ycbcr-big": make.aperio_slide(
+            folder / "aperio-ycbcr-big.svs", bigtiff=True, rgb=False, seed=4
+        ),
+        "aperio-missing": make.aperio_slide(folder / "aperio-missing.svs", missing=(3, 20)),
+        "aperio-jp2k": make.aperio_slide(folder / "aperio-jp2k.svs", jp2k=True, levels=2),
+        "aperio-exif": make.aperio_slide(folder / "aperio-exif.svs", exif="valid"),
+        "aperio-broken-exif": make.aperio_slide(folder / "aperio-broken-exif.svs", exif="broken"),
+        "generic": make.generic_slide(folder / "generic.tiff"),
+        "generic-big": make.generic_slide(folder / "generic-big.tiff", bigtiff=True),
+        "dicom-jpeg": make.dicom_slide(folder / "dicom-jpeg" / "s.dcm"),
+        "dicom-basic": make.dicom_slide(folder / "dicom-basic" / "s.dcm", offsets="basic"),
+        "dicom-extended-split": make.dicom_slide(
+            folder / "dicom-extended-split" / "s.dcm", offsets="extended", split=True
+        ),
+        "dicom-sparse": make.dicom_slide(
+            folder / "dicom-sparse" / "s.dcm", sparse=True, offsets="basic", split=True
+        ),
+    }
