@@ -55,10 +55,21 @@ def bands_for(slide: Slide, raw: JpegPyramid | None) -> list[Band]:
     return source_bands(slide.info, grid, lambda index: index in jpeg or exact(index))
 
 
-def level_reader(slide: Slide, band: Band, raw: JpegLevel | None) -> Reader:
-    """Uncached reads of the band's stored slide level (inside its stored size)."""
+def level_reader(
+    slide: Slide, band: Band, raw: JpegLevel | None, cache: DecodedCache | None = None
+) -> Reader:
+    """Reads of the band's stored slide level (inside its stored size); JPEG tiles are
+    kept in `cache` if given."""
     if raw is not None:
-        return raw.read_rgb
+        if cache is None:
+            return raw.read_rgb
+        level: JpegLevel = raw
+
+        def tile(t_col: int, t_row: int) -> np.ndarray:
+            key = (band.level, t_col, t_row)
+            return cache.get(key, lambda: level.decode_tile(t_col, t_row))
+
+        return lambda x, y, w, h: assemble(tile, level.tile_width, level.tile_height, x, y, w, h)
     index, factor = band.level, band.factor
     return lambda x, y, w, h: slide.read_rgb((x * factor, y * factor), index, (w, h))
 

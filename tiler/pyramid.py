@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from tiler.decoded_cache import DecodedCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
 from tiler.imaging import encode_image, encode_tile, uniform_colour, uniform_image_colour
@@ -58,6 +59,7 @@ from tiler.tilepack import TilePackWriter
 Layout = Literal["dzi", "tilepack"]
 ProgressCallback = Callable[[float], None]
 Reader = Callable[[int, int, int, int], np.ndarray]
+TileRecord = tuple[int, int, int, bytes]
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,13 @@ class _SourceSpec:
             pixels = np.memmap(self.array_path, np.uint16, "r", shape=self.array_shape)
             return lambda x, y, w, h: np.ascontiguousarray(pixels[y : y + h, x : x + w])
         assert self.slide_path is not None and self.band is not None
-        slide = open_slide(self.slide_path)
+        slide, pyramid = _open_source(self.slide_path, self.use_jpeg_tiles)
         raw = None
         if self.use_jpeg_tiles:
-            pyramid = JpegPyramid.open(self.slide_path, slide)
             raw = pyramid.levels.get(self.band.level) if pyramid is not None else None
             if raw is None:
                 raise BrokenSlideError(f"{self.slide_path.name}: JPEG level changed mid-build")
-        return anchor_reader(self.band, grid, level_reader(slide, self.band, raw))
+        return anchor_reader(self.band, grid, level_reader(slide, self.band, raw, _decoded))
 
 
 @dataclass(frozen=True)
@@ -229,13 +230,22 @@ class _StageWorker:
         axes = Axis.of(self.stage.grid, z)
         # Pillow images from here on: tiles are cropped and encoded in C, with one
         # conversion per level instead of one per tile.
+        source_image = Image.fromarray(to_uint8(source))
         for k in range(levels):
-            image = Image.fromarray(box_reduce(source, 1 << k, x0, y0, *axes))
+            image = source_image.reduce(1 << k) if k else source_image
+            if k and (source.dtype != np.uint8 or self.touches_edge(source, z, x0, y0)):
+                image = Image.fromarray(box_reduce(source, 1 << k, x0, y0, *axes))
             ox, oy = x0 >> k, y0 >> k
             for box in self.region_tiles(z, i, j, k):
                 left, top = box.z_x - ox, box.z_y - oy
                 crop = image.crop((left, top, left + box.width, top + box.height))
                 yield box.z, box.col, box.row, self.encode(crop)
+
+    def touches_edge(self, source: np.ndarray, z: int, x0: int, y0: int) -> bool:
+        """Whether a window of level z reaches its right or bottom edge, where
+        `box_reduce` weighs partial pixels (elsewhere Pillow's reduce is the same)."""
+        width, height = self.stage.grid.level_dimensions(z)
+        return bool(x0 + source.shape[1] == width or y0 + source.shape[0] == height)
 
     def whole_band_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
         """The band's remaining levels from one whole level: stages of three levels,
@@ -265,9 +275,9 @@ class _StageWorker:
             rows, cols = self.next_level_block(i, j)
             self.next_pixels[rows, cols] = value
 
-    def run(self, i: int, j: int) -> tuple[int, list[tuple[int, int, int, bytes]]]:
+    def run(self, i: int, j: int) -> tuple[int, list[TileRecord]]:
         """Build one region; DZI tiles are written here, pack tiles are handed back."""
-        handed_back: list[tuple[int, int, int, bytes]] = []
+        handed_back: list[TileRecord] = []
         count = 0
         for z, col, row, data in self.tiles_of_region(i, j):
             count += 1
@@ -299,19 +309,41 @@ class _StageWorker:
             self.blank_files[data] = path
 
 
-_worker: _StageWorker | None = None
+#: Per worker process: the stage workers of the stages under way, and open slides.
+_workers: dict[_Stage, _StageWorker] = {}
+_opened: dict[Path, tuple[Slide, JpegPyramid | None]] = {}
+_in_worker = False
+#: JPEG tiles a region shares with the next one (its margin and the tiles straddling
+#: the boundary) decode once: a worker takes a row of regions in turn.
+_decoded = DecodedCache(48 << 20)
 
 
-def _init_worker(stage: _Stage, niceness: int) -> None:
-    global _worker
+def _init_worker(niceness: int) -> None:
+    global _in_worker
+    _in_worker = True
     if niceness:
         os.nice(niceness)
-    _worker = _StageWorker(stage)
 
 
-def _run_region(region: tuple[int, int]) -> tuple[int, list[tuple[int, int, int, bytes]]]:
-    assert _worker is not None
-    return _worker.run(*region)
+def _run_task(task: tuple[_Stage, tuple[int, int]]) -> tuple[int, list[TileRecord]]:
+    stage, region = task
+    worker = _workers.get(stage)
+    if worker is None:
+        if len(_workers) >= 16:  # stages of earlier rounds: their scratch files are gone
+            _workers.pop(next(iter(_workers)))
+        worker = _workers[stage] = _StageWorker(stage)
+    return worker.run(*region)
+
+
+def _open_source(path: Path, use_jpeg_tiles: bool) -> tuple[Slide, JpegPyramid | None]:
+    """The slide (and its JPEG levels), opened once per process for every stage."""
+    opened = _opened.get(path)
+    if opened is None:
+        slide = open_slide(path)
+        opened = (slide, JpegPyramid.open(path, slide))
+        if _in_worker:  # not in the parent (the service): it would keep the file open
+            _opened[path] = opened
+    return opened if use_jpeg_tiles else (opened[0], None)
 
 
 def _start_method() -> str:
@@ -338,6 +370,7 @@ class _Builder:
         self.processes = processes
         self.tiles_done = 0
         self.pack: TilePackWriter | None = None
+        self.pool: ProcessPoolExecutor | None = None
 
     def build(self, slide: Slide, dzi_dir: Path | None, pack_path: Path | None) -> str:
         info = slide.info
@@ -354,56 +387,82 @@ class _Builder:
         bands = pixels.bands
         raw_levels = pixels.jpeg_levels
         pixels.close()  # each worker process opens its own readers
-        for band in bands:
-            self._build_band(grid, band, band.level in raw_levels, dzi_dir)
+        # Bands are independent: the first stage of every band runs in one round, so no
+        # core waits for a small band's last region; a long band's next stage follows.
+        stages = [
+            self._stage(
+                grid,
+                _SourceSpec(self.slide_path, band, band.level in raw_levels),
+                band.z_anchor,
+                band.z_low,
+                dzi_dir,
+            )
+            for band in bands
+        ]
+        try:
+            while stages:
+                self._run_round(stages)
+                stages = [
+                    self._stage(
+                        grid,
+                        _SourceSpec(array_path=stage.next_path, array_shape=stage.next_shape),
+                        stage.z_top - LEVELS_PER_STAGE,
+                        stage.z_low,
+                        dzi_dir,
+                    )
+                    for stage in stages
+                    if stage.next_path is not None
+                ]
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
         pixel_source = "slide JPEG tiles" if raw_levels else "OpenSlide"
         if self.pack is not None:
             self.pack.finish()
         return pixel_source
 
-    def _build_band(
-        self, grid: DeepZoomGrid, band: Band, use_jpeg: bool, dzi_dir: Path | None
-    ) -> None:
-        source = _SourceSpec(slide_path=self.slide_path, band=band, use_jpeg_tiles=use_jpeg)
-        z_top = band.z_anchor
-        while True:
-            next_path: Path | None = None
-            next_shape = (0, 0, 3)
-            stage = _Stage(grid, self.options, source, z_top, band.z_low, None, next_shape, dzi_dir)
-            z_next = z_top - LEVELS_PER_STAGE
-            if not stage.whole and z_next >= band.z_low:
-                nw, nh = grid.level_dimensions(z_next)
-                next_shape = (nh, nw, 3)
-                next_path = self.work_dir / f"level-{z_next}.rgb"
-                np.memmap(next_path, np.uint16, "w+", shape=next_shape).flush()
-                stage = _Stage(
-                    grid, self.options, source, z_top, band.z_low, next_path, next_shape, dzi_dir
-                )
-            self._run_stage(stage)
-            if next_path is None:
-                return
-            source = _SourceSpec(array_path=next_path, array_shape=next_shape)
-            z_top = z_next
+    def _stage(
+        self,
+        grid: DeepZoomGrid,
+        source: _SourceSpec,
+        z_top: int,
+        z_low: int,
+        dzi_dir: Path | None,
+    ) -> _Stage:
+        """A stage from `z_top`, with a scratch file for its reduction by eight if the
+        band goes on past it."""
+        stage = _Stage(grid, self.options, source, z_top, z_low, None, (0, 0, 3), dzi_dir)
+        z_next = z_top - LEVELS_PER_STAGE
+        if stage.whole or z_next < z_low:
+            return stage
+        nw, nh = grid.level_dimensions(z_next)
+        shape = (nh, nw, 3)
+        path = self.work_dir / f"level-{z_next}.rgb"
+        np.memmap(path, np.uint16, "w+", shape=shape).flush()
+        return _Stage(grid, self.options, source, z_top, z_low, path, shape, dzi_dir)
 
-    def _collect(self, count: int, tiles: list[tuple[int, int, int, bytes]]) -> None:
+    def _collect(self, count: int, tiles: list[TileRecord]) -> None:
         self.tiles_done += count
         if self.pack is not None and tiles:
             self.pack.add(tiles)
         if self.progress is not None:
             self.progress(min(1.0, self.tiles_done / self.total_tiles))
 
-    def _run_stage(self, stage: _Stage) -> None:
-        regions = stage.regions()
-        workers = min(self.processes, len(regions))
-        if workers <= 1:
-            worker = _StageWorker(stage)
-            for region in regions:
+    def _run_round(self, stages: list[_Stage]) -> None:
+        tasks = [(stage, region) for stage in stages for region in stage.regions()]
+        if self.processes <= 1 or len(tasks) <= 1:
+            workers: dict[_Stage, _StageWorker] = {}
+            for stage, region in tasks:
+                worker = workers.get(stage) or workers.setdefault(stage, _StageWorker(stage))
                 self._collect(*worker.run(*region))
             return
-        context = multiprocessing.get_context(_start_method())
-        with ProcessPoolExecutor(workers, context, _init_worker, (stage, self.niceness)) as pool:
-            for result in pool.map(_run_region, regions, chunksize=1):
-                self._collect(*result)
+        if self.pool is None:
+            context = multiprocessing.get_context(_start_method())
+            self.pool = ProcessPoolExecutor(self.processes, context, _init_worker, (self.niceness,))
+        # Consecutive regions of a row to one worker, so that they share boundary tiles.
+        chunk = min(8, max(1, len(tasks) // (4 * self.processes)))
+        for result in self.pool.map(_run_task, tasks, chunksize=chunk):
+            self._collect(*result)
 
 
 def _publish_dzi(building: Path, out_dir: Path, name: str, grid_xml: str) -> None:
