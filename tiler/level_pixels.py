@@ -227,6 +227,10 @@ class SlidePixels:
 
         return anchor_reader(band, self.grid, read)(x, y, width, height)
 
+    def remember(self, key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+        """`make()`, kept in this slide's share of the cache under `key`."""
+        return self.cache.get((self._token, *key), make)
+
     def drop_cached(self) -> None:
         """Free this slide's share of the cache (its file may be read by others still)."""
         self.cache.drop(self._token)

@@ -9,6 +9,8 @@ chunks that zoomed-out levels need, bounded in bytes and shared between requests
 
 from __future__ import annotations
 
+import numpy as np
+
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileOptions
 from tiler.imaging import encode_tile
 from tiler.level_pixels import SlidePixels
@@ -36,4 +38,11 @@ class SlideTiles:
     def tile(self, z: int, col: int, row: int) -> bytes:
         """The encoded tile; NotFoundError outside the grid, SlideError on a broken file."""
         box = self.grid.tile_box(z, col, row)
-        return encode_tile(self.pixels.tile_pixels(box), self.options)
+
+        def encode() -> np.ndarray:
+            data = encode_tile(self.pixels.tile_pixels(box), self.options)
+            return np.frombuffer(data, dtype=np.uint8)
+
+        # Encoded tiles are kept too: a crowd opening a new slide asks for the same
+        # zoomed-out tiles first, and a tile's bytes never change.
+        return self.pixels.remember(("encoded", self.options, z, col, row), encode).tobytes()
