@@ -88,13 +88,13 @@ class _SourceSpec:
             pixels = np.memmap(self.array_path, np.uint16, "r", shape=self.array_shape)
             return lambda x, y, w, h: np.ascontiguousarray(pixels[y : y + h, x : x + w])
         assert self.slide_path is not None and self.band is not None
-        slide, pyramid = _open_source(self.slide_path, self.use_jpeg_tiles)
+        slide, pyramid, decoded = _open_source(self.slide_path, self.use_jpeg_tiles)
         raw = None
         if self.use_jpeg_tiles:
             raw = pyramid.levels.get(self.band.level) if pyramid is not None else None
             if raw is None:
                 raise BrokenSlideError(f"{self.slide_path.name}: JPEG level changed mid-build")
-        return anchor_reader(self.band, grid, level_reader(slide, self.band, raw, _decoded))
+        return anchor_reader(self.band, grid, level_reader(slide, self.band, raw, decoded))
 
 
 @dataclass(frozen=True)
@@ -311,11 +311,8 @@ class _StageWorker:
 
 #: Per worker process: the stage workers of the stages under way, and open slides.
 _workers: dict[_Stage, _StageWorker] = {}
-_opened: dict[Path, tuple[Slide, JpegPyramid | None]] = {}
+_opened: dict[Path, tuple[Slide, JpegPyramid | None, DecodedCache | None]] = {}
 _in_worker = False
-#: JPEG tiles a region shares with the next one (its margin and the tiles straddling
-#: the boundary) decode once: a worker takes a row of regions in turn.
-_decoded = DecodedCache(48 << 20)
 
 
 def _init_worker(niceness: int) -> None:
@@ -335,15 +332,21 @@ def _run_task(task: tuple[_Stage, tuple[int, int]]) -> tuple[int, list[TileRecor
     return worker.run(*region)
 
 
-def _open_source(path: Path, use_jpeg_tiles: bool) -> tuple[Slide, JpegPyramid | None]:
-    """The slide (and its JPEG levels), opened once per process for every stage."""
+def _open_source(
+    path: Path, use_jpeg_tiles: bool
+) -> tuple[Slide, JpegPyramid | None, DecodedCache | None]:
+    """The slide and its JPEG levels, opened once per worker process for every stage,
+    with a cache of decoded JPEG tiles: those a region shares with the next one (its
+    margin and the tiles straddling the boundary) decode once, as a worker takes a
+    row of regions in turn."""
     opened = _opened.get(path)
     if opened is None:
         slide = open_slide(path)
-        opened = (slide, JpegPyramid.open(path, slide))
-        if _in_worker:  # not in the parent (the service): it would keep the file open
-            _opened[path] = opened
-    return opened if use_jpeg_tiles else (opened[0], None)
+        pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
+        if not _in_worker:  # the parent (the service) keeps nothing open after a build
+            return slide, pyramid, None
+        opened = _opened[path] = (slide, pyramid, DecodedCache(48 << 20))
+    return opened
 
 
 def _start_method() -> str:
