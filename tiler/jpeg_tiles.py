@@ -195,6 +195,14 @@ class JpegPyramid:
         except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError):
             return None
 
+    def decode_tile(self, level: int, t_col: int, t_row: int) -> np.ndarray:
+        """Level tile (t_col, t_row) as HxWx3 uint8 (KeyError: not a JPEG level here)."""
+        return self.levels[level].decode_tile(t_col, t_row)
+
+    def tile_range(self, level: int, t_col: int, t_row: int) -> tuple[int, int]:
+        """(offset, length) of level tile (t_col, t_row)'s JPEG stream in the file."""
+        return self.levels[level].tile_range(t_col, t_row)
+
     def close(self) -> None:
         self._closer()
 

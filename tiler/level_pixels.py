@@ -74,7 +74,7 @@ def level_reader(
     return lambda x, y, w, h: slide.read_rgb((x * factor, y * factor), index, (w, h))
 
 
-def anchor_reader(band: Band, grid: DeepZoomGrid, read: Reader) -> Reader:
+def anchor_reader(band: Band, read: Reader) -> Reader:
     """Reads of the band's anchor A_0: the stored level clamped to the anchor's size."""
 
     def read_anchor(x: int, y: int, width: int, height: int) -> np.ndarray:
@@ -92,7 +92,6 @@ def anchor_reader(band: Band, grid: DeepZoomGrid, read: Reader) -> Reader:
             pixels = pixels[ys - sy0]
         return np.ascontiguousarray(pixels)
 
-    del grid  # the anchor's size is implied by the windows asked for
     return read_anchor
 
 
@@ -225,7 +224,7 @@ class SlidePixels:
         def read(sx: int, sy: int, sw: int, sh: int) -> np.ndarray:
             return assemble(tile, tw, th, sx, sy, sw, sh)
 
-        return anchor_reader(band, self.grid, read)(x, y, width, height)
+        return anchor_reader(band, read)(x, y, width, height)
 
     def remember(self, key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
         """`make()`, kept in this slide's share of the cache under `key`."""

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from tiler.deepzoom import DeepZoomGrid
+from tiler.deepzoom import DeepZoomGrid, TileBox
 from tiler.slide import Level, SlideInfo
 
 #: Deep Zoom levels per stage: A_(m+1) is R(A_m, 2**LEVELS_PER_STAGE).
@@ -129,6 +129,23 @@ def source_bands(
 
 def band_of(bands: list[Band], z: int) -> Band:
     return next(band for band in bands if band.z_low <= z <= band.z_anchor)
+
+
+def source_window(band: Band, grid: DeepZoomGrid, box: TileBox) -> tuple[int, int, int, int]:
+    """The stored pixels [x0, x1) x [y0, y1) of the band's slide level that the tile
+    `box` is made from: once they have all arrived, the tile is final."""
+    scale = 1 << (band.z_anchor - box.z)
+    width, height = grid.level_dimensions(band.z_anchor)
+    x0, y0 = box.z_x * scale, box.z_y * scale
+    x1 = min(width, (box.z_x + box.width) * scale)
+    y1 = min(height, (box.z_y + box.height) * scale)
+    sx0, sy0 = min(x0, band.l_width - 1), min(y0, band.l_height - 1)
+    return (
+        sx0,
+        sy0,
+        max(sx0 + 1, min(x1, band.l_width)),
+        max(sy0 + 1, min(y1, band.l_height)),
+    )
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class _SourceSpec:
             raw = pyramid.levels.get(self.band.level) if pyramid is not None else None
             if raw is None:
                 raise BrokenSlideError(f"{self.slide_path.name}: JPEG level changed mid-build")
-        return anchor_reader(self.band, grid, level_reader(slide, self.band, raw, decoded))
+        return anchor_reader(self.band, level_reader(slide, self.band, raw, decoded))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ import pytest
 from tiler import open_slide
 from tiler.deepzoom import DeepZoomGrid
 from tiler.jpeg_tiles import JpegPyramid, verified_levels
-from tiler.levels import FRACTION_BITS, Axis, box_reduce, level_factor, source_bands
+from tiler.levels import (
+    FRACTION_BITS,
+    Axis,
+    box_reduce,
+    level_factor,
+    source_bands,
+    source_window,
+)
 from tiler.slide import Level, SlideInfo
 
 
@@ -127,3 +134,20 @@ def test_deflate_levels_have_no_jpeg_reader(synthetic_slides: dict[str, Path]) -
     path = synthetic_slides["deflate"]
     with open_slide(path) as slide:
         assert JpegPyramid.open(path, slide) is None
+
+
+def test_source_windows_cover_each_stored_level() -> None:
+    """The stored pixels each tile is made from lie inside the stored level (one pixel
+    short here), and the tiles of a level together need all of it."""
+    slide = info(5001, 4003, (1250, 1000, 4.0019), (312, 250, 16.02))
+    grid = DeepZoomGrid(5001, 4003)
+    for band in source_bands(slide, grid):
+        for z in (band.z_anchor, band.z_low):
+            covered = np.zeros((band.l_height, band.l_width), dtype=bool)
+            cols, rows = grid.tile_counts(z)
+            for col in range(cols):
+                for row in range(rows):
+                    x0, y0, x1, y1 = source_window(band, grid, grid.tile_box(z, col, row))
+                    assert 0 <= x0 < x1 <= band.l_width and 0 <= y0 < y1 <= band.l_height
+                    covered[y0:y1, x0:x1] = True
+            assert covered.all(), (band.level, z)
