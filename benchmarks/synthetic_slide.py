@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,10 @@ class SyntheticSlideSpec:
     #: "jpeg" as scanners write; "deflate" gives a slide only OpenSlide decodes.
     compression: str = "jpeg"
     seed: int = 7
+    #: Downsamples of the levels kept, e.g. (1, 4, 16) as Aperio scanners write; None
+    #: keeps every halving down to one tile, (1,) makes a single-level slide.
+    levels: tuple[int, ...] | None = None
+    bigtiff: bool = True
 
 
 def _texture() -> pyvips.Image:
@@ -97,11 +102,36 @@ def build_slide(path: Path, spec: SyntheticSlideSpec = SyntheticSlideSpec()) -> 
         tile_height=spec.tile_size,
         compression=spec.compression,
         Q=spec.quality,
-        pyramid=True,
-        bigtiff=True,
+        pyramid=spec.levels != (1,),
+        bigtiff=spec.bigtiff,
     )
+    if spec.levels is not None and spec.levels != (1,):
+        _keep_levels(partial, spec.levels)
     os.replace(partial, path)
     return path
+
+
+def _keep_levels(path: Path, downsamples: tuple[int, ...]) -> None:
+    """Unlink the halvings not in `downsamples` from the file's chain of directories.
+
+    libvips halves each level (sizes rounded down, as scanners do); relinking each
+    kept directory's next-IFD pointer to the next kept one leaves a 1x/4x/16x pyramid
+    like an Aperio scanner's. The skipped directories stay in the file, unreferenced."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        big = tif.is_bigtiff
+        order = tif.byteorder
+        kept = [page.offset for index, page in enumerate(tif.pages) if 1 << index in downsamples]
+    count_format, entry_size, pointer_format = ("Q", 20, "Q") if big else ("H", 12, "I")
+    with path.open("r+b") as handle:
+        for index, offset in enumerate(kept):
+            handle.seek(offset)
+            count_size = struct.calcsize(count_format)
+            (entries,) = struct.unpack(order + count_format, handle.read(count_size))
+            handle.seek(offset + count_size + entries * entry_size)
+            following = kept[index + 1] if index + 1 < len(kept) else 0
+            handle.write(struct.pack(order + pointer_format, following))
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Opening a slide parses its whole header (for some formats, many files), so the
 service keeps recent handles. OpenSlide errors are sticky: a handle that raised
-is dropped and the next request opens the file afresh.
+is dropped and the next request opens the file afresh. Decoded source tiles
+live in one cache shared by every open slide, bounded by `decoded_bytes`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from tiler.decoded_cache import DEFAULT_BYTES, DecodedCache
 from tiler.deepzoom import DEFAULT_OPTIONS, TileOptions
+from tiler.level_pixels import SlidePixels
 from tiler.onthefly import SlideTiles
 from tiler.registry import open_slide
 from tiler.slide import Slide
 
 
 class SlideCache:
-    def __init__(self, max_open: int = 16) -> None:
+    def __init__(self, max_open: int = 16, decoded_bytes: int = DEFAULT_BYTES) -> None:
         self.max_open = max_open
+        self.decoded = DecodedCache(decoded_bytes)
         self._lock = threading.Lock()
         self._slides: OrderedDict[Path, Slide] = OrderedDict()
+        self._pixels: dict[Path, SlidePixels] = {}
         self._tiles: dict[tuple[Path, TileOptions], SlideTiles] = {}
 
     def slide(self, path: str | os.PathLike[str]) -> Slide:
@@ -49,7 +54,11 @@ class SlideCache:
         with self._lock:
             tiles = self._tiles.get(key)
             if tiles is None or tiles.slide is not slide:
-                tiles = self._tiles[key] = SlideTiles(slide, options)
+                # One SlidePixels per open slide: tile formats share its decoded tiles.
+                pixels = self._pixels.get(key[0])
+                if pixels is None or pixels.slide is not slide:
+                    pixels = self._pixels[key[0]] = SlidePixels(slide, self.decoded)
+                tiles = self._tiles[key] = SlideTiles(slide, options, pixels)
             return tiles
 
     def evict(self, path: str | os.PathLike[str]) -> None:
@@ -60,5 +69,8 @@ class SlideCache:
         # Handles are not closed here: another thread may still be reading one;
         # OpenSlide closes it when the last reference goes.
         self._slides.pop(key, None)
+        pixels = self._pixels.pop(key, None)
+        if pixels is not None:
+            pixels.drop_cached()
         for tiles_key in [k for k in self._tiles if k[0] == key]:
             del self._tiles[tiles_key]

@@ -1,15 +1,23 @@
 """Build a complete Deep Zoom pyramid from a slide, using every core.
 
-The full-resolution level is cut into square regions of 2**K tiles a side.
-Each region is read once (with a margin for the tiles' overlap), cut into its
-tiles, box-reduced by two and cut again, K times, in one worker process; the
-region's last reduction lands in a small array for the next stage, which does
-the same on 1/2**K of the pixels, until one region holds the whole level. Every
-pixel of the slide is decoded once, no worker waits for another inside a stage,
-and memory stays at a few regions per worker whatever the slide's size.
+Each Deep Zoom level is made from the slide level `tiler.levels` chooses for it,
+so the build runs band by band: the levels made from one slide level are
+computed from that level's pixels (for a slide with levels at 1x, 4x and 16x:
+the two finest Deep Zoom levels from level 0, the next two from level 1, the
+rest from level 2), with the exact arithmetic `tiler.levels` defines, and every
+tile is byte-identical to the one `tiler.onthefly` serves before the build.
+
+Within a band, a stage cuts its source level into square regions of 8 tiles a
+side. Each region is read once (with a margin for the tiles' overlap), cut into
+its tiles, box-reduced by two and four and cut again, in one worker process; for
+a band longer than three levels the region's reduction by eight (the next stage
+anchor) lands in a small shared array that the next stage tiles the same way,
+until one region holds the whole level and the rest of the band is made in one
+piece. Every source pixel is decoded once, no worker waits for another inside a
+stage, and memory stays at a few regions per worker whatever the slide's size.
 
 Pixels come from the slide's own JPEG tiles when they decode to exactly what
-OpenSlide reads (checked on a sample first), else from OpenSlide.
+OpenSlide reads (checked on a sample of each level first), else from OpenSlide.
 """
 
 from __future__ import annotations
@@ -24,32 +32,34 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 from PIL import Image
 
+from tiler.decoded_cache import DecodedCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
-from tiler.imaging import (
-    encode_image,
-    encode_tile,
-    reduce_box,
+from tiler.imaging import encode_image, encode_tile, uniform_colour, uniform_image_colour
+from tiler.jpeg_tiles import JpegPyramid
+from tiler.level_pixels import SlidePixels, anchor_reader, level_reader
+from tiler.levels import (
+    FRACTION_BITS,
+    LEVELS_PER_STAGE,
+    STAGE_FACTOR,
+    Axis,
+    Band,
+    box_reduce,
     to_uint8,
-    uniform_colour,
-    uniform_image_colour,
-    weighted_reduce,
 )
-from tiler.jpeg_tiles import JpegTileReader, verified_reader
 from tiler.registry import open_slide
 from tiler.slide import Slide
 from tiler.tilepack import TilePackWriter
 
 Layout = Literal["dzi", "tilepack"]
 ProgressCallback = Callable[[float], None]
-
-#: Deep Zoom levels one region produces before handing a reduced image on.
-LEVELS_PER_STAGE = 3
+Reader = Callable[[int, int, int, int], np.ndarray]
+TileRecord = tuple[int, int, int, bytes]
 
 
 @dataclass(frozen=True)
@@ -62,50 +72,29 @@ class BuildResult:
     pixel_source: str
 
 
-class PixelSource(Protocol):
-    width: int
-    height: int
-
-    def read_rgb(self, x: int, y: int, width: int, height: int) -> np.ndarray: ...
-
-
-class _SlideSource:
-    def __init__(self, slide: Slide) -> None:
-        self.slide = slide
-        self.width, self.height = slide.info.width, slide.info.height
-
-    def read_rgb(self, x: int, y: int, width: int, height: int) -> np.ndarray:
-        return self.slide.read_rgb((x, y), 0, (width, height))
-
-
-class _ArraySource:
-    def __init__(self, pixels: np.ndarray) -> None:
-        self.pixels = pixels
-        self.height, self.width = pixels.shape[:2]
-
-    def read_rgb(self, x: int, y: int, width: int, height: int) -> np.ndarray:
-        return np.ascontiguousarray(self.pixels[y : y + height, x : x + width])
-
-
 @dataclass(frozen=True)
 class _SourceSpec:
-    """How a worker process opens the stage's pixels (picklable)."""
+    """How a worker process opens the stage's pixels (picklable): a band's anchor read
+    from the slide, or the previous stage's reduction from a scratch file."""
 
     slide_path: Path | None = None
+    band: Band | None = None
     use_jpeg_tiles: bool = False
     array_path: Path | None = None
     array_shape: tuple[int, int, int] = (0, 0, 3)
 
-    def open(self) -> PixelSource:
+    def open(self, grid: DeepZoomGrid) -> Reader:
         if self.array_path is not None:
-            return _ArraySource(np.memmap(self.array_path, np.uint8, "r", shape=self.array_shape))
-        assert self.slide_path is not None
-        slide = open_slide(self.slide_path)
+            pixels = np.memmap(self.array_path, np.uint16, "r", shape=self.array_shape)
+            return lambda x, y, w, h: np.ascontiguousarray(pixels[y : y + h, x : x + w])
+        assert self.slide_path is not None and self.band is not None
+        slide, pyramid, decoded = _open_source(self.slide_path, self.use_jpeg_tiles)
+        raw = None
         if self.use_jpeg_tiles:
-            reader = JpegTileReader.open(self.slide_path, slide.info.vendor)
-            if reader is not None:
-                return reader
-        return _SlideSource(slide)
+            raw = pyramid.levels.get(self.band.level) if pyramid is not None else None
+            if raw is None:
+                raise BrokenSlideError(f"{self.slide_path.name}: JPEG level changed mid-build")
+        return anchor_reader(self.band, level_reader(slide, self.band, raw, decoded))
 
 
 @dataclass(frozen=True)
@@ -113,31 +102,42 @@ class _Stage:
     grid: DeepZoomGrid
     options: TileOptions
     source: _SourceSpec
-    #: Deep Zoom level of the source's pixels.
+    #: Deep Zoom level of the source's pixels (a stage anchor A_m).
     z_top: int
-    levels: int
-    #: Where the stage's last reduction goes (None when the stage ends at level 0).
+    #: Lowest Deep Zoom level of the band.
+    z_low: int
+    #: Where the stage's reduction by eight goes (None when the band ends in the stage).
     next_path: Path | None
     next_shape: tuple[int, int, int]
     #: Directory for standard DZI files, or None to hand tiles back for a tile pack.
     dzi_dir: Path | None
 
     @property
+    def levels(self) -> int:
+        """Deep Zoom levels the stage tiles (all the band's rest when it is whole)."""
+        rest = self.z_top - self.z_low + 1
+        return rest if self.whole else min(LEVELS_PER_STAGE, rest)
+
+    @property
     def region_size(self) -> int:
-        return self.grid.tile_size << (self.levels if self.next_path else 0)
+        return self.grid.tile_size * STAGE_FACTOR
+
+    @property
+    def whole(self) -> bool:
+        """One region holds the whole level: the band's rest is made in one piece."""
+        return max(self.grid.level_dimensions(self.z_top)) <= self.region_size
 
     @property
     def margin(self) -> int:
-        """Level-0 pixels read around a region: the overlap at its deepest level, kept
-        a multiple of 2**levels so that every 2x2 box lines up with the full image."""
-        step = 1 << self.levels
-        needed = self.grid.overlap << (self.levels - 1)
-        return -(-needed // step) * step
+        """Source pixels read around a region: the overlap at its deepest level, kept a
+        multiple of 8 so that every reduction's blocks line up with the whole level."""
+        needed = self.grid.overlap << (min(self.levels, LEVELS_PER_STAGE) - 1)
+        return -(-needed // STAGE_FACTOR) * STAGE_FACTOR
 
     def regions(self) -> list[tuple[int, int]]:
-        w, h = self.grid.level_dimensions(self.z_top)
-        if self.next_path is None:
+        if self.whole:
             return [(0, 0)]
+        w, h = self.grid.level_dimensions(self.z_top)
         size = self.region_size
         return [(i, j) for j in range(-(-h // size)) for i in range(-(-w // size))]
 
@@ -147,9 +147,11 @@ class _StageWorker:
 
     def __init__(self, stage: _Stage) -> None:
         self.stage = stage
-        self.source = stage.source.open()
+        self.read = stage.source.open(stage.grid)
+        self.width, self.height = stage.grid.level_dimensions(stage.z_top)
+        self.axes = Axis.of(stage.grid, stage.z_top)
         self.next_pixels = (
-            np.memmap(stage.next_path, np.uint8, "r+", shape=stage.next_shape)
+            np.memmap(stage.next_path, np.uint16, "r+", shape=stage.next_shape)
             if stage.next_path
             else None
         )
@@ -163,7 +165,8 @@ class _StageWorker:
         return self.blank_tile(tile.width, tile.height, colour)
 
     def blank_tile(self, width: int, height: int, colour: bytes) -> bytes:
-        """One encoding per size and colour of blank glass."""
+        """One encoding per size and colour of blank glass: the bytes of encoding those
+        pixels, as any other path would."""
         key = (height, width, colour)
         data = self.blank_tiles.get(key)
         if data is None:
@@ -171,80 +174,91 @@ class _StageWorker:
             data = self.blank_tiles[key] = encode_tile(pixels, self.stage.options)
         return data
 
-    def region_tiles(self, i: int, j: int, k: int) -> Iterator[TileBox]:
-        """The tiles of region (i, j) at the stage's k-th level."""
-        grid, stage = self.stage.grid, self.stage
-        z = stage.z_top - k
-        cols, rows = grid.tile_counts(z)
-        span = 1 << (stage.levels - k) if stage.next_path else max(cols, rows)
+    def region_tiles(self, z: int, i: int, j: int, k: int) -> Iterator[TileBox]:
+        """The tiles of region (i, j) of level z at its k-th reduction."""
+        grid = self.stage.grid
+        cols, rows = grid.tile_counts(z - k)
+        span = STAGE_FACTOR >> k
+        if self.stage.whole:
+            i = j = 0
+            span = max(cols, rows)
         for row in range(j * span, min(rows, (j + 1) * span)):
             for col in range(i * span, min(cols, (i + 1) * span)):
-                yield grid.tile_box(z, col, row)
+                yield grid.tile_box(z - k, col, row)
 
     def region_bounds(self, i: int, j: int) -> tuple[int, int, int, int]:
-        stage = self.stage
-        if stage.next_path is None:
-            return (0, 0, self.source.width, self.source.height)
-        size, margin = stage.region_size, stage.margin
+        if self.stage.whole:
+            return (0, 0, self.width, self.height)
+        size, margin = self.stage.region_size, self.stage.margin
         x0, y0 = max(0, i * size - margin), max(0, j * size - margin)
-        x1 = min(self.source.width, (i + 1) * size + margin)
-        y1 = min(self.source.height, (j + 1) * size + margin)
+        x1 = min(self.width, (i + 1) * size + margin)
+        y1 = min(self.height, (j + 1) * size + margin)
         return (x0, y0, x1, y1)
-
-    def edge_weights(self, z: int, x1: int, y1: int) -> tuple[float, float]:
-        """The grid's edge weights for a region reaching the slide's right/bottom edge;
-        1 (nothing to correct) on a side where it does not."""
-        column, row = self.stage.grid.edge_weights(z)
-        return (
-            column if x1 == self.source.width else 1.0,
-            row if y1 == self.source.height else 1.0,
-        )
 
     def tiles_of_region(self, i: int, j: int) -> Iterator[tuple[int, int, int, bytes]]:
         stage = self.stage
         x0, y0, x1, y1 = self.region_bounds(i, j)
-        source = self.source.read_rgb(x0, y0, x1 - x0, y1 - y0)
-        if stage.next_path is None:
-            yield from self.last_stage_tiles(source)
+        source = self.read(x0, y0, x1 - x0, y1 - y0)
+        if stage.whole:
+            yield from self.whole_band_tiles(source)
             return
-        colour = uniform_colour(source)
-        if colour is not None:
+        uniform = uniform_colour(source)
+        if uniform is not None:
             # Blank glass all over (a third of a typical slide): every tile and every
             # reduction is that colour, so skip the pixel work entirely.
+            value = np.frombuffer(uniform, source.dtype).reshape(1, 1, 3)
+            colour = to_uint8(value).tobytes()
             for k in range(stage.levels):
-                for box in self.region_tiles(i, j, k):
+                for box in self.region_tiles(stage.z_top, i, j, k):
                     yield box.z, box.col, box.row, self.blank_tile(box.width, box.height, colour)
-            self.hand_on_colour(i, j, colour)
+            self.hand_on_colour(i, j, value.astype(np.uint16) << (16 - 8 * source.itemsize))
             return
-        # Pillow images from here on: tiles are cropped, reduced and encoded in C,
-        # with one numpy conversion per region instead of one per tile. Every level
-        # is one box mean of the source, rounded once: chained 2x steps would round
-        # half up at each step and bias flat tiles by a visible fraction of a unit.
-        source_image = Image.fromarray(source)
-        weights = self.edge_weights(stage.z_top, x1, y1)
-        for k in range(stage.levels):
-            z = stage.z_top - k
+        yield from self.stage_tiles(source, stage.z_top, stage.levels, x0, y0, i, j)
+        if self.next_pixels is not None:
+            reduced = box_reduce(source, STAGE_FACTOR, x0, y0, *self.axes, FRACTION_BITS)
+            rows, cols = self.next_level_block(i, j)
+            ox, oy = x0 // STAGE_FACTOR, y0 // STAGE_FACTOR
+            self.next_pixels[rows, cols] = reduced[
+                rows.start - oy : rows.stop - oy, cols.start - ox : cols.stop - ox
+            ]
+
+    def stage_tiles(
+        self, source: np.ndarray, z: int, levels: int, x0: int, y0: int, i: int, j: int
+    ) -> Iterator[tuple[int, int, int, bytes]]:
+        """Tiles of levels z .. z - levels + 1 (at most three) cut from `source`, a
+        window of level z at (x0, y0): level z - k is R(source, 2**k)."""
+        axes = Axis.of(self.stage.grid, z)
+        # Pillow images from here on: tiles are cropped and encoded in C, with one
+        # conversion per level instead of one per tile.
+        source_image = Image.fromarray(to_uint8(source))
+        for k in range(levels):
+            image = source_image.reduce(1 << k) if k else source_image
+            if k and (source.dtype != np.uint8 or self.touches_edge(source, z, x0, y0)):
+                image = Image.fromarray(box_reduce(source, 1 << k, x0, y0, *axes))
             ox, oy = x0 >> k, y0 >> k
-            image = reduce_box(source_image, 1 << k, *weights) if k else source_image
-            for box in self.region_tiles(i, j, k):
+            for box in self.region_tiles(z, i, j, k):
                 left, top = box.z_x - ox, box.z_y - oy
                 crop = image.crop((left, top, left + box.width, top + box.height))
-                yield z, box.col, box.row, self.encode(crop)
-        self.hand_on(i, j, x0, y0, x1, y1, source_image)
+                yield box.z, box.col, box.row, self.encode(crop)
 
-    def last_stage_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
-        """The whole remaining level in one piece: small, so reduce in float and round
-        per tile, or rounding after each of many reductions would add up."""
-        stage = self.stage
-        width, height = self.source.width, self.source.height
-        level: np.ndarray = pixels
-        for k in range(stage.levels):
-            z = stage.z_top - k
-            rounded = to_uint8(level) if level.dtype != np.uint8 else level
-            for box in self.region_tiles(0, 0, k):
-                crop = rounded[box.z_y : box.z_y + box.height, box.z_x : box.z_x + box.width]
-                yield z, box.col, box.row, self.encode(Image.fromarray(crop))
-            level = weighted_reduce(level, *self.edge_weights(z, width, height))
+    def touches_edge(self, source: np.ndarray, z: int, x0: int, y0: int) -> bool:
+        """Whether a window of level z reaches its right or bottom edge, where
+        `box_reduce` weighs partial pixels (elsewhere Pillow's reduce is the same)."""
+        width, height = self.stage.grid.level_dimensions(z)
+        return bool(x0 + source.shape[1] == width or y0 + source.shape[0] == height)
+
+    def whole_band_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
+        """The band's remaining levels from one whole level: stages of three levels,
+        each stage anchor the previous one reduced by eight."""
+        z, left = self.stage.z_top, self.stage.levels
+        while True:
+            yield from self.stage_tiles(pixels, z, min(LEVELS_PER_STAGE, left), 0, 0, 0, 0)
+            left -= LEVELS_PER_STAGE
+            if left <= 0:
+                return
+            axes = Axis.of(self.stage.grid, z)
+            pixels = box_reduce(pixels, STAGE_FACTOR, 0, 0, *axes, FRACTION_BITS)
+            z -= LEVELS_PER_STAGE
 
     def next_level_block(self, i: int, j: int) -> tuple[slice, slice]:
         """Rows and columns of the next stage's level that region (i, j) produces."""
@@ -256,30 +270,14 @@ class _StageWorker:
             slice(i * size, min(nw, (i + 1) * size)),
         )
 
-    def hand_on_colour(self, i: int, j: int, colour: bytes) -> None:
+    def hand_on_colour(self, i: int, j: int, value: np.ndarray) -> None:
         if self.next_pixels is not None:
             rows, cols = self.next_level_block(i, j)
-            self.next_pixels[rows, cols] = np.frombuffer(colour, np.uint8)
+            self.next_pixels[rows, cols] = value
 
-    def hand_on(
-        self, i: int, j: int, x0: int, y0: int, x1: int, y1: int, source: Image.Image
-    ) -> None:
-        """Store the region's share of the next stage's level: one box mean over
-        2**levels source pixels, rounded once (rounding after each 2x step would bias
-        the small levels by a fraction of a unit per step)."""
-        assert self.next_pixels is not None
-        stage = self.stage
-        weights = self.edge_weights(stage.z_top, x1, y1)
-        reduced = np.asarray(reduce_box(source, 1 << stage.levels, *weights))
-        rows, cols = self.next_level_block(i, j)
-        ox, oy = x0 >> stage.levels, y0 >> stage.levels
-        self.next_pixels[rows, cols] = reduced[
-            rows.start - oy : rows.stop - oy, cols.start - ox : cols.stop - ox
-        ]
-
-    def run(self, i: int, j: int) -> tuple[int, list[tuple[int, int, int, bytes]]]:
+    def run(self, i: int, j: int) -> tuple[int, list[TileRecord]]:
         """Build one region; DZI tiles are written here, pack tiles are handed back."""
-        handed_back: list[tuple[int, int, int, bytes]] = []
+        handed_back: list[TileRecord] = []
         count = 0
         for z, col, row, data in self.tiles_of_region(i, j):
             count += 1
@@ -311,19 +309,44 @@ class _StageWorker:
             self.blank_files[data] = path
 
 
-_worker: _StageWorker | None = None
+#: Per worker process: the stage workers of the stages under way, and open slides.
+_workers: dict[_Stage, _StageWorker] = {}
+_opened: dict[Path, tuple[Slide, JpegPyramid | None, DecodedCache | None]] = {}
+_in_worker = False
 
 
-def _init_worker(stage: _Stage, niceness: int) -> None:
-    global _worker
+def _init_worker(niceness: int) -> None:
+    global _in_worker
+    _in_worker = True
     if niceness:
         os.nice(niceness)
-    _worker = _StageWorker(stage)
 
 
-def _run_region(region: tuple[int, int]) -> tuple[int, list[tuple[int, int, int, bytes]]]:
-    assert _worker is not None
-    return _worker.run(*region)
+def _run_task(task: tuple[_Stage, tuple[int, int]]) -> tuple[int, list[TileRecord]]:
+    stage, region = task
+    worker = _workers.get(stage)
+    if worker is None:
+        if len(_workers) >= 16:  # stages of earlier rounds: their scratch files are gone
+            _workers.pop(next(iter(_workers)))
+        worker = _workers[stage] = _StageWorker(stage)
+    return worker.run(*region)
+
+
+def _open_source(
+    path: Path, use_jpeg_tiles: bool
+) -> tuple[Slide, JpegPyramid | None, DecodedCache | None]:
+    """The slide and its JPEG levels, opened once per worker process for every stage,
+    with a cache of decoded JPEG tiles: those a region shares with the next one (its
+    margin and the tiles straddling the boundary) decode once, as a worker takes a
+    row of regions in turn."""
+    opened = _opened.get(path)
+    if opened is None:
+        slide = open_slide(path)
+        pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
+        if not _in_worker:  # the parent (the service) keeps nothing open after a build
+            return slide, pyramid, None
+        opened = _opened[path] = (slide, pyramid, DecodedCache(48 << 20))
+    return opened
 
 
 def _start_method() -> str:
@@ -350,6 +373,7 @@ class _Builder:
         self.processes = processes
         self.tiles_done = 0
         self.pack: TilePackWriter | None = None
+        self.pool: ProcessPoolExecutor | None = None
 
     def build(self, slide: Slide, dzi_dir: Path | None, pack_path: Path | None) -> str:
         info = slide.info
@@ -360,54 +384,88 @@ class _Builder:
                 (dzi_dir / str(z)).mkdir(parents=True)
         if pack_path is not None:
             self.pack = TilePackWriter(pack_path, grid, self.options)
-        reader = verified_reader(slide, self.slide_path)
-        use_jpeg = reader is not None
-        if reader is not None:
-            reader.close()  # each worker process opens its own
-        source = _SourceSpec(slide_path=self.slide_path, use_jpeg_tiles=use_jpeg)
-        z_top = grid.z_max
-        while z_top >= 0:
-            w, h = grid.level_dimensions(z_top)
-            whole = max(w, h) <= grid.tile_size * 2**LEVELS_PER_STAGE
-            levels = z_top + 1 if whole else LEVELS_PER_STAGE
-            next_path: Path | None = None
-            next_shape = (0, 0, 3)
-            if not whole:
-                nw, nh = grid.level_dimensions(z_top - levels)
-                next_shape = (nh, nw, 3)
-                next_path = self.work_dir / f"level-{z_top - levels}.rgb"
-                np.memmap(next_path, np.uint8, "w+", shape=next_shape).flush()
-            stage = _Stage(
-                grid, self.options, source, z_top, levels, next_path, next_shape, dzi_dir
+        # The parent decides, once, which levels are read from their JPEG tiles and so
+        # which bands there are: the same decision the on-the-fly path makes.
+        pixels = SlidePixels(slide)
+        bands = pixels.bands
+        raw_levels = pixels.jpeg_levels
+        pixels.close()  # each worker process opens its own readers
+        # Bands are independent: the first stage of every band runs in one round, so no
+        # core waits for a small band's last region; a long band's next stage follows.
+        stages = [
+            self._stage(
+                grid,
+                _SourceSpec(self.slide_path, band, band.level in raw_levels),
+                band.z_anchor,
+                band.z_low,
+                dzi_dir,
             )
-            self._run_stage(stage)
-            if next_path is None:
-                break
-            source = _SourceSpec(array_path=next_path, array_shape=next_shape)
-            z_top -= levels
+            for band in bands
+        ]
+        try:
+            while stages:
+                self._run_round(stages)
+                stages = [
+                    self._stage(
+                        grid,
+                        _SourceSpec(array_path=stage.next_path, array_shape=stage.next_shape),
+                        stage.z_top - LEVELS_PER_STAGE,
+                        stage.z_low,
+                        dzi_dir,
+                    )
+                    for stage in stages
+                    if stage.next_path is not None
+                ]
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        pixel_source = "slide JPEG tiles" if raw_levels else "OpenSlide"
         if self.pack is not None:
             self.pack.finish()
-        return "slide JPEG tiles" if use_jpeg else "OpenSlide"
+        return pixel_source
 
-    def _collect(self, count: int, tiles: list[tuple[int, int, int, bytes]]) -> None:
+    def _stage(
+        self,
+        grid: DeepZoomGrid,
+        source: _SourceSpec,
+        z_top: int,
+        z_low: int,
+        dzi_dir: Path | None,
+    ) -> _Stage:
+        """A stage from `z_top`, with a scratch file for its reduction by eight if the
+        band goes on past it."""
+        stage = _Stage(grid, self.options, source, z_top, z_low, None, (0, 0, 3), dzi_dir)
+        z_next = z_top - LEVELS_PER_STAGE
+        if stage.whole or z_next < z_low:
+            return stage
+        nw, nh = grid.level_dimensions(z_next)
+        shape = (nh, nw, 3)
+        path = self.work_dir / f"level-{z_next}.rgb"
+        np.memmap(path, np.uint16, "w+", shape=shape).flush()
+        return _Stage(grid, self.options, source, z_top, z_low, path, shape, dzi_dir)
+
+    def _collect(self, count: int, tiles: list[TileRecord]) -> None:
         self.tiles_done += count
         if self.pack is not None and tiles:
             self.pack.add(tiles)
         if self.progress is not None:
             self.progress(min(1.0, self.tiles_done / self.total_tiles))
 
-    def _run_stage(self, stage: _Stage) -> None:
-        regions = stage.regions()
-        workers = min(self.processes, len(regions))
-        if workers <= 1:
-            worker = _StageWorker(stage)
-            for region in regions:
+    def _run_round(self, stages: list[_Stage]) -> None:
+        tasks = [(stage, region) for stage in stages for region in stage.regions()]
+        if self.processes <= 1 or len(tasks) <= 1:
+            workers: dict[_Stage, _StageWorker] = {}
+            for stage, region in tasks:
+                worker = workers.get(stage) or workers.setdefault(stage, _StageWorker(stage))
                 self._collect(*worker.run(*region))
             return
-        context = multiprocessing.get_context(_start_method())
-        with ProcessPoolExecutor(workers, context, _init_worker, (stage, self.niceness)) as pool:
-            for result in pool.map(_run_region, regions, chunksize=1):
-                self._collect(*result)
+        if self.pool is None:
+            context = multiprocessing.get_context(_start_method())
+            self.pool = ProcessPoolExecutor(self.processes, context, _init_worker, (self.niceness,))
+        # Consecutive regions of a row to one worker, so that they share boundary tiles.
+        chunk = min(8, max(1, len(tasks) // (4 * self.processes)))
+        for result in self.pool.map(_run_task, tasks, chunksize=chunk):
+            self._collect(*result)
 
 
 def _publish_dzi(building: Path, out_dir: Path, name: str, grid_xml: str) -> None:

@@ -1,5 +1,7 @@
-"""Reference pixels for checking pyramids: level 0 as OpenSlide reads it, lower levels
-as an exact box filter of it, and the PSNR a plain JPEG encode reaches on them."""
+"""Reference pixels for checking pyramids: each Deep Zoom level as an exact box filter
+of its source level read whole by OpenSlide, and the PSNR a plain JPEG encode reaches
+on them. Written apart from the tiler (floating point, one rounding per level, no
+stages), so that it checks the tiler's arithmetic rather than repeating it."""
 
 from __future__ import annotations
 
@@ -12,21 +14,36 @@ from PIL import Image
 from tiler import Slide
 
 
-def level0_rgb(slide: Slide) -> np.ndarray:
+def source_level(slide: Slide, level: int, l0_factor: int) -> np.ndarray:
+    """Slide level `level` read whole (from its origin, where OpenSlide never
+    interpolates), as the anchor of size ceil(l0 / factor): a level one pixel short
+    repeats its last column/row, a longer one is cropped."""
     info = slide.info
-    return slide.read_rgb((0, 0), 0, (info.width, info.height))
+    stored = info.levels[level]
+    pixels = slide.read_rgb((0, 0), level, (stored.width, stored.height))
+    width, height = -(-info.width // l0_factor), -(-info.height // l0_factor)
+    xs = np.minimum(np.arange(width), stored.width - 1)
+    ys = np.minimum(np.arange(height), stored.height - 1)
+    return pixels[ys][:, xs]
 
 
-def box_filter(pixels: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of each factor x factor block (partial blocks at the edges average what exists)."""
+def weighted_box_filter(
+    pixels: np.ndarray, factor: int, l0_size: tuple[int, int], l0_factor: int
+) -> np.ndarray:
+    """Mean of each factor x factor block, each pixel weighted by the level-0 pixels it
+    covers (the last column/row of a slide whose size is not a multiple covers less)."""
     if factor == 1:
         return pixels
     h, w = pixels.shape[:2]
+    wx = np.full(w, float(l0_factor))
+    wy = np.full(h, float(l0_factor))
+    wx[-1] = l0_size[0] - (w - 1) * l0_factor
+    wy[-1] = l0_size[1] - (h - 1) * l0_factor
     ys, xs = np.arange(0, h, factor), np.arange(0, w, factor)
-    sums = np.add.reduceat(np.add.reduceat(pixels.astype(np.float64), ys, axis=0), xs, axis=1)
-    counts = np.outer(np.diff(np.append(ys, h)), np.diff(np.append(xs, w)))[..., None]
-    # Half up, as image libraries round (np.rint would round 254.5 to even).
-    return np.clip(np.floor(sums / counts + 0.5), 0, 255).astype(np.uint8)
+    weighted = pixels.astype(np.float64) * wy[:, None, None] * wx[None, :, None]
+    sums = np.add.reduceat(np.add.reduceat(weighted, ys, axis=0), xs, axis=1)
+    den = np.outer(np.add.reduceat(wy, ys), np.add.reduceat(wx, xs))[..., None]
+    return np.clip(np.floor(sums / den + 0.5), 0, 255).astype(np.uint8)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

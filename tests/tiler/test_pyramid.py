@@ -13,9 +13,17 @@ import openslide
 import pytest
 from openslide.deepzoom import DeepZoomGenerator
 
-from tests.tiler.reference import box_filter, decode, level0_rgb, plain_jpeg_psnr, psnr
+from tests.tiler.reference import (
+    decode,
+    plain_jpeg_psnr,
+    psnr,
+    source_level,
+    weighted_box_filter,
+)
 from tiler import BrokenSlideError, SlideError, UnsupportedFormatError, open_slide
 from tiler.deepzoom import DeepZoomGrid, TileOptions
+from tiler.level_pixels import SlidePixels
+from tiler.levels import band_of
 from tiler.pyramid import build_pyramid
 from tiler.tilepack import TilePack
 
@@ -27,7 +35,7 @@ REAL = [
     "generic-tiff/test_orient1.tif",
     "generic-tiff/small_la.tiff",
 ]
-SYNTHETIC = ["odd-jpeg", "no-mpp", "deflate"]
+SYNTHETIC = ["odd-jpeg", "two-step", "no-mpp", "deflate"]
 
 
 def slide_path(name: str, shared: Path, synthetic: dict[str, Path]) -> Path:
@@ -35,13 +43,23 @@ def slide_path(name: str, shared: Path, synthetic: dict[str, Path]) -> Path:
 
 
 def check_pixels(path: Path, pack: TilePack, options: TileOptions, sample_every: int) -> None:
-    """Every `sample_every`-th tile of every level against its reference."""
-    with open_slide(path) as slide:
-        level0 = level0_rgb(slide)
+    """Every `sample_every`-th tile of every level against an exact box filter of its
+    source level."""
     grid = pack.grid
+    with open_slide(path) as slide:
+        pixels = SlidePixels(slide)
+        bands = pixels.bands
+        sources = {band.level: source_level(slide, band.level, band.factor) for band in bands}
+        pixels.close()
     checked = 0
     for z in range(grid.level_count):
-        reference = box_filter(level0, grid.downsample(z))
+        band = band_of(bands, z)
+        reference = weighted_box_filter(
+            sources[band.level],
+            grid.downsample(z) // band.factor,
+            (grid.l0_width, grid.l0_height),
+            band.factor,
+        )
         assert reference.shape[:2] == grid.level_dimensions(z)[::-1]
         cols, rows = grid.tile_counts(z)
         for index in range(0, cols * rows, sample_every):
