@@ -6,8 +6,12 @@ mapping walks the class hierarchy, so a new subclass inherits its parent's code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from annotations.errors import InvalidAnnotationError
 from app.core.errors import (
@@ -18,6 +22,7 @@ from app.core.errors import (
     PermissionDeniedError,
     UnprocessableError,
 )
+from app.services.transfers.protocol import TransferGoneError
 from app.services.uploads.protocol import (
     ChecksumMismatchError,
     OffsetMismatchError,
@@ -30,7 +35,10 @@ from app.services.uploads.protocol import (
 )
 from tiler.errors import (
     BrokenSlideError,
+    NotArrivedError,
     NotFoundError,
+    RangeOutsideFileError,
+    RangeOverlapError,
     SlideBridgeError,
     SlideError,
     SlideTooLargeError,
@@ -59,6 +67,11 @@ STATUS_BY_ERROR: dict[type[SlideBridgeError], int] = {
     UploadGoneError: 410,
     ChecksumMismatchError: 460,
     UploadTooLargeError: 413,
+    # Progressive transfers.
+    RangeOverlapError: 409,
+    RangeOutsideFileError: 416,
+    TransferGoneError: 410,
+    NotArrivedError: 409,
     SlideBridgeError: 400,
 }
 
@@ -71,12 +84,47 @@ def status_for(error: SlideBridgeError) -> int:
     return 400
 
 
-async def _handle(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, SlideBridgeError)
+def error_response(request: Request, error: SlideBridgeError) -> Response:
     status = status_for(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"detail": error.reason}, status_code=status, headers=headers)
+    if request.method == "HEAD":
+        response: Response = Response(status_code=status)
+    else:
+        response = JSONResponse({"detail": error.reason}, status_code=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def _handle(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SlideBridgeError)
+    return error_response(request, error)
 
 
 def install_error_handler(app: FastAPI) -> None:
     app.add_exception_handler(SlideBridgeError, _handle)
+
+
+class BodyRoute(APIRoute):
+    """A route whose request bodies are large: a refusal closes the connection.
+
+    The refused body was not read. Without `Connection: close` the server would read
+    and discard the rest to keep the connection, and the client would go on sending a
+    body nobody uses (over a slow link, minutes of it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def refusing_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SlideBridgeError as error:
+                response = error_response(request, error)
+                if request.method in {"PATCH", "POST", "PUT"}:
+                    response.headers["Connection"] = "close"
+            return self.finish(request, response)
+
+        return refusing_handler
+
+    def finish(self, request: Request, response: Response) -> Response:
+        """Headers every answer of the route carries (errors included)."""
+        return response

@@ -16,11 +16,15 @@ from app.api.routes import (
     live,
     metrics,
     slides,
+    transfers,
     uploads,
 )
 
 router = APIRouter()
-ROUTES = (health, auth, slides, audit, dzi, iiif, uploads, annotation_routes, live, cases, metrics)
+ROUTES = (
+    health, auth, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live, cases,
+    metrics,
+)  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)
 router.include_router(pages.router)

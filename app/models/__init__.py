@@ -7,6 +7,15 @@ a client sends, `XPublic` what the API answers, `X(table=True)` the row. Ids are
 UUIDs, times timezone-aware UTC, every string has a max_length.
 """
 
-from app.models import accounts, annotations, audit, cases, jobs, slides, uploads
+from app.models import accounts, annotations, audit, cases, jobs, slides, transfers, uploads
 
-__all__ = ["accounts", "annotations", "audit", "cases", "jobs", "slides", "uploads"]
+__all__ = [
+    "accounts",
+    "annotations",
+    "audit",
+    "cases",
+    "jobs",
+    "slides",
+    "transfers",
+    "uploads",
+]

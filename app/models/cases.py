@@ -301,8 +301,18 @@ class Clock(SQLModel):
 class SlideState(SQLModel):
     uploading: int = Field(description="uploads into the case still receiving bytes")
     attached: int
-    viewable: int = Field(description="registered and not failed: tiles on the fly at once")
+    viewable: int = Field(
+        description="not failed, and registered or (arriving) with its overview in: "
+        "the pathologist can look at it"
+    )
     failed: int
+    arriving: int = Field(default=0, description="attached slides whose bytes still arrive")
+    overview_pending: int = Field(
+        default=0, description="arriving slides whose overview is not in yet"
+    )
+    received: float | None = Field(
+        default=None, description="fraction of the arriving slides' bytes at the hub, 0..1"
+    )
 
 
 class CasePublic(CaseFields, CaseTimes):

@@ -14,6 +14,9 @@ from app.models.types import EnumText, UTCDateTime, utcnow
 
 
 class SlideStatus(StrEnum):
+    #: Its bytes are still crossing the link (a progressive transfer): served from what
+    #: has arrived.
+    arriving = "arriving"
     queued = "queued"
     tiling = "tiling"
     ready = "ready"
@@ -62,6 +65,9 @@ class SlidePublic(SlideBase):
     associated: list[str]
     size_bytes: int
     created_at: datetime
+    received: float = Field(
+        default=1.0, description="fraction of the file's bytes at the hub, 0..1 (arriving)"
+    )
 
 
 class SlideList(SQLModel):

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -27,7 +26,8 @@ from app.core.storage import content_path, pyramid_path, slide_file
 from app.models.accounts import Site
 from app.models.audit import Outcome
 from app.models.jobs import URGENT_PRIORITY, Job
-from app.models.slides import LevelPublic, SlideList, SlidePublic, SlideRecord
+from app.models.slides import LevelPublic, SlideList, SlidePublic, SlideRecord, SlideStatus
+from app.models.transfers import Transfer, TransferStatus
 from app.services.audited import visible_slide_audited
 from app.services.context import Context
 from app.services.staging import StagedFile, move_into_place, safe_suffix
@@ -116,15 +116,11 @@ def register(
         sha256=staged.sha256,
         storage_path=relative.as_posix(),
         size_bytes=staged.size,
-        vendor=info.vendor[:64],
-        width=info.width,
-        height=info.height,
-        mpp_x=info.mpp_x,
-        mpp_y=info.mpp_y,
-        objective_power=info.objective_power,
-        levels=[level.__dict__ for level in info.levels],
-        associated=list(info.associated),
+        vendor="",
+        width=0,
+        height=0,
     )
+    describe(slide, info)
     priority = URGENT_PRIORITY if urgent else 0
     try:
         with db.write() as session:
@@ -142,12 +138,14 @@ def register(
     return Registered(slide, True, job.id, priority)
 
 
-async def register_async(
-    db: Database, settings: Settings, staged: StagedFile, site: Site, *, urgent: bool = False
-) -> Registered:
-    return await anyio.to_thread.run_sync(
-        lambda: register(db, settings, staged, site, urgent=urgent)
-    )
+def describe(slide: SlideRecord, info: SlideInfo) -> None:
+    """Copy what the engine read from the file into the record."""
+    slide.vendor = info.vendor[:64]
+    slide.width, slide.height = info.width, info.height
+    slide.mpp_x, slide.mpp_y = info.mpp_x, info.mpp_y
+    slide.objective_power = info.objective_power
+    slide.levels = [level.__dict__ for level in info.levels]
+    slide.associated = list(info.associated)
 
 
 def _existing(session: Session, site_id: uuid.UUID, sha256: str) -> SlideRecord | None:
@@ -156,7 +154,20 @@ def _existing(session: Session, site_id: uuid.UUID, sha256: str) -> SlideRecord 
     ).first()
 
 
-def to_public(slide: SlideRecord, site_code: str) -> SlidePublic:
+def received_fractions(session: Session, slides: list[SlideRecord]) -> dict[uuid.UUID, float]:
+    """How much of each arriving slide's file is at the hub (the others are whole)."""
+    arriving = [slide.id for slide in slides if slide.status == SlideStatus.arriving]
+    if not arriving:
+        return {}
+    rows = session.exec(
+        select(Transfer.slide_id, Transfer.received_bytes, Transfer.size)
+        .where(col(Transfer.slide_id).in_(arriving))
+        .where(Transfer.status == TransferStatus.receiving)
+    ).all()
+    return {slide_id: got / size if size else 0.0 for slide_id, got, size in rows}
+
+
+def to_public(slide: SlideRecord, site_code: str, received: float = 1.0) -> SlidePublic:
     return SlidePublic(
         id=slide.id,
         site=site_code,
@@ -175,6 +186,7 @@ def to_public(slide: SlideRecord, site_code: str) -> SlidePublic:
         associated=list(slide.associated),
         size_bytes=slide.size_bytes,
         created_at=slide.created_at,
+        received=received,
     )
 
 
@@ -246,14 +258,17 @@ def list_visible(ctx: Context, site: str | None, offset: int, limit: int) -> Sli
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
         rows = list(session.exec(query.order_by(*newest_first).offset(offset).limit(limit)))
         codes = site_codes(session, {slide.site_id for slide in rows})
+        received = received_fractions(session, rows)
     detail = f"{len(rows)} of {total}" + (f" at {site}" if site else "")
     audit.record(
         ctx.db, ctx.actor, "slide.list", Outcome.success, object_type="slide", detail=detail
     )
-    return SlideList(items=[to_public(slide, codes[slide.site_id]) for slide in rows], total=total)
+    items = [to_public(s, codes[s.site_id], received.get(s.id, 1.0)) for s in rows]
+    return SlideList(items=items, total=total)
 
 
 def read(ctx: Context, slide_id: str) -> SlidePublic:
     with ctx.db.read() as session:
         slide = visible_slide_audited(session, ctx, slide_id, "slide.metadata")
-        return to_public(slide, site_codes(session, {slide.site_id})[slide.site_id])
+        received = received_fractions(session, [slide]).get(slide.id, 1.0)
+        return to_public(slide, site_codes(session, {slide.site_id})[slide.site_id], received)

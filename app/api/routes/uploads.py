@@ -10,17 +10,13 @@ can stream for an hour and must not hold a database snapshot that long.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from email.utils import format_datetime
-from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from app.api.deps import LongRequestContext, SettingsDep, get_dispatcher, get_settings
-from app.api.errors import status_for
+from app.api.errors import BodyRoute
 from app.core.config import Settings
 from app.core.db import Database
 from app.models.types import utcnow
@@ -47,7 +43,6 @@ from app.services.uploads.protocol import (
 from app.services.uploads.reaper import reap_now_and_then
 from app.services.uploads.receive import receive_body
 from app.services.uploads.store import PartWriter, part_path, wait_for_writer
-from tiler import SlideBridgeError
 
 log = logging.getLogger(__name__)
 #: Checked with a session closed at once: a PATCH can stream for an hour and must not
@@ -68,33 +63,13 @@ def _cors(request: Request, response: Response, settings: Settings) -> None:
         response.headers["Vary"] = "Origin"
 
 
-class TusRoute(APIRoute):
-    """Turns SlideBridge errors into tus answers and adds the tus and CORS headers."""
+class TusRoute(BodyRoute):
+    """Adds the tus and CORS headers to every answer, errors included."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def tus_handler(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except SlideBridgeError as error:
-                status = status_for(error)
-                if request.method == "HEAD":
-                    response = Response(status_code=status)
-                else:
-                    response = JSONResponse({"detail": error.reason}, status_code=status)
-                if status == 401:
-                    response.headers["WWW-Authenticate"] = "Bearer"
-                if request.method in {"PATCH", "POST"}:
-                    # The body was not read. Without this, the server would read and
-                    # discard the rest to keep the connection, and the client would go
-                    # on sending a body nobody uses (over a slow link, minutes of it).
-                    response.headers["Connection"] = "close"
-            response.headers["Tus-Resumable"] = TUS_VERSION
-            _cors(request, response, get_settings(request))
-            return response
-
-        return tus_handler
+    def finish(self, request: Request, response: Response) -> Response:
+        response.headers["Tus-Resumable"] = TUS_VERSION
+        _cors(request, response, get_settings(request))
+        return response
 
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"], route_class=TusRoute)

@@ -504,7 +504,8 @@ SYSTEM = Actor(None, "system:ingest", None)
 def advance(db: Database, hub: LiveHub, case_id: uuid.UUID) -> list[CaseEvent]:
     """Move a waiting case on as its slides arrive: `slides_uploading` once the first slide
     is received (an upload into the case began, or a slide was attached), `ready` once no
-    upload is still receiving and at least one attached slide is viewable.
+    upload is still receiving, every progressive slide's overview is in, and at least
+    one attached slide is viewable.
 
     A registered slide is viewable at once (tiles are made on the fly while its pyramid
     is built), so `ready` does not wait for the pyramid job."""
@@ -529,7 +530,7 @@ def advance(db: Database, hub: LiveHub, case_id: uuid.UUID) -> list[CaseEvent]:
                         values={"first_slide_at": first_time(Case.first_slide_at, now)},
                     )
                 )
-            if state.uploading == 0 and state.viewable > 0:
+            if _all_in(state):
                 events.append(
                     transition(
                         session,
@@ -556,8 +557,14 @@ def _due(case: Case, state: SlideState) -> bool:
     if case.status == CaseStatus.requested:
         return bool(state.uploading or state.attached)
     if case.status == CaseStatus.slides_uploading:
-        return state.uploading == 0 and state.viewable > 0
+        return _all_in(state)
     return False
+
+
+def _all_in(state: SlideState) -> bool:
+    """Ready for the pathologist: no upload still receiving, every arriving slide's overview
+    in (the rest sharpens while they look), and something to look at."""
+    return state.uploading == 0 and state.overview_pending == 0 and state.viewable > 0
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -31,6 +31,7 @@ from app.models.cases import (
     SlideState,
 )
 from app.models.slides import SlideRecord, SlideStatus
+from app.models.transfers import Transfer, TransferStatus
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadStatus
 
@@ -92,6 +93,24 @@ def _uploading(session: Session, cases: Sequence[Case]) -> dict[uuid.UUID, int]:
     return counts
 
 
+class Arrival(NamedTuple):
+    received: int
+    size: int
+    overview: bool
+
+
+def _arriving(session: Session, slide_ids: list[uuid.UUID]) -> dict[uuid.UUID, Arrival]:
+    """The progressive transfers still bringing these slides' bytes."""
+    if not slide_ids:
+        return {}
+    rows = session.exec(
+        select(Transfer.slide_id, Transfer.received_bytes, Transfer.size, Transfer.overview_at)
+        .where(col(Transfer.slide_id).in_(slide_ids))
+        .where(Transfer.status == TransferStatus.receiving)
+    ).all()
+    return {slide_id: Arrival(got, size, at is not None) for slide_id, got, size, at in rows}
+
+
 def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
     if not cases:
         return []
@@ -132,6 +151,7 @@ def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
         "case_id",
     )
     uploading = _uploading(session, cases)
+    arriving = _arriving(session, [slide_id for case_id, slide_id, _ in slide_rows])
     return [
         _public(
             case,
@@ -141,6 +161,7 @@ def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
             acks[case.id],
             events[case.id],
             uploading[case.id],
+            arriving,
             now,
         )
         for case in cases
@@ -155,9 +176,13 @@ def _public(
     acks: list[Acknowledgement],
     events: list[CaseEvent],
     uploading: int,
+    arriving: dict[uuid.UUID, Arrival],
     now: datetime,
 ) -> CasePublic:
     failed = sum(1 for _, status in slides if status == SlideStatus.failed)
+    coming = [arriving[slide_id] for slide_id, _ in slides if slide_id in arriving]
+    pending = sum(1 for arrival in coming if not arrival.overview)
+    size = sum(arrival.size for arrival in coming)
     versions = [report_public(report) for report in reports]
     return CasePublic.model_validate(
         case,
@@ -167,8 +192,11 @@ def _public(
             "slide_state": SlideState(
                 uploading=uploading,
                 attached=len(slides),
-                viewable=len(slides) - failed,
+                viewable=len(slides) - failed - pending,
                 failed=failed,
+                arriving=len(coming),
+                overview_pending=pending,
+                received=sum(a.received for a in coming) / size if size else None,
             ),
             "clock": clock(case, now),
             "report": versions[-1] if versions else None,
