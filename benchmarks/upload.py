@@ -163,7 +163,8 @@ def through_cuts(
     hub: Hub, path: Path, cuts: int, checksum: bool, state: Path, rate: float | None = None
 ) -> dict[str, Any]:
     """tuspy (the `slidebridge upload` sender) through a proxy that cuts `cuts` times."""
-    from app.agent.tus import Sender, UploadRefusedError
+    from app.agent.hub import UploadRefusedError
+    from app.agent.tus import Sender
 
     size = path.stat().st_size
     chunk = CHUNK if checksum else size

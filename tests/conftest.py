@@ -31,7 +31,7 @@ from app.services import accounts as crud
 
 # One Chromium per test process for every browser test (two fixture copies would
 # start two Playwright loops in one thread).
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.hub_process"]
 
 REPO = Path(__file__).resolve().parents[1]
 #: CI clones the repository next to shared/, so shared is always <repo>/../shared.

@@ -8,8 +8,6 @@ The SHA-256 also goes to the server as metadata, which checks the whole file.
 
 from __future__ import annotations
 
-import hashlib
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,16 +23,17 @@ from tusclient.request import TusRequest
 from tusclient.storage.filestorage import FileStorage
 from tusclient.uploader.uploader import Uploader
 
-from tiler import SlideBridgeError
-
-#: Statuses after which asking again cannot help (409 and 423 can: re-read the offset).
-_FINAL = frozenset({400, 401, 403, 404, 410, 412, 413, 415, 422})
+from app.agent.hub import (
+    FINAL_STATUSES,
+    TIMEOUT,
+    UploadRefusedError,
+    backoff_seconds,
+    file_sha256,
+    named,
+    reason_of,
+)
 
 Progress = Callable[[int, int], None]
-
-
-class UploadRefusedError(SlideBridgeError):
-    """The hub refused the file for good (not a slide, over quota, no permission)."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,6 @@ class Sent:
     path: Path
     slide_id: str
     upload_url: str
-
-
-#: (connect, read) seconds. tuspy sets no timeout, and a half-open link (the radio
-#: dropped, no RST ever comes) would then hang the agent forever.
-TIMEOUT = (30.0, 300.0)
 
 
 class _TimedRequest(TusRequest):
@@ -116,11 +110,6 @@ class _KnownFingerprint(Fingerprint):
         return self.key
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _status(error: Exception) -> int | None:
     status = getattr(error, "status_code", None)
     return status if isinstance(status, int) else None
@@ -128,22 +117,7 @@ def _status(error: Exception) -> int | None:
 
 def _reason(error: Exception) -> str:
     body = getattr(error, "response_content", None)
-    if isinstance(body, bytes) and body:
-        try:
-            import json
-
-            detail = json.loads(body).get("detail")
-            if isinstance(detail, str):
-                return detail
-        except ValueError:
-            pass
-        return body.decode("utf-8", "replace")[:300]
-    return str(error) or type(error).__name__
-
-
-def _named(path: Path, reason: str) -> str:
-    """The hub's reason, naming the file once (slide errors already name it)."""
-    return reason if path.name in reason else f"{path.name}: {reason}"
+    return reason_of(body if isinstance(body, bytes) else None, str(error) or type(error).__name__)
 
 
 class Sender:
@@ -176,7 +150,7 @@ class Sender:
         self.body_bytes = 0  # request body bytes put on the wire, resent ones included
 
     def _backoff(self, attempt: int) -> None:
-        self.sleep(min(self.max_wait, 0.5 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311
+        self.sleep(backoff_seconds(attempt, self.max_wait))
 
     def send(
         self,
@@ -212,9 +186,9 @@ class Sender:
                 attempt = 0 if uploader.offset > before else attempt
             except (TusCommunicationError, TusUploadFailed, requests.RequestException) as error:
                 status = _status(error)
-                if status in _FINAL:
+                if status in FINAL_STATUSES:
                     self.storage.remove_item(key)
-                    raise UploadRefusedError(_named(path, _reason(error))) from error
+                    raise UploadRefusedError(named(path, _reason(error))) from error
                 if time.monotonic() - started > self.give_up_after:
                     raise
                 self._backoff(attempt)
@@ -238,7 +212,7 @@ class Sender:
             try:
                 return make()  # resumes a stored upload, asking the hub for its offset
             except TusCommunicationError as error:
-                if _status(error) in _FINAL:
+                if _status(error) in FINAL_STATUSES:
                     self.storage.remove_item(key)  # expired or refused: start a new one
                     continue
                 # The hub is unreachable right now: keep the URL, resume once it answers.
@@ -253,7 +227,7 @@ class Sender:
         try:
             offset = uploader.get_offset()
         except (TusCommunicationError, requests.RequestException) as error:
-            if _status(error) in _FINAL:
+            if _status(error) in FINAL_STATUSES:
                 uploader.url = None  # the upload is gone: start a new one
             return
         uploader.offset = offset
@@ -278,18 +252,5 @@ class Sender:
         self.storage.remove_item(key)
         if body.get("status") != "completed" or not body.get("slide_id"):
             reason = body.get("error") or body.get("detail") or body.get("status")
-            raise UploadRefusedError(_named(path, str(reason)))
+            raise UploadRefusedError(named(path, str(reason)))
         return Sent(path, str(body["slide_id"]), str(uploader.url))
-
-
-def login(server: str, username: str, password: str) -> str:
-    response = requests.post(
-        f"{server.rstrip('/')}/api/auth/token",
-        data={"username": username, "password": password},
-        timeout=60,
-    )
-    if response.status_code != 200:
-        raise UploadRefusedError(f"sign-in refused ({response.status_code})")
-    token = response.json()["access_token"]
-    assert isinstance(token, str)
-    return token

@@ -19,6 +19,8 @@ from app.cli.common import fail
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from app.agent.courier import Courier
+
 DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
 Server = Annotated[str, typer.Option(help="The hub, e.g. https://hub.example.org")]
 StateDir = Annotated[
@@ -27,7 +29,7 @@ StateDir = Annotated[
 
 
 def _token(server: str) -> str:
-    from app.agent.tus import UploadRefusedError, login
+    from app.agent.hub import UploadRefusedError, login
 
     token = os.environ.get("SLIDEBRIDGE_TOKEN")
     if token:
@@ -78,7 +80,8 @@ def upload(
     """Upload slide files, resuming after cuts and across runs; prints each slide id."""
     from rich.progress import TaskID
 
-    from app.agent.tus import Sender, UploadRefusedError
+    from app.agent.hub import UploadRefusedError
+    from app.agent.tus import Sender
 
     sender = Sender(
         server, _token(server), state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum
@@ -103,6 +106,56 @@ def upload(
         raise typer.Exit(1)
 
 
+def send(
+    paths: Annotated[list[Path], typer.Argument(help="Slide files.", exists=True, dir_okay=False)],
+    server: Server,
+    site: Annotated[str | None, typer.Option(help="Site code (default: your own).")] = None,
+    case: Annotated[str | None, typer.Option(help="Case id (frozen section).")] = None,
+    state_dir: StateDir = DEFAULT_STATE / "slidebridge",
+    piece_kb: Annotated[int, typer.Option(help="KiB per range request.", min=16)] = 256,
+    connections: Annotated[int, typer.Option(help="Ranges in flight at once.", min=1)] = 2,
+) -> None:
+    """Send slides in the order the pathologist needs them: the hub shows each slide from
+    its first bytes, and what a viewer looks at comes first. Resumes after cuts and
+    restarts; exits 0 when the hub has verified every file. Formats the hub cannot show
+    while they arrive go in byte order (tus)."""
+    from rich.progress import TaskID
+
+    from app.agent.hub import UploadRefusedError
+
+    courier = _courier(server, state_dir, piece_kb, connections)
+    failed = 0
+    with _bar() as bar:
+        for path in paths:
+            task = bar.add_task(path.name[:40], total=path.stat().st_size)
+
+            def advance(done: int, _total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done)
+
+            try:
+                done = courier.deliver(path, site=site, case=case, progress=advance)
+            except UploadRefusedError as error:
+                bar.console.print(f"[red]refused[/red] {error.reason}")
+                failed += 1
+                continue
+            bar.update(task, completed=path.stat().st_size)
+            bar.console.print(f"{path.name}: slide {done.slide_id} ({done.how})")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _courier(server: str, state_dir: Path, piece_kb: int = 256, connections: int = 2) -> Courier:
+    from app.agent.courier import Courier
+    from app.agent.send import ProgressiveSender
+    from app.agent.tus import Sender
+
+    token = _token(server)
+    progressive = ProgressiveSender(
+        server, token, piece_bytes=piece_kb * 1024, connections=connections
+    )
+    return Courier(progressive, Sender(server, token, state_dir, checksum=False))
+
+
 def watch(
     directory: Annotated[Path, typer.Argument(help="Scanner output folder.", file_okay=False)],
     server: Server,
@@ -113,10 +166,10 @@ def watch(
     once: Annotated[bool, typer.Option(help="Stop when nothing is left to send.")] = False,
 ) -> None:
     """Send new slides from a scanner's folder once they stop growing, in order of arrival."""
-    from app.agent.tus import Sender, UploadRefusedError
+    from app.agent.hub import UploadRefusedError
     from app.agent.watch import WatchState, scan
 
-    sender = Sender(server, _token(server), state_dir, checksum=False)
+    courier = _courier(server, state_dir)
     state = WatchState.load(state_dir / f"watch-{site}.json")
     typer.echo(f"watching {directory} for site {site} (Ctrl-C stops)")
     while True:
@@ -130,7 +183,7 @@ def watch(
                     state.sent[unit.name] = {"deferred": "multi-file"}
                 continue
             try:
-                sent = sender.send(unit.files[0], site=site)
+                sent = courier.deliver(unit.files[0], site=site)
             except UploadRefusedError as error:
                 typer.echo(f"refused: {error.reason}", err=True)
                 state.record(unit, refused=error.reason)
@@ -145,4 +198,5 @@ def watch(
 
 def register(cli: typer.Typer) -> None:
     cli.command("upload")(upload)
+    cli.command("send")(send)
     cli.command("watch")(watch)

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.agent.tus import Sender, UploadRefusedError
+from app.agent.hub import UploadRefusedError
+from app.agent.tus import Sender
 from app.core.config import Settings
 from benchmarks.shaped_link import CuttingProxy
 from tests.conftest import SLIDES, SMALL_SVS, World

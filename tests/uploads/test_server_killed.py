@@ -4,90 +4,27 @@ every byte it had acknowledged is still there, and the client finishes from ther
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.agent.tus import Sender
 from benchmarks.shaped_link import CuttingProxy
-from tests.conftest import PASSWORD, SECRET, SMALL_SVS
+from tests.conftest import PASSWORD, SMALL_SVS
+from tests.hub_process import HubProcess
 
 SLIDEBRIDGE = Path(sys.executable).parent / "slidebridge"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Hub:
-    """One `slidebridge serve` process at a time on a fixed port and data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "SLIDEBRIDGE_ENVIRONMENT": "test",
-            "SLIDEBRIDGE_SECRET_KEY": SECRET,
-            "SLIDEBRIDGE_DATA_DIR": str(data_dir),
-            "SLIDEBRIDGE_BUILD_PROCESSES": "1",
-            "SLIDEBRIDGE_UPLOAD_COMMIT_BYTES": str(128 * 1024),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def run(self, *args: str, stdin: str = "") -> None:
-        subprocess.run(
-            [str(SLIDEBRIDGE), *args], env=self.env, input=stdin.encode(), check=True,
-            capture_output=True,
-        )  # fmt: skip
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(SLIDEBRIDGE), "serve", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("slidebridge serve did not come up")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Hub]:
-    hub = Hub(tmp_path / "data")
-    hub.run("site", "add", "NORTH", "--name", "North")
-    hub.run("user", "add", "tech", "--role", "technician", "--site", "NORTH",
-            "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
-    hub.start()
-    yield hub
-    if hub.process is not None and hub.process.poll() is None:
-        hub.kill()
-
-
-def test_kill_9_mid_upload_keeps_acknowledged_bytes(hub: Hub, tmp_path: Path) -> None:
+def test_kill_9_mid_upload_keeps_acknowledged_bytes(
+    hub_process: HubProcess, tmp_path: Path
+) -> None:
+    hub = hub_process
     data = SMALL_SVS.read_bytes()
     token = httpx.post(
         f"{hub.base}/api/auth/token", data={"username": "tech", "password": PASSWORD}
@@ -135,7 +72,8 @@ def test_kill_9_mid_upload_keeps_acknowledged_bytes(hub: Hub, tmp_path: Path) ->
     assert proxy.bytes_up < 2 * len(data) - acknowledged[0] + 100_000
 
 
-def test_restart_keeps_every_acknowledged_byte(hub: Hub) -> None:
+def test_restart_keeps_every_acknowledged_byte(hub_process: HubProcess) -> None:
+    hub = hub_process
     token = httpx.post(
         f"{hub.base}/api/auth/token", data={"username": "tech", "password": PASSWORD}
     ).json()["access_token"]

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import anyio
 from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
 
 from app.api.deps import LongRequestContext, SettingsDep, get_dispatcher
 from app.api.errors import BodyRoute
+from app.core.config import Settings
 from app.core.errors import UnprocessableError
-from app.models.transfers import TransferCreate, TransferPublic, TransferStatus
+from app.models.transfers import Transfer, TransferCreate, TransferPublic, TransferStatus
+from app.services.context import Context
 from app.services.transfers import service
 from app.services.transfers.protocol import parse_digest, parse_length, parse_start
 from app.services.transfers.service import Hub
@@ -46,18 +49,40 @@ def create_transfer(
 
 
 @router.get("/{transfer_id}")
-def transfer_state(transfer_id: str, request: Request, ctx: LongRequestContext) -> TransferPublic:
-    return service.read(ctx, get_transfer_hub(request), transfer_id)
+async def transfer_state(
+    transfer_id: str, request: Request, ctx: LongRequestContext, settings: SettingsDep
+) -> TransferPublic:
+    """The state, with every received interval. A transfer whose bytes are all in but whose
+    completion was cut off (the hub restarted) is completed here."""
+    hub = get_transfer_hub(request)
+    public = await anyio.to_thread.run_sync(service.read, ctx, hub, transfer_id)
+    if public.status == TransferStatus.receiving and public.received_bytes == public.size:
+        transfer = await anyio.to_thread.run_sync(service.find, ctx.db, ctx.user, transfer_id)
+        await _complete(request, ctx, settings, hub, transfer)
+        public = await anyio.to_thread.run_sync(service.read, ctx, hub, transfer_id)
+    return public
+
+
+async def _complete(
+    request: Request, ctx: Context, settings: Settings, hub: Hub, transfer: Transfer
+) -> Transfer:
+    done = await anyio.to_thread.run_sync(service.complete, ctx, settings, hub, transfer)
+    if done.job_id is not None:
+        await anyio.to_thread.run_sync(get_dispatcher(request).notify, done.job_id, done.priority)
+    return done.transfer
 
 
 async def _body(request: Request, length: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > length:
-            raise UnprocessableError("the body is longer than its Content-Length")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > length:
+                raise UnprocessableError("the body is longer than its Content-Length")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        pass  # the link dropped mid-range: answered below, to nobody
     if size != length:
         # A cut connection: nothing is written, the agent sends the range again.
         raise UnprocessableError(f"received {size} of {length} bytes")
@@ -98,12 +123,7 @@ async def put_range(
     )
     transfer = received.transfer
     if transfer.status == TransferStatus.receiving and transfer.received_bytes == transfer.size:
-        done = await anyio.to_thread.run_sync(service.complete, ctx, settings, hub, transfer)
-        transfer = done.transfer
-        if done.job_id is not None:
-            await anyio.to_thread.run_sync(
-                get_dispatcher(request).notify, done.job_id, done.priority
-            )
+        transfer = await _complete(request, ctx, settings, hub, transfer)
     if not received.new:
         response.status_code = 200
     return await anyio.to_thread.run_sync(
