@@ -11,12 +11,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.core.storage import content_path
 from app.services.transfers.store import part_path
-from tests.conftest import SMALL_SVS, World
+from tests.conftest import SLIDES, SMALL_SVS, World
 from tiler.byte_layout import file_layout
 
 DATA = SMALL_SVS.read_bytes()
@@ -183,3 +184,40 @@ def test_site_rules_and_refusals(client: TestClient, world: World) -> None:
         "/api/transfers", json={"filename": "x", "size": 10, "sha256": "nothex"},
         headers=world.auth("tech_north"),
     ).status_code == 422  # fmt: skip
+
+
+def test_the_slide_is_described_as_soon_as_its_structure_arrives(
+    client: TestClient, world: World
+) -> None:
+    transfer = declare(client, world).json()
+    structure = [r for r in file_layout(SMALL_SVS).ranges if r.kind == "structure"]
+    for item in structure:
+        assert put(
+            client, world, transfer["id"], item.start, DATA[item.start : item.end]
+        ).is_success
+    slide = client.get(f"/api/slides/{transfer['slide_id']}", headers=world.auth("tech_north"))
+    body = slide.json()
+    assert body["status"] == "arriving"
+    assert (body["width"], body["height"], body["vendor"]) == (2220, 2967, "aperio")
+    assert body["mpp_x"] == pytest.approx(0.499) and body["levels"][0]["width"] == 2220
+    assert body["received"] < 0.05
+
+
+def test_a_structure_the_engine_refuses_ends_the_transfer_at_once(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    broken = (SLIDES / "broken" / "unopenable.tiff").read_bytes()
+    declared = {"filename": "unopenable.tiff", "size": len(broken),
+                "sha256": hashlib.sha256(broken).hexdigest()}  # fmt: skip
+    transfer = client.post("/api/transfers", json=declared, headers=world.auth("tech_north"))
+    transfer_id = transfer.json()["id"]
+    refused = put(client, world, transfer_id, 0, broken)
+    assert refused.status_code == 422, refused.text
+    assert "compression" in refused.json()["detail"].lower()
+    state = client.get(f"/api/transfers/{transfer_id}", headers=world.auth("tech_north")).json()
+    assert state["status"] == "failed"
+    assert not part_path(settings.data_dir, uuid.UUID(transfer_id)).exists()
+    slide = client.get(
+        f"/api/slides/{transfer.json()['slide_id']}", headers=world.auth("tech_north")
+    )
+    assert slide.json()["status"] == "failed"

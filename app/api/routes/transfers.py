@@ -119,7 +119,7 @@ async def put_range(
     await anyio.to_thread.run_sync(service.check_range, ctx.db, hub, transfer, offset, length)
     body = await _body(request, length)
     received = await anyio.to_thread.run_sync(
-        service.receive, ctx.db, settings, hub, transfer, offset, body, digest
+        service.receive, ctx, settings, hub, transfer, offset, body, digest
     )
     transfer = received.transfer
     if transfer.status == TransferStatus.receiving and transfer.received_bytes == transfer.size:

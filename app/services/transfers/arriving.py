@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.models.transfers import Transfer, TransferRange
 from app.services.transfers import store
+from tiler.partial import PartialSlide
 from tiler.received import ReceivedRanges
 
 #: How stale another process's writes may be in this one's view of a transfer.
@@ -33,6 +34,7 @@ class Entry:
     last_row: int = 0
     refreshed: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    partial: PartialSlide | None = None
 
 
 class Arrivals:
@@ -73,9 +75,18 @@ class Arrivals:
         """This process wrote and recorded [start, end)."""
         self._entry(transfer).received.add(start, end)
 
-    def part_file(self, transfer_id: uuid.UUID) -> str:
-        return str(store.part_path(self.settings.data_dir, transfer_id))
+    def partial(self, db: Database, transfer: Transfer) -> PartialSlide:
+        """The engine's reader over the part file (what has arrived, nothing else)."""
+        received = self.received(db, transfer)
+        entry = self._entry(transfer)
+        with entry.lock:
+            if entry.partial is None:
+                path = store.part_path(self.settings.data_dir, transfer.id)
+                entry.partial = PartialSlide(path, transfer.size, received)
+            return entry.partial
 
     def forget(self, slide_id: uuid.UUID) -> None:
         with self._lock:
-            self._entries.pop(slide_id, None)
+            entry = self._entries.pop(slide_id, None)
+        if entry is not None and entry.partial is not None:
+            entry.partial.close()

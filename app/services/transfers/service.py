@@ -284,7 +284,7 @@ def check_range(
 
 
 def receive(
-    db: Database,
+    ctx: Context,
     settings: Settings,
     hub: Hub,
     transfer: Transfer,
@@ -293,6 +293,7 @@ def receive(
     digest: str,
 ) -> Received:
     """Write one range whose body has been read: checked, written, fsynced, recorded."""
+    db = ctx.db
     if hashlib.sha256(body).hexdigest() != digest:
         raise DigestMismatchError("the range's bytes do not match their Content-Digest")
     end = start + len(body)
@@ -317,7 +318,40 @@ def receive(
                 )
             )
     hub.arrivals.arrived(transfer, start, end)
+    _describe_once_readable(ctx, settings, hub, transfer)
     return Received(_fresh(db, transfer.id), new=True)
+
+
+def _describe_once_readable(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> None:
+    """Once the file's structure is in, the slide record gets what the engine reads from
+    it (size, levels, resolution); a structure the engine refuses ends the transfer
+    at once, with the reason, rather than after the last byte."""
+    db = ctx.db
+    with db.read() as session:
+        slide = session.get(SlideRecord, transfer.slide_id)
+    if slide is None or slide.width:
+        return
+    partial = hub.arrivals.partial(db, transfer)
+    try:
+        if not partial.ready:
+            return
+        info = partial.info
+    except SlideError as error:
+        _refuse(ctx, settings, hub, transfer, error.reason)
+        raise
+    with db.write() as session:
+        row = session.get(SlideRecord, transfer.slide_id)
+        if row is not None and not row.width:
+            slide_service.describe(row, info)
+            row.updated_at = utcnow()
+            session.add(row)
+
+
+def _refuse(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer, reason: str) -> None:
+    """The file is not a slide we read: the transfer fails, its bytes go."""
+    _fail(ctx, transfer, reason)
+    hub.arrivals.forget(transfer.slide_id)
+    store.remove_part(store.part_path(settings.data_dir, transfer.id))
 
 
 def _fresh(db: Database, transfer_id: uuid.UUID) -> Transfer:
@@ -397,7 +431,15 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
 
 
 def _fail(ctx: Context, transfer: Transfer, reason: str) -> None:
-    with ctx.db.write() as session:
+    _fail_rows(ctx.db, transfer, reason)
+    audit.record(
+        ctx.db, ctx.actor, "transfer.reject", Outcome.failure, object_type="slide",
+        object_id=transfer.slide_id, site_id=transfer.site_id, detail=reason,
+    )  # fmt: skip
+
+
+def _fail_rows(db: Database, transfer: Transfer, reason: str) -> None:
+    with db.write() as session:
         session.execute(
             update(Transfer)
             .where(col(Transfer.id) == transfer.id)
@@ -408,7 +450,3 @@ def _fail(ctx: Context, transfer: Transfer, reason: str) -> None:
             .where(col(SlideRecord.id) == transfer.slide_id)
             .values(status=SlideStatus.failed, error=reason[:1000], updated_at=utcnow())
         )
-    audit.record(
-        ctx.db, ctx.actor, "transfer.reject", Outcome.failure, object_type="slide",
-        object_id=transfer.slide_id, site_id=transfer.site_id, detail=reason,
-    )  # fmt: skip
