@@ -61,7 +61,9 @@ CEILING = "static"
 GOAL_CLIENTS = 32
 GOAL_PYRAMID_RATIO = 0.5
 GOAL_PYRAMID_P99_MS = 20.0
-GOAL_ONTHEFLY_P99_MS = 25.0
+#: New slides are served on the fly for their first minutes (progressive ingest): 32 viewers
+#: panning at 20 tiles/s each (`--clients 32 --rate 20`) must stay under this p99.
+GOAL_ONTHEFLY_P99_MS = 50.0
 SITE = "BENCH"
 USER = "bench"
 READY_TIMEOUT_S = 60.0
