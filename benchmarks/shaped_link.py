@@ -4,7 +4,9 @@ Used by the upload benchmark and by the upload tests.
 
 Each accepted connection is forwarded to the target; while `cuts` remain, the
 proxy closes both sides after a random number of client-to-server bytes, the
-way a dropped radio link ends a request mid-body. Optional rate shaping.
+way a dropped radio link ends a request mid-body. Optional rate shaping of the
+uplink, shared by every connection as one radio link is (a sender with two
+connections gets the same bandwidth as one with one).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class CuttingProxy:
         self.cut_range = cut_range
         self.random = random.Random(seed)
         self.rate = rate_bytes_per_s
+        #: When the shared uplink is free again (monotonic seconds).
+        self._link_free = 0.0
         self.cuts_done = 0
         self.bytes_up = 0
         self.lock = threading.Lock()
@@ -56,7 +60,7 @@ class CuttingProxy:
                                 self.cuts_done += 1
                             break
                     if self.rate:
-                        time.sleep(len(chunk) / self.rate)
+                        self._wait_for_link(len(chunk))
                 dst.sendall(chunk)
         except OSError:
             pass
@@ -65,6 +69,15 @@ class CuttingProxy:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
+
+    def _wait_for_link(self, size: int) -> None:
+        """Hold `size` bytes until the shared uplink has carried them."""
+        assert self.rate
+        with self.lock:
+            start = max(time.monotonic(), self._link_free)
+            self._link_free = start + size / self.rate
+            done = self._link_free
+        time.sleep(max(0.0, done - time.monotonic()))
 
     def _serve(self) -> None:
         while not self.closing:
