@@ -141,7 +141,10 @@ def test_slides_move_the_case_to_ready_and_the_job_becomes_urgent(
     body = response.json()
     assert body["status"] == "ready"
     assert body["slides"] == [slide["id"]]
-    assert body["slide_state"] == {"uploading": 0, "attached": 1, "viewable": 1, "failed": 0}
+    assert body["slide_state"] == {
+        "uploading": 0, "attached": 1, "viewable": 1, "failed": 0,
+        "arriving": 0, "overview_pending": 0, "received": None,
+    }  # fmt: skip
     assert body["first_slide_at"] is not None and body["slides_ready_at"] is not None
     assert body["clock"]["minutes_since_ready"] is not None
     kinds = [event["kind"] for event in body["timeline"]]

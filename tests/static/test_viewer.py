@@ -6,7 +6,6 @@ follow-me between two browser contexts, and the messages for unusual slides."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -236,28 +235,27 @@ def test_live_changes_and_follow_me(site: ViewerSite, browser: Browser) -> None:
     try:
         presenter = open_viewer(site, contexts[0], "path_north", "cmu")
         follower = open_viewer(site, contexts[1], "surgeon_north", "cmu")
-        start = time.monotonic()
         draw(presenter, "rectangle", [(300, 300), (400, 380)])
-        follower.wait_for_function("() => window.slidebridge.store.items.size === 1", timeout=1000)
-        assert time.monotonic() - start < 2.5  # drawing included; the event itself is < 1 s
+        # Live, without a reload (how fast is `benchmarks.annotations`' business).
+        follower.wait_for_function("() => window.slidebridge.store.items.size === 1")
         # The surgeon may not draw, only measure.
         assert follower.locator('button[data-tool="rectangle"]').is_disabled()
         presenter.click("#share")
-        follower.wait_for_selector('button.follow[data-presenter="path_north"]', timeout=2000)
+        follower.wait_for_selector('button.follow[data-presenter="path_north"]')
         follower.click('button.follow[data-presenter="path_north"]')
         presenter.keyboard.press("3")
         presenter.wait_for_function("() => Math.abs(window.slidebridge.magnification - 10) < 0.05")
         presenter.mouse.move(stage_box(presenter)["x"] + 500, stage_box(presenter)["y"] + 400)
-        follower.wait_for_function(
-            "() => Math.abs(window.slidebridge.magnification - 10) < 0.1", timeout=2000
-        )
+        follower.wait_for_function("() => Math.abs(window.slidebridge.magnification - 10) < 0.1")
         centre = (
             "() => { const v = window.slidebridge.viewer.viewport;"
             " const c = v.viewportToImageCoordinates(v.getCenter(true)); return [c.x, c.y]; }"
         )
-        time.sleep(0.5)
-        assert follower.evaluate(centre) == pytest.approx(presenter.evaluate(centre), abs=2)
-        assert follower.evaluate("() => window.slidebridge.overlay.pointer !== null")
+        follower.wait_for_function("() => window.slidebridge.overlay.pointer !== null")
+        follower.wait_for_function(
+            f"() => {{ const [x, y] = ({centre})(); const [px, py] = {presenter.evaluate(centre)};"
+            " return Math.abs(x - px) <= 2 && Math.abs(y - py) <= 2; }"
+        )
         assert follower.locator('button[data-tool="ruler"]').is_disabled()
         follower.screenshot(path=str(SHOTS / "slidebridge-viewer-follower.png"))
         follower.click("#unfollow")
