@@ -245,6 +245,11 @@ class ArrivingTiles:
         received = self.partial.received
         return received.received_bytes / received.size if received.size else 1.0
 
+    def close(self) -> None:
+        """Free this slide's share of the cache (the partial reader is the caller's)."""
+        self.pixels.drop_cached()
+        self.slide.close()
+
     def same_tiles_as(self, finished: SlidePixels) -> bool:
         """Whether the finished slide makes every tile as this did: the same bands, and
         each band level this decoded from its JPEG tiles passed OpenSlide's check."""

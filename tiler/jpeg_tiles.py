@@ -82,16 +82,15 @@ class JpegLevel:
     def decode_tile(self, t_col: int, t_row: int) -> np.ndarray:
         """Tile (t_col, t_row) as HxWx3 uint8, clipped to the level; a typed SlideError
         if it is not a valid tile. The array is shared: do not write to it."""
-        name = self._reader.path.name
         try:
             pixels = self._reader.read_level_tile(self.index, t_col, t_row)
         except SlideError as error:  # named as the OpenSlide reader names its errors
-            raise BrokenSlideError(
-                f"{name}: {error.reason}", path=str(self._reader.path)
-            ) from error
+            path = self._reader.path
+            raise BrokenSlideError(f"{path.name}: {error.reason}", path=str(path)) from error
         if pixels is None:  # every byte was recorded as received
             raise BrokenSlideError(
-                f"{name}: tile {t_col},{t_row} of level {self.index} is unreadable"
+                f"{self._reader.path.name}: tile {t_col},{t_row} of level {self.index} "
+                "is unreadable"
             )
         return pixels
 

@@ -46,7 +46,7 @@ from tiler.slide_structure import (
 
 #: Bytes an associated image may occupy (labels and macros are well under 10 MB).
 MAX_ASSOCIATED_BYTES = 64 << 20
-#: Distinct tile encodings remembered (see `PartialSlide._same_bytes`).
+#: Distinct tile encodings remembered per level (see `PartialSlide._same_bytes`).
 SAME_BYTES = 8
 
 
@@ -101,14 +101,16 @@ class PartialSlide:
         self._info: SlideInfo | None = None
         self._failure: SlideError | None = None
         self._by_offset: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
-        #: Recently decoded tile streams: blank glass that a scanner wrote as identical
-        #: bytes (or one shared blank tile) decodes once.
-        self._same_bytes: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
+        #: Recently decoded tile streams per level: blank glass that a scanner wrote as
+        #: identical bytes (or one shared blank tile) decodes once, per level, however
+        #: the requests of a viewer alternate between levels.
+        self._same_bytes: dict[int, OrderedDict[bytes, np.ndarray]] = {}
 
-    def _read_at(self, offset: int, length: int) -> bytes:
+    def _read_at(self, offset: int, length: int, *, arrived: bool = False) -> bytes:
+        """Received bytes of the file (`arrived`: the caller has just checked that)."""
         if offset < 0 or length < 0 or offset + length > self.size:
             raise BrokenSlideError(f"read of bytes {offset}+{length} beyond the file's end")
-        if not self.received.covers(offset, offset + length):
+        if not arrived and not self.received.covers(offset, offset + length):
             raise NotArrivedError(f"bytes {offset}-{offset + length} have not arrived yet")
         data = os.pread(self._fd, length, offset)
         if len(data) != length:
@@ -121,6 +123,9 @@ class PartialSlide:
     @property
     def structure(self) -> SlideStructure:
         """The parsed structure; `NotArrivedError` until its bytes have arrived."""
+        parsed = self._structure
+        if parsed is not None:  # parsed once, never replaced: no lock needed to read it
+            return parsed
         with self._lock:
             if self._structure is None:
                 if self._failure is not None:
@@ -274,7 +279,8 @@ class PartialSlide:
 
     @staticmethod
     def _pieces(lv: LevelStructure, tile: int) -> tuple[tuple[int, int], ...]:
-        return lv.fragments.get(tile) or ((int(lv.offsets[tile]), int(lv.counts[tile])),)
+        pieces = lv.fragments.get(tile) if lv.fragments else None
+        return pieces or ((int(lv.offsets[tile]), int(lv.counts[tile])),)
 
     def read_level_tile(self, level: int, t_col: int, t_row: int) -> np.ndarray | None:
         """The tile's pixels (HxWx3, clipped to the level; shared: do not write to them),
@@ -289,23 +295,35 @@ class PartialSlide:
             )
         pieces = self._pieces(lv, tile)
         limit = 2 * 3 * lv.tile_width * lv.tile_height + (1 << 20)
-        if sum(n for _, n in pieces) > limit:
-            raise BrokenSlideError(f"tile {t_col},{t_row} of level {level} claims too many bytes")
-        if not all(self.received.covers(o, o + n) for o, n in pieces):
-            return None
-        data = b"".join(self._read_at(o, n) for o, n in pieces)
-        key = (level, data)
+        if len(pieces) == 1:  # the usual case, on every tile request: no generators
+            ((offset, count),) = pieces
+            if count > limit:
+                raise BrokenSlideError(
+                    f"tile {t_col},{t_row} of level {level} claims too many bytes"
+                )
+            if not self.received.covers(offset, offset + count):
+                return None
+            data = self._read_at(offset, count, arrived=True)
+        else:
+            if sum(n for _, n in pieces) > limit:
+                raise BrokenSlideError(
+                    f"tile {t_col},{t_row} of level {level} claims too many bytes"
+                )
+            if not all(self.received.covers(o, o + n) for o, n in pieces):
+                return None
+            data = b"".join([self._read_at(o, n, arrived=True) for o, n in pieces])
         with self._lock:
-            pixels = self._same_bytes.get(key)
+            recent = self._same_bytes.setdefault(level, OrderedDict())
+            pixels = recent.get(data)
             if pixels is not None:
-                self._same_bytes.move_to_end(key)
+                recent.move_to_end(data)
         if pixels is None:
             pixels = self._decode(lv, data, t_col, t_row)
             pixels.flags.writeable = False
             with self._lock:
-                self._same_bytes[key] = pixels
-                if len(self._same_bytes) > SAME_BYTES:
-                    self._same_bytes.popitem(last=False)
+                recent[data] = pixels
+                if len(recent) > SAME_BYTES:
+                    recent.popitem(last=False)
         width = min(lv.tile_width, lv.width - t_col * lv.tile_width)
         height = min(lv.tile_height, lv.height - t_row * lv.tile_height)
         if (height, width) == pixels.shape[:2]:

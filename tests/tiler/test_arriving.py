@@ -216,6 +216,10 @@ def test_tiles_while_the_slide_arrives(
     assert all(final for _, final in previous.values())  # type: ignore[union-attr]
     assert tiles.overview_final() and tiles.received_fraction == 1.0
     assert tiles.same_tiles_as(SlidePixels(open_slide(reference.path)))
+    cache = tiles.pixels.cache
+    assert cache.bytes > 0
+    tiles.close()
+    assert cache.bytes == 0
 
 
 def assert_compact(
