@@ -9,6 +9,8 @@ would force: the same libjpeg-turbo then gives the same pixels.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tiler.errors import BrokenSlideError
@@ -26,35 +28,56 @@ _SOS, _EOI, _APP0, _APP14 = 0xDA, 0xD9, 0xE0, 0xEE
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _header_segments(data: bytes) -> tuple[list[bytes], int]:
-    """The marker segments after SOI, up to the scan (or EOI for a tables-only stream),
-    without JFIF/Adobe markers; and where the scan starts."""
+def _header(data: bytes) -> tuple[list[tuple[int, int]], int, list[tuple[int, int]]]:
+    """The byte spans of the marker segments after SOI, up to the scan (or EOI for a
+    tables-only stream), without fill bytes and JFIF/Adobe markers (neighbouring spans
+    joined); where the scan starts; and each frame header's (position, length)."""
     if not data.startswith(_SOI):
         raise ValueError("not a JPEG stream")
-    segments: list[bytes] = []
-    pos = 2
-    while pos + 1 < len(data):
+    kept: list[tuple[int, int]] = []
+    frames: list[tuple[int, int]] = []
+    pos, size = 2, len(data)
+
+    def keep(start: int, end: int) -> None:
+        if kept and kept[-1][1] == start:
+            kept[-1] = (kept[-1][0], end)
+        else:
+            kept.append((start, end))
+
+    while pos + 1 < size:
         if data[pos] != 0xFF:
             raise ValueError("garbage between JPEG markers")
-        if data[pos + 1] == 0xFF:  # fill byte
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        marker = data[pos + 1]
         if marker in (_SOS, _EOI):
-            return segments, pos
+            return kept, pos, frames
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            segments.append(data[pos : pos + 2])
+            keep(pos, pos + 2)
             pos += 2
             continue
-        if pos + 4 > len(data):
+        if pos + 4 > size:
             raise ValueError("truncated JPEG marker")
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2 or pos + 2 + length > len(data):
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if length < 2 or pos + 2 + length > size:
             raise ValueError("JPEG marker length runs past the stream")
         if marker not in (_APP0, _APP14):
-            segments.append(data[pos : pos + 2 + length])
+            keep(pos, pos + 2 + length)
+            if marker in _SOF:
+                frames.append((pos, length))
         pos += 2 + length
     raise ValueError("JPEG stream without image data")
+
+
+@functools.lru_cache(maxsize=64)
+def _prefix(tables: bytes | None, colorspace: JpegColorspace) -> bytes:
+    """SOI, the forced colour space and the tables' segments: the same for every tile of
+    a level (the level's tables object is hashed once, so this is a dictionary lookup)."""
+    parts = [_SOI, _ADOBE[colorspace]]
+    if tables:
+        parts += [tables[start:end] for start, end in _header(tables)[0]]
+    return b"".join(parts)
 
 
 def jpeg_stream(
@@ -62,17 +85,19 @@ def jpeg_stream(
 ) -> tuple[bytes, tuple[int, int]]:
     """SOI, the forced colour space, the tables' segments, then the tile's own stream;
     and the (width, height) its frame header declares."""
-    parts = [_SOI, _ADOBE[colorspace]]
-    if tables:
-        parts += _header_segments(tables)[0]
-    segments, scan = _header_segments(tile)
-    parts += segments
-    parts.append(tile[scan:])
-    frame = [s for s in segments if s[1] in _SOF]
-    if len(frame) != 1 or len(frame[0]) < 9:
+    kept, scan, frames = _header(tile)
+    if len(frames) != 1 or frames[0][1] < 7:
         raise ValueError("no single JPEG frame header")
-    height, width = int.from_bytes(frame[0][5:7], "big"), int.from_bytes(frame[0][7:9], "big")
-    return b"".join(parts), (width, height)
+    frame = frames[0][0]
+    height = (tile[frame + 5] << 8) | tile[frame + 6]
+    width = (tile[frame + 7] << 8) | tile[frame + 8]
+    if kept and kept[-1][1] == scan:  # usually the whole tile after SOI: one copy
+        kept[-1] = (kept[-1][0], len(tile))
+    else:
+        kept.append((scan, len(tile)))
+    view = memoryview(tile)
+    stream = b"".join([_prefix(tables, colorspace), *(view[start:end] for start, end in kept)])
+    return stream, (width, height)
 
 
 def decode_tile(
