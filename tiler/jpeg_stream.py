@@ -9,6 +9,8 @@ would force: the same libjpeg-turbo then gives the same pixels.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tiler.errors import BrokenSlideError
@@ -57,14 +59,19 @@ def _header_segments(data: bytes) -> tuple[list[bytes], int]:
     raise ValueError("JPEG stream without image data")
 
 
+@functools.lru_cache(maxsize=64)
+def _prefix(tables: bytes | None, colorspace: JpegColorspace) -> bytes:
+    """SOI, the forced colour space and the tables' segments: the same for every tile of
+    a level (the level's tables object is hashed once, so this is a dictionary lookup)."""
+    return b"".join([_SOI, _ADOBE[colorspace], *(_header_segments(tables)[0] if tables else ())])
+
+
 def jpeg_stream(
     tile: bytes, tables: bytes | None, colorspace: JpegColorspace
 ) -> tuple[bytes, tuple[int, int]]:
     """SOI, the forced colour space, the tables' segments, then the tile's own stream;
     and the (width, height) its frame header declares."""
-    parts = [_SOI, _ADOBE[colorspace]]
-    if tables:
-        parts += _header_segments(tables)[0]
+    parts = [_prefix(tables, colorspace)]
     segments, scan = _header_segments(tile)
     parts += segments
     parts.append(tile[scan:])

@@ -1,4 +1,4 @@
-"""Slide levels straight from a TIFF pyramid's JPEG tiles (the only tifffile user).
+"""Slide levels straight from a TIFF pyramid's JPEG tiles.
 
 OpenSlide's read_region runs at about 55 megapixels/s per core here, most of it
 spent outside the JPEG decoder; decoding the slide's own tiles with
@@ -6,44 +6,38 @@ libjpeg-turbo is several times faster. This is an accelerator, not a reader:
 OpenSlide still owns metadata, and `verified_levels` uses a level's tiles only
 after a sample of them decodes to OpenSlide's pixels.
 
-Accepted: OpenSlide's `aperio` and `generic-tiff` vendors, levels that are plain
-8-bit RGB/YCbCr JPEG tiles (compression 7) of exactly the level's size. Not
-accepted, though also JPEG-tiled TIFF: Philips (sparse tiles that OpenSlide fills
-with background, and levels padded to whole tiles), Leica SCN (several images
-placed by XML), Ventana BIF and Trestle (overlapping tiles OpenSlide stitches):
-each needs its vendor's layout rules, which only OpenSlide applies. Aperio
-JPEG 2000 (33003/33005) and NDPI (one JPEG per strip) are not JPEG tiles.
+The levels, their tiles and the decoding are those of the reader of a slide still
+arriving (`tiler.partial` over a file whose bytes have all arrived): one structure
+parser, one tile decoder (`tiler.jpeg_stream`: the colour space OpenSlide forces, the
+declared size checked before decoding), so a finished slide and an arriving one
+choose the same levels (`jpeg_levels`) and decode the same pixels.
 
-The tile-granular API (`JpegLevel.decode_tile`, `JpegLevel.tile_range`) is what a
-reader of a file still arriving calls: which bytes a tile needs, and its pixels.
+Accepted: OpenSlide's `aperio` and `generic-tiff` vendors, levels of plain 8-bit
+RGB/YCbCr JPEG tiles that each have bytes of their own. Not accepted, though also
+JPEG-tiled TIFF: Philips (sparse tiles that OpenSlide fills with background, and
+levels padded to whole tiles), Leica SCN (several images placed by XML), Ventana BIF
+and Trestle (overlapping tiles OpenSlide stitches): each needs its vendor's layout
+rules, which only OpenSlide applies. Aperio JPEG 2000 (33003/33005) and NDPI (one
+JPEG per strip) are not JPEG tiles, and an Aperio level with missing tiles is drawn
+partly from the level above, by OpenSlide.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import threading
-import weakref
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
-from tiler.imaging import decode_jpeg
+from tiler.errors import BrokenSlideError, SlideBridgeError, SlideError
+from tiler.partial import PartialSlide
+from tiler.received import ReceivedRanges
 from tiler.slide import Slide
+from tiler.slide_structure import SlideStructure
 
-_JPEG = 7
-_PHOTOMETRIC_RGB = 2
-_PHOTOMETRIC_YCBCR = 6
-# An Adobe APP14 marker with transform 0: tells libjpeg the samples are RGB, not
-# YCbCr, as Aperio's photometric=RGB JPEG tiles are (OpenSlide does the same).
-_ADOBE_RGB = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"
 VENDORS = frozenset({"aperio", "generic-tiff"})
-#: Distinct tile encodings remembered per level: blank glass that a scanner wrote as
-#: identical bytes decodes once.
-_SAME_BYTES = 8
 #: Side of the sample a level is verified on.
 VERIFY_SIDE = 512
 #: A level whose sample decodes this close to OpenSlide's is accepted (libjpeg
@@ -51,81 +45,54 @@ VERIFY_SIDE = 512
 VERIFY_MIN_PSNR = 45.0
 
 
+def jpeg_levels(structure: SlideStructure) -> frozenset[int]:
+    """The levels decoded from their own JPEG tiles once they pass `verified_levels`:
+    the one rule for a finished slide and for a slide still arriving."""
+    if structure.vendor not in VENDORS:
+        return frozenset()
+    return frozenset(
+        index
+        for index, level in enumerate(structure.levels)
+        if level.codec == "jpeg" and level.decode_reason is None and not level.drawn_elsewhere
+    )
+
+
 class JpegLevel:
     """One slide level's JPEG tiles: byte ranges, decoded tiles, decoded regions.
     Safe to share between threads."""
 
-    def __init__(self, owner: JpegPyramid, fd: int, page: tifffile.TiffPage) -> None:
-        # The pyramid owns the file descriptor: keep it open while a level is in use.
-        self._owner = owner
-        self.width = int(page.imagewidth)
-        self.height = int(page.imagelength)
-        self.tile_width = int(page.tilewidth)
-        self.tile_height = int(page.tilelength)
-        self.cols = -(-self.width // self.tile_width)
-        self.rows = -(-self.height // self.tile_height)
-        self._fd = fd
-        self._offsets = [int(o) for o in page.dataoffsets]
-        self._counts = [int(c) for c in page.databytecounts]
-        tables = page.jpegtables
-        rgb = page.photometric == _PHOTOMETRIC_RGB
-        self._prefix = (
-            b"\xff\xd8" + (_ADOBE_RGB if rgb else b"") + (bytes(tables)[2:-2] if tables else b"")
-        )
-        # A JPEG tile beyond twice its raw size is a forged byte count, not a tile.
-        self._max_tile_bytes = max(1 << 20, 2 * 3 * self.tile_width * self.tile_height)
-        self._decoded: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def usable(page: tifffile.TiffPage) -> bool:
-        return bool(
-            page.is_tiled
-            and page.compression == _JPEG
-            and page.photometric in (_PHOTOMETRIC_RGB, _PHOTOMETRIC_YCBCR)
-            and page.samplesperpixel == 3
-            and page.bitspersample == 8
-            and page.planarconfig == 1
-            and page.imagedepth == 1
-            and len(page.dataoffsets)
-            == -(-page.imagewidth // page.tilewidth) * -(-page.imagelength // page.tilelength)
-        )
+    def __init__(self, reader: PartialSlide, index: int) -> None:
+        self._reader = reader
+        self.index = index
+        self.structure = reader.structure.levels[index]
+        self.width = self.structure.width
+        self.height = self.structure.height
+        self.tile_width = self.structure.tile_width
+        self.tile_height = self.structure.tile_height
+        self.cols = self.structure.cols
+        self.rows = self.structure.rows
 
     def tile_range(self, t_col: int, t_row: int) -> tuple[int, int]:
         """(offset, length) in the file of tile (t_col, t_row)'s JPEG stream."""
         if not (0 <= t_col < self.cols and 0 <= t_row < self.rows):
             raise ValueError(f"no tile {t_col},{t_row}")
         index = t_row * self.cols + t_col
-        return self._offsets[index], self._counts[index]
+        return int(self.structure.offsets[index]), int(self.structure.counts[index])
 
     def decode_tile(self, t_col: int, t_row: int) -> np.ndarray:
-        """Tile (t_col, t_row) as tile_height x tile_width x 3 uint8 (edge tiles keep the
-        encoder's padding beyond the level); ValueError if it is not a valid tile.
-        The array is shared: do not write to it."""
-        offset, count = self.tile_range(t_col, t_row)
-        if count > self._max_tile_bytes:
-            raise ValueError(f"tile {t_col},{t_row} claims {count} bytes")
-        data = os.pread(self._fd, count, offset) if count else b""
-        return self.decode_bytes(t_col, t_row, data)
-
-    def decode_bytes(self, t_col: int, t_row: int, data: bytes) -> np.ndarray:
-        """Tile (t_col, t_row) from its stream `data` (read by the caller, e.g. from a
-        file still arriving)."""
-        with self._lock:
-            cached = self._decoded.get(data)
-            if cached is not None:
-                self._decoded.move_to_end(data)
-                return cached
-        if not data.startswith(b"\xff\xd8"):
-            raise ValueError(f"tile {t_col},{t_row} is not a JPEG stream")
-        pixels = decode_jpeg(self._prefix + data[2:])
-        if pixels.shape != (self.tile_height, self.tile_width, 3):
-            raise ValueError(f"tile {t_col},{t_row} decodes to {pixels.shape[1]}x{pixels.shape[0]}")
-        pixels.flags.writeable = False
-        with self._lock:
-            self._decoded[data] = pixels
-            if len(self._decoded) > _SAME_BYTES:
-                self._decoded.popitem(last=False)
+        """Tile (t_col, t_row) as HxWx3 uint8, clipped to the level; a typed SlideError
+        if it is not a valid tile. The array is shared: do not write to it."""
+        name = self._reader.path.name
+        try:
+            pixels = self._reader.read_level_tile(self.index, t_col, t_row)
+        except SlideError as error:  # named as the OpenSlide reader names its errors
+            raise BrokenSlideError(
+                f"{name}: {error.reason}", path=str(self._reader.path)
+            ) from error
+        if pixels is None:  # every byte was recorded as received
+            raise BrokenSlideError(
+                f"{name}: tile {t_col},{t_row} of level {self.index} is unreadable"
+            )
         return pixels
 
     def read_rgb(self, x: int, y: int, width: int, height: int) -> np.ndarray:
@@ -162,38 +129,45 @@ def assemble(
     return out
 
 
+def complete_reader(path: Path) -> PartialSlide:
+    """The partial reader over a finished file (every byte received)."""
+    size = os.stat(path).st_size
+    received = ReceivedRanges(size)
+    if size:
+        received.add(0, size)
+    return PartialSlide(path, size, received)
+
+
 class JpegPyramid:
     """The JPEG-tiled levels of one TIFF file, by OpenSlide level index."""
 
-    def __init__(self, path: Path, levels: dict[int, tifffile.TiffPage]) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
-        # Closed with the pyramid, or when the last reference goes without close().
-        self._closer = weakref.finalize(self, os.close, self._fd)
-        self.levels = {index: JpegLevel(self, self._fd, page) for index, page in levels.items()}
+    def __init__(self, reader: PartialSlide, levels: Iterable[int]) -> None:
+        self._reader = reader
+        self.levels = {index: JpegLevel(reader, index) for index in levels}
 
     @classmethod
     def open(cls, path: Path, slide: Slide) -> JpegPyramid | None:
-        """The slide's levels that are JPEG tiles in a layout we handle (matched to
-        OpenSlide's levels by size), or None where there is none."""
+        """The slide's levels that are JPEG tiles we decode (`jpeg_levels`), or None
+        where there is none."""
         info = slide.info
         if info.vendor not in VENDORS:
             return None
         try:
-            with tifffile.TiffFile(path) as tif:
-                by_size: dict[tuple[int, int], list[tifffile.TiffPage]] = {}
-                for page in tif.pages:
-                    if isinstance(page, tifffile.TiffPage) and page.is_tiled:
-                        size = (int(page.imagewidth), int(page.imagelength))
-                        by_size.setdefault(size, []).append(page)
-                found = {}
-                for index, level in enumerate(info.levels):
-                    pages = by_size.get((level.width, level.height), [])
-                    # Two tiled pages of one size: which one OpenSlide reads is its business.
-                    if len(pages) == 1 and JpegLevel.usable(pages[0]):
-                        found[index] = pages[0]
-                return cls(path, found) if found else None
-        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError):
+            reader = complete_reader(path)
+        except (SlideBridgeError, OSError):
             return None
+        try:
+            structure = reader.structure
+            found = jpeg_levels(structure)
+            sizes = [(level.width, level.height) for level in structure.levels]
+        except SlideBridgeError:
+            found = frozenset()
+        # OpenSlide's levels, as the structure parser mirrors them (tests check it on
+        # every file): anything else is a file we misread, and OpenSlide reads it alone.
+        if not found or sizes != [(level.width, level.height) for level in info.levels]:
+            reader.close()
+            return None
+        return cls(reader, sorted(found))
 
     def decode_tile(self, level: int, t_col: int, t_row: int) -> np.ndarray:
         """Level tile (t_col, t_row) as HxWx3 uint8 (KeyError: not a JPEG level here)."""
@@ -204,7 +178,7 @@ class JpegPyramid:
         return self.levels[level].tile_range(t_col, t_row)
 
     def close(self) -> None:
-        self._closer()
+        self._reader.close()
 
 
 def verified_levels(slide: Slide, path: Path) -> JpegPyramid | None:
@@ -233,7 +207,7 @@ def _matches_openslide(slide: Slide, level: JpegLevel, index: int) -> bool:
         x, y = (level.width - width) // 2, (level.height - height) // 2
     try:
         ours = level.read_rgb(x, y, width, height).astype(np.int32)
-    except (ValueError, OSError):
+    except (SlideBridgeError, ValueError, OSError):
         return False
     l0 = (int(x * downsample), int(y * downsample))
     theirs = slide.read_rgb(l0, index, (width, height)).astype(np.int32)

@@ -136,9 +136,14 @@ def source_window(band: Band, grid: DeepZoomGrid, box: TileBox) -> tuple[int, in
     `box` is made from: once they have all arrived, the tile is final."""
     scale = 1 << (band.z_anchor - box.z)
     width, height = grid.level_dimensions(band.z_anchor)
-    x0, y0 = box.z_x * scale, box.z_y * scale
     x1 = min(width, (box.z_x + box.width) * scale)
     y1 = min(height, (box.z_y + box.height) * scale)
+    return stored_rect(band, box.z_x * scale, box.z_y * scale, x1, y1)
+
+
+def stored_rect(band: Band, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int, int]:
+    """The stored pixels of the band's slide level that pixels [x0, x1) x [y0, y1) of its
+    anchor are (a level one pixel short repeats its last column and row)."""
     sx0, sy0 = min(x0, band.l_width - 1), min(y0, band.l_height - 1)
     return (
         sx0,

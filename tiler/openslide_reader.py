@@ -22,7 +22,7 @@ from tiler.errors import (
     SlideTooLargeError,
     UnsupportedFormatError,
 )
-from tiler.slide import Level, Slide, SlideInfo, composite_on
+from tiler.slide import Level, Slide, SlideInfo, background_of, composite_on
 
 
 def _float_property(properties: Mapping[str, str], key: str) -> float | None:
@@ -108,11 +108,7 @@ class OpenSlideSlide(Slide):
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
-        color = self._info.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "FFFFFF")
-        try:
-            return (int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16))
-        except ValueError:
-            return (255, 255, 255)
+        return background_of(self._info.properties)
 
     def read_region(
         self, l0_location: tuple[int, int], level: int, size: tuple[int, int]

@@ -16,6 +16,8 @@ import io
 import os
 import threading
 import weakref
+from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +37,17 @@ from tiler.errors import (
 from tiler.jpeg_stream import decode_tile
 from tiler.received import ReceivedRanges
 from tiler.slide import SlideInfo, composite_on
-from tiler.slide_structure import AssociatedStructure, LevelStructure, SlideStructure
+from tiler.slide_structure import (
+    MAX_TILES,
+    AssociatedStructure,
+    LevelStructure,
+    SlideStructure,
+)
 
 #: Bytes an associated image may occupy (labels and macros are well under 10 MB).
 MAX_ASSOCIATED_BYTES = 64 << 20
+#: Distinct tile encodings remembered (see `PartialSlide._same_bytes`).
+SAME_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,32 @@ class TileGrid:
     rows: int
     tile_width: int
     tile_height: int
+
+    def covering(self, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int, int]:
+        """The tiles under pixels [x0, x1) x [y0, y1) of the level, as a window
+        (t_col0, t_row0, t_col1, t_row1) for `arrived_tiles` and `missing_ranges`."""
+        tw, th = self.tile_width, self.tile_height
+        return (x0 // tw, y0 // th, (x1 - 1) // tw + 1, (y1 - 1) // th + 1)
+
+
+def _members(
+    index: np.ndarray,
+    tiles: Collection[int],
+    cols: int,
+    window: tuple[int, int, int, int] | None,
+) -> list[tuple[int, int]]:
+    """(position in `index`, tile) for the `tiles` that `index` (the tiles of `window`, or
+    of the whole level) holds; walks whichever of the two is shorter."""
+    if window is None:
+        return [(tile, tile) for tile in tiles]
+    if len(index) <= len(tiles):
+        return [(i, int(t)) for i, t in enumerate(index) if int(t) in tiles]
+    c0, r0, c1, r1 = window
+    return [
+        ((tile // cols - r0) * (c1 - c0) + tile % cols - c0, tile)
+        for tile in tiles
+        if c0 <= tile % cols < c1 and r0 <= tile // cols < r1
+    ]
 
 
 class PartialSlide:
@@ -65,6 +100,10 @@ class PartialSlide:
         self._structure: SlideStructure | None = None
         self._info: SlideInfo | None = None
         self._failure: SlideError | None = None
+        self._by_offset: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+        #: Recently decoded tile streams: blank glass that a scanner wrote as identical
+        #: bytes (or one shared blank tile) decodes once.
+        self._same_bytes: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
 
     def _read_at(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -126,19 +165,100 @@ class PartialSlide:
 
     # -- level tiles ---------------------------------------------------------------
 
-    def arrived_tiles(self, level: int) -> np.ndarray:
-        """rows x cols booleans: the tiles `read_level_tile` can return now."""
+    def arrived_tiles(
+        self, level: int, window: tuple[int, int, int, int] | None = None
+    ) -> np.ndarray:
+        """rows x cols booleans: the tiles `read_level_tile` can return now; of the tiles
+        [t_col0, t_col1) x [t_row0, t_row1) only if `window` (t_col0, t_row0, t_col1,
+        t_row1) is given (what one Deep Zoom tile needs: cheap on a large level)."""
         lv = self._level(level)
-        ends = lv.offsets + lv.counts
-        ready = self.received.covers_many(lv.offsets, ends) & (lv.counts > 0)
-        for tile, pieces in lv.fragments.items():
-            ready[tile] = all(self.received.covers(o, o + n) for o, n in pieces)
+        c0, r0, c1, r1 = window if window is not None else (0, 0, lv.cols, lv.rows)
+        if not (0 <= c0 <= c1 <= lv.cols and 0 <= r0 <= r1 <= lv.rows):
+            raise NotFoundError(f"no tiles {c0}-{c1} x {r0}-{r1} in level {level}")
+        index = self._indices(lv, c0, r0, c1, r1)
+        offsets, counts = lv.offsets[index], lv.counts[index]
+        ready = self.received.covers_many(offsets, offsets + counts) & (counts > 0)
+        for i, tile in _members(index, lv.fragments, lv.cols, window):
+            ready[i] = all(self.received.covers(o, o + n) for o, n in lv.fragments[tile])
         if lv.decode_reason is not None:
             ready[:] = False
-        for tile in lv.drawn_elsewhere:
-            ready[tile] = False
-        result: np.ndarray = ready.reshape(lv.rows, lv.cols)
+        for i, _ in _members(index, lv.drawn_elsewhere, lv.cols, window):
+            ready[i] = False
+        result: np.ndarray = ready.reshape(r1 - r0, c1 - c0)
         return result
+
+    @staticmethod
+    def _indices(lv: LevelStructure, c0: int, r0: int, c1: int, r1: int) -> np.ndarray:
+        """Tile indices of a window of the grid, row by row."""
+        if (c0, r0, c1, r1) == (0, 0, lv.cols, lv.rows):
+            return np.arange(lv.cols * lv.rows)
+        rows = np.arange(r0, r1, dtype=np.int64)[:, None] * lv.cols
+        result: np.ndarray = (rows + np.arange(c0, c1, dtype=np.int64)[None, :]).ravel()
+        return result
+
+    def missing_ranges(
+        self, level: int, window: tuple[int, int, int, int]
+    ) -> list[tuple[int, int]]:
+        """The byte ranges, in file order and merged where they touch, that the tiles of
+        `window` (as in `arrived_tiles`) still wait for. Tiles drawn from elsewhere or
+        stored in a codec the hub does not decode wait for nothing here."""
+        lv = self._level(level)
+        if lv.decode_reason is not None:
+            return []
+        c0, r0, c1, r1 = window
+        waiting = self._indices(lv, c0, r0, c1, r1)[~self.arrived_tiles(level, window).ravel()]
+        pieces: list[tuple[int, int]] = []
+        for tile in map(int, waiting):
+            if tile not in lv.drawn_elsewhere:
+                pieces += [(o, o + n) for o, n in self._pieces(lv, tile) if n > 0]
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(pieces):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return [gap for start, end in merged for gap in self.received.missing(start, end)]
+
+    def tiles_in(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """(level, t_col, t_row) of every level tile with bytes in [start, end)."""
+        starts, ends, tiles, longest = self._tile_index()
+        lo = int(np.searchsorted(starts, start - longest, side="right"))
+        hi = int(np.searchsorted(starts, end, side="left"))
+        found = {int(t) for t in tiles[lo:hi][ends[lo:hi] > start]}
+        levels = self.structure.levels
+        result = []
+        for key in sorted(found):
+            level, tile = divmod(key, MAX_TILES)
+            result.append((level, tile % levels[level].cols, tile // levels[level].cols))
+        return result
+
+    def _tile_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Every tile's byte pieces sorted by start: starts, ends, level * MAX_TILES +
+        tile, and the longest piece (how far before a range a piece can start)."""
+        structure = self.structure
+        with self._lock:
+            if self._by_offset is None:
+                starts, ends, keys = [], [], []
+                for level, lv in enumerate(structure.levels):
+                    stored = np.flatnonzero(lv.counts > 0)
+                    starts.append(lv.offsets[stored])
+                    ends.append(lv.offsets[stored] + lv.counts[stored])
+                    keys.append(level * MAX_TILES + stored)
+                    for tile, pieces in lv.fragments.items():
+                        starts.append(np.array([o for o, _ in pieces], dtype=np.int64))
+                        ends.append(np.array([o + n for o, n in pieces], dtype=np.int64))
+                        keys.append(np.full(len(pieces), level * MAX_TILES + tile))
+                all_starts = np.concatenate(starts).astype(np.int64)
+                order = np.argsort(all_starts, kind="stable")
+                all_ends = np.concatenate(ends).astype(np.int64)[order]
+                longest = int((all_ends - all_starts[order]).max()) if len(order) else 0
+                self._by_offset = (
+                    all_starts[order],
+                    all_ends,
+                    np.concatenate(keys).astype(np.int64)[order],
+                    longest,
+                )
+            return self._by_offset
 
     def has_level_tile(self, level: int, t_col: int, t_row: int) -> bool:
         lv, tile = self._tile(level, t_col, t_row)
@@ -157,8 +277,9 @@ class PartialSlide:
         return lv.fragments.get(tile) or ((int(lv.offsets[tile]), int(lv.counts[tile])),)
 
     def read_level_tile(self, level: int, t_col: int, t_row: int) -> np.ndarray | None:
-        """The tile's pixels (HxWx3, clipped to the level), None until its bytes arrive.
-        `NotDecodableError` for tiles only OpenSlide draws; `NotFoundError` off the grid."""
+        """The tile's pixels (HxWx3, clipped to the level; shared: do not write to them),
+        None until its bytes arrive. `NotDecodableError` for tiles only OpenSlide draws;
+        `NotFoundError` off the grid; `BrokenSlideError` for bytes that are not a tile."""
         lv, tile = self._tile(level, t_col, t_row)
         if lv.decode_reason is not None:
             raise NotDecodableError(lv.decode_reason)
@@ -167,22 +288,40 @@ class PartialSlide:
                 f"tile {t_col},{t_row} of level {level} has no bytes of its own in the file"
             )
         pieces = self._pieces(lv, tile)
-        size = (lv.tile_width, lv.tile_height)
         limit = 2 * 3 * lv.tile_width * lv.tile_height + (1 << 20)
         if sum(n for _, n in pieces) > limit:
             raise BrokenSlideError(f"tile {t_col},{t_row} of level {level} claims too many bytes")
         if not all(self.received.covers(o, o + n) for o, n in pieces):
             return None
         data = b"".join(self._read_at(o, n) for o, n in pieces)
+        key = (level, data)
+        with self._lock:
+            pixels = self._same_bytes.get(key)
+            if pixels is not None:
+                self._same_bytes.move_to_end(key)
+        if pixels is None:
+            pixels = self._decode(lv, data, t_col, t_row)
+            pixels.flags.writeable = False
+            with self._lock:
+                self._same_bytes[key] = pixels
+                if len(self._same_bytes) > SAME_BYTES:
+                    self._same_bytes.popitem(last=False)
+        width = min(lv.tile_width, lv.width - t_col * lv.tile_width)
+        height = min(lv.tile_height, lv.height - t_row * lv.tile_height)
+        if (height, width) == pixels.shape[:2]:
+            return pixels
+        return np.ascontiguousarray(pixels[:height, :width])
+
+    @staticmethod
+    def _decode(lv: LevelStructure, data: bytes, t_col: int, t_row: int) -> np.ndarray:
+        """A whole tile (tile_height x tile_width x 3) from its bytes, as OpenSlide
+        decodes it; a typed error if the bytes are not such a tile."""
+        size = (lv.tile_width, lv.tile_height)
         if lv.codec == "raw-rgb":
             if len(data) != 3 * size[0] * size[1]:
                 raise BrokenSlideError(f"frame {t_col},{t_row} has {len(data)} bytes")
-            pixels = np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)
-        else:
-            pixels = decode_tile(data, lv.jpeg_tables, lv.jpeg_colorspace, size)
-        width = min(lv.tile_width, lv.width - t_col * lv.tile_width)
-        height = min(lv.tile_height, lv.height - t_row * lv.tile_height)
-        return np.ascontiguousarray(pixels[:height, :width])
+            return np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)
+        return decode_tile(data, lv.jpeg_tables, lv.jpeg_colorspace, size)
 
     # -- associated images ---------------------------------------------------------
 

@@ -96,6 +96,16 @@ class Slide(ABC):
         self.close()
 
 
+def background_of(properties: Mapping[str, str]) -> tuple[int, int, int]:
+    """The colour OpenSlide reports as the slide's background (`openslide.background-color`,
+    RRGGBB), white where it reports none."""
+    color = properties.get("openslide.background-color", "FFFFFF")
+    try:
+        return (int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16))
+    except ValueError:
+        return (255, 255, 255)
+
+
 def composite_on(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     """RGB from straight-alpha RGBA, blended on `background` (as DeepZoomGenerator does)."""
     alpha = rgba[..., 3]

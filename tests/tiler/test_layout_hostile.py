@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tiler import SlideError, SlideTooLargeError
+from tiler.arriving import ArrivingTiles
+from tiler.arriving_slide import ArrivingSlide
 from tiler.byte_layout import FileLayout, file_layout
 from tiler.errors import BrokenSlideError, NotDecodableError
 from tiler.partial import PartialSlide
@@ -53,8 +55,34 @@ def check(path: Path) -> None:
             for name in info.associated:
                 with contextlib.suppress(BrokenSlideError):
                     partial.read_associated(name)
+            check_arriving(partial)
     except SlideError as error:
         assert error.reason and "\n" not in error.reason
+
+
+def check_arriving(partial: PartialSlide) -> None:
+    """Deep Zoom tiles and regions of the (possibly hostile) slide once it has arrived and
+    while only its structure has: tiles or typed errors."""
+    size = partial.received.size
+    structure_only = ReceivedRanges(size)
+    for start, end in sorted(partial.structure.structure):
+        end = min(end, size)
+        gaps = structure_only.missing(start, end) if start < end else []
+        for gap_start, gap_end in gaps:
+            structure_only.add(gap_start, gap_end)
+    with PartialSlide(partial.path, size, structure_only) as early:
+        for reader in (partial, early):
+            with contextlib.suppress(SlideError):
+                tiles = ArrivingTiles(reader)
+                grid = tiles.grid
+                for z in (0, grid.z_max):
+                    cols, rows = grid.tile_counts(z)
+                    for key in [(z, 0, 0), (z, cols - 1, rows - 1)]:
+                        with contextlib.suppress(SlideError):
+                            tiles.tile(*key)
+                            tiles.missing_ranges(*key)
+            with contextlib.suppress(SlideError):
+                ArrivingSlide(reader).read_region((0, 0), 0, (64, 64))
 
 
 def assert_partition(layout: FileLayout) -> None:

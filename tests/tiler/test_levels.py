@@ -116,15 +116,14 @@ def test_jpeg_levels_tile_api(synthetic_slides: dict[str, Path]) -> None:
             t_col, t_row = level.cols - 1, 0
             offset, length = level.tile_range(t_col, t_row)
             assert data[offset : offset + 2] == b"\xff\xd8"
-            pixels = level.decode_bytes(t_col, t_row, data[offset : offset + length])
-            assert pixels.shape == (level.tile_height, level.tile_width, 3)
-            assert (pixels == level.decode_tile(t_col, t_row)).all()
+            assert data[offset + length - 2 : offset + length] == b"\xff\xd9"
+            pixels = level.decode_tile(t_col, t_row)
             width = level.width - t_col * level.tile_width
             height = min(level.tile_height, level.height)
+            assert pixels.shape == (height, width, 3)  # clipped to the level
             # From OpenSlide's origin of the level, where it never interpolates.
             whole = slide.read_rgb((0, 0), index, (level.width, height))
-            theirs = whole[:, t_col * level.tile_width :]
-            assert np.abs(pixels[:height, :width].astype(int) - theirs).max() <= 2
+            assert np.array_equal(pixels, whole[:, t_col * level.tile_width :])
         with pytest.raises(ValueError):
             pyramid.levels[0].tile_range(pyramid.levels[0].cols, 0)
         pyramid.close()
