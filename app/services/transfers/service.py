@@ -486,15 +486,15 @@ def arrival_map(ctx: Context, hub: Hub, slide: SlideRecord) -> ArrivalMap:
     transfer = hub.arrivals.transfer_of(slide.id) if slide.status == SlideStatus.arriving else None
     if transfer is None:
         return ArrivalMap(status=slide.status, received=1.0, overview=True)
+    received = hub.arrivals.received(transfer)
     answer = ArrivalMap(
-        status=slide.status,
-        received=transfer.received_bytes / transfer.size,
-        overview=transfer.overview_at is not None,
+        status=slide.status, received=received.received_bytes / transfer.size, overview=False
     )
     partial = hub.arrivals.partial(transfer)
     try:
         grid = partial.tile_grid(0)
         flags = partial.arrived_tiles(0)
+        answer.overview = hub.arrivals.tiles(transfer, PYRAMID_OPTIONS).overview_final()
     except (NotArrivedError, SlideError):
         return answer  # no structure yet
     answer.cols, answer.rows = grid.cols, grid.rows
