@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.agent.plan import pieces
 from app.core.config import Settings
 from benchmarks.synthetic_slide import SyntheticSlideSpec, build_slide
 from tests.conftest import World
@@ -22,6 +23,7 @@ from tests.transfers.test_protocol import digest
 from tiler.byte_layout import file_layout
 from tiler.cache import SlideCache
 from tiler.deepzoom import DeepZoomGrid, TileOptions
+from tiler.received import ReceivedRanges
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +73,14 @@ class Sending:
                 self.send(item.start, item.end)
 
     def rest(self) -> dict[str, Any]:
+        """Everything not sent yet, in pieces of up to 1 MiB (as the agent joins them)."""
+        state = self.client.get(
+            f"/api/transfers/{self.transfer['id']}", headers=self.world.auth("tech_north")
+        ).json()
+        received = ReceivedRanges.from_pairs(len(self.data), state["ranges"])
         answer: dict[str, Any] = {}
-        for item in self.layout.ranges:
-            if (item.start, item.end) not in self.sent:
-                answer = self.send(item.start, item.end)
+        for start, end in pieces(received.missing(), 1 << 20):
+            answer = self.send(start, end)
         return answer
 
     def tile(self, z: int, col: int, row: int) -> Any:
