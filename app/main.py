@@ -20,9 +20,6 @@ from app.services import staging
 from app.services.cases.ingest import IngestLoop
 from app.services.live import LiveHub
 from app.services.tiles import TileService
-from app.services.transfers.arriving import Arrivals
-from app.services.transfers.demand import Demand
-from app.services.transfers.service import Hub as TransferHub
 from workers.dispatch import dispatcher_for
 from workers.embedded import EmbeddedWorkers
 
@@ -92,12 +89,12 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.tiles = TileService(settings)
+    app.state.tiles = tiles = TileService(settings, db)
     app.state.tile_access = TileAccess(db, settings)
     app.state.workers = workers
     app.state.dispatcher = dispatcher_for(settings, workers)
     app.state.live = LiveHub()  # annotation changes and shared views, per slide
-    app.state.transfers = TransferHub(Arrivals(settings), Demand())
+    app.state.transfers = tiles.transfers  # arriving slides and viewers' wishes
     install_error_handler(app)
     app.include_router(router)
     mount_static(app)

@@ -38,7 +38,7 @@ class Courier:
     ) -> Delivered:
         """Raises `UploadRefusedError` when the hub refuses the file for good."""
         try:
-            plan = progressive_plan(path, self.progressive.piece_bytes)
+            plan = progressive_plan(path)
         except NotProgressiveError as error:
             log.info("%s goes in byte order: %s", path.name, error.reason)
             sent = self.tus.send(path, site=site, case=case, progress=progress)

@@ -71,7 +71,36 @@ def tissue_of(layout: FileLayout, mask: tuple[np.ndarray, float] | None) -> dict
     return scores
 
 
-def _rank(item: ByteRange, layout: FileLayout, tissue: dict[TileKey, float]) -> tuple[int, ...]:
+#: A glass tile this small between two tissue tiles goes with them: one request for the
+#: run instead of a round trip per stretch of tissue.
+BRIDGE_BYTES = 32 * 1024
+
+
+def _glass(layout: FileLayout, tissue: dict[TileKey, float]) -> set[int]:
+    """Starts of the tile ranges sent after the tissue of their level: glass, except
+    short stretches of glass between tissue in the file (a row of a scan is one run of
+    bytes: sending a few kilobytes of glass with it saves round trips)."""
+    tiles = [item for item in layout.ranges if item.kind == "tile"]
+    glass = {
+        item.start
+        for item in tiles
+        if max((tissue.get(key, 1.0) for key in item.tiles), default=1.0) < 0.02
+    }
+    run: list[ByteRange] = []
+    before: ByteRange | None = None
+    for item in tiles:
+        if item.start in glass:
+            run.append(item)
+            continue
+        level = min(key.level for key in item.tiles)
+        bounded = before is not None and min(k.level for k in before.tiles) == level
+        if run and bounded and sum(part.length for part in run) <= BRIDGE_BYTES:
+            glass.difference_update(part.start for part in run)
+        run, before = [], item
+    return glass
+
+
+def _rank(item: ByteRange, layout: FileLayout, glass: set[int]) -> tuple[int, ...]:
     coarsest = len(layout.levels)
     if item.kind == "structure":
         return (0, 0, 0)
@@ -79,8 +108,7 @@ def _rank(item: ByteRange, layout: FileLayout, tissue: dict[TileKey, float]) -> 
         return (1, _ASSOCIATED.get(item.name or "", 3), 0)
     if item.kind == "tile":
         level = min(key.level for key in item.tiles)
-        glass = max((tissue.get(key, 1.0) for key in item.tiles), default=1.0) < 0.02
-        return (2, coarsest - level, int(glass))
+        return (2, coarsest - level, int(item.start in glass))
     return (3, 0, 0)
 
 
@@ -88,9 +116,8 @@ def send_order(
     layout: FileLayout, tissue: dict[TileKey, float] | None = None, piece_bytes: int = PIECE_BYTES
 ) -> list[Span]:
     """Every byte of the file once, as pieces in the order to send them."""
-    ranked = sorted(
-        layout.ranges, key=lambda item: (*_rank(item, layout, tissue or {}), item.start)
-    )
+    glass = _glass(layout, tissue or {})
+    ranked = sorted(layout.ranges, key=lambda item: (*_rank(item, layout, glass), item.start))
     return list(pieces(((item.start, item.end) for item in ranked), piece_bytes))
 
 

@@ -93,3 +93,20 @@ class TransferPublic(SQLModel):
     wanted: list[tuple[int, int]]
     #: Every received interval (merged), so a restarted agent sends nothing twice.
     ranges: list[tuple[int, int]]
+
+
+class ArrivalMap(SQLModel):
+    """Which full-resolution tiles of a slide have arrived, for the viewer's navigator."""
+
+    status: str = Field(max_length=16)
+    received: float = Field(description="fraction of the file's bytes at the hub, 0..1")
+    overview: bool = Field(description="every level at 1/16 of full resolution or coarser is final")
+    cols: int = Field(default=0, description="full-resolution tile columns")
+    rows: int = Field(default=0)
+    tile_width: int = Field(default=0, description="level-0 pixels per tile column")
+    tile_height: int = Field(default=0)
+    arrived: str | None = Field(
+        default=None,
+        description="base64 of the rows x cols arrived flags, row by row, 8 per byte, most "
+        "significant bit first (numpy.packbits); None when the slide is whole",
+    )

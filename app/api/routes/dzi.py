@@ -1,7 +1,9 @@
 """Deep Zoom for OpenSeadragon: `/dzi/{id}.dzi` and `/dzi/{id}_files/{z}/{col}_{row}.{format}`.
 
 Opening the .dzi is the audited event; tiles are not audited one by one (a view
-is thousands of them).
+is thousands of them). Every tile says whether it is `final` (the finished slide's
+tile, byte for byte) or `interim` (made from what has arrived of a slide still crossing
+the link: `no-store`), in the header `SlideBridge-Tile`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.deps import ContextDep, SessionDep, TilesDep
 from app.api.tile_access import TileAccess, credential_of
+from app.models.slides import SlideStatus
 from app.services.audited import visible_slide_audited
 from app.services.tiles import TileService
 from tiler import NotFoundError
@@ -22,6 +25,8 @@ router = APIRouter(tags=["deepzoom"])
 #: Levels, columns and rows are small non-negative integers; anything else is a 404.
 _INDEX = re.compile(r"\d{1,7}")
 TILE_CACHE = "private, max-age=3600"
+#: Whether a tile is the finished slide's (`final`) or made from what has arrived so far.
+FINALITY = "SlideBridge-Tile"
 MEDIA = {"jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -38,7 +43,7 @@ def etag_matches(request: Request, etag: str) -> bool:
 
 @router.get("/dzi/{slide_id}.dzi", response_class=Response)
 def dzi(slide_id: str, ctx: ContextDep, session: SessionDep, tiles: TilesDep) -> Response:
-    slide = visible_slide_audited(session, ctx, slide_id, "slide.open", detail="dzi")
+    slide = tiles.current(visible_slide_audited(session, ctx, slide_id, "slide.open", detail="dzi"))
     return Response(
         tiles.dzi_xml(slide),
         media_type="application/xml",
@@ -63,13 +68,20 @@ async def dzi_tile(
     slide = access.cached(credential, slide_id)
     if slide is None:
         slide = await anyio.to_thread.run_sync(access.check, request, credential, slide_id)
+    if slide.status == SlideStatus.arriving:
+        slide = await anyio.to_thread.run_sync(tiles.current, slide)
     source = tiles.source_name(slide, fmt)
     etag = f'"{slide.sha256[:24]}-{source}-{fmt}-{z}-{t_col}-{t_row}"'
-    headers = {"Cache-Control": TILE_CACHE, "ETag": etag}
-    if etag_matches(request, etag):
+    headers = {"Cache-Control": TILE_CACHE, "ETag": etag, FINALITY: "final"}
+    if source != "arriving" and etag_matches(request, etag):
         return Response(status_code=304, headers=headers)
     if source == "pyramid":
         tile = tiles.tile(slide, z, t_col, t_row, fmt)
     else:
         tile = await anyio.to_thread.run_sync(tiles.tile, slide, z, t_col, t_row, fmt)
+    if not tile.final:
+        # Rendered from what has arrived so far: never kept, never an error.
+        headers = {"Cache-Control": "no-store", FINALITY: "interim"}
+    elif etag_matches(request, etag):
+        return Response(status_code=304, headers=headers)
     return Response(tile.data, media_type=MEDIA[fmt], headers=headers)

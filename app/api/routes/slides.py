@@ -15,14 +15,17 @@ from app.api.deps import (
     TilesDep,
     get_dispatcher,
 )
-from app.core.access import may_view_identifying_image
+from app.core.access import may_view_identifying_image, visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
 from app.models.slides import SlideList, SlidePublic
+from app.models.transfers import ArrivalMap
 from app.services import slides as service
 from app.services.audited import visible_slide_audited
 from app.services.imaging.render import encode, read_scaled
 from app.services.staging import receive_upload
+from app.services.tiles import TileService
+from app.services.transfers import service as transfer_service
 
 router = APIRouter(prefix="/api/slides", tags=["slides"])
 
@@ -97,6 +100,16 @@ def list_slides(
 @router.get("/{slide_id}")
 def get_slide(slide_id: str, ctx: ContextDep) -> SlidePublic:
     return service.read(ctx, slide_id)
+
+
+@router.get("/{slide_id}/arrival")
+def arrival(slide_id: str, request: Request, ctx: ContextDep, session: SessionDep) -> ArrivalMap:
+    """While the slide's bytes arrive: how much, and which full-resolution tiles are in
+    (the viewer greys the rest on its navigator). Not audited per call: opening the slide
+    is (as for tiles)."""
+    slide = visible_slide(session, ctx.user, slide_id)
+    tiles: TileService = request.app.state.tiles
+    return transfer_service.arrival_map(ctx, tiles.transfers, tiles.current(slide))
 
 
 @router.delete("/{slide_id}", status_code=204)

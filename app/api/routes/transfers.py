@@ -22,8 +22,8 @@ from app.core.errors import UnprocessableError
 from app.models.transfers import Transfer, TransferCreate, TransferPublic, TransferStatus
 from app.services.context import Context
 from app.services.transfers import service
+from app.services.transfers.hub import Hub
 from app.services.transfers.protocol import parse_digest, parse_length, parse_start
-from app.services.transfers.service import Hub
 
 router = APIRouter(prefix="/api/transfers", tags=["transfers"], route_class=BodyRoute)
 

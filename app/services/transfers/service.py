@@ -11,13 +11,16 @@ the content-addressed store and becomes an ordinary slide with a pyramid job.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import numpy as np
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -27,12 +30,13 @@ from app.core.access import check_may_add_slides, site_filter, target_site, visi
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import ConflictError, PayloadTooLargeError, UnprocessableError
-from app.core.storage import content_path, file_sha256, slide_file
+from app.core.storage import PYRAMID_OPTIONS, content_path, file_sha256, slide_file
 from app.models.accounts import Site, User
 from app.models.audit import Outcome
 from app.models.jobs import URGENT_PRIORITY, Job
 from app.models.slides import SlideRecord, SlideStatus
 from app.models.transfers import (
+    ArrivalMap,
     Transfer,
     TransferCreate,
     TransferPublic,
@@ -46,21 +50,12 @@ from app.services.cases import service as case_service
 from app.services.context import Context
 from app.services.staging import display_name, safe_suffix
 from app.services.transfers import store
-from app.services.transfers.arriving import Arrivals
-from app.services.transfers.demand import Demand
+from app.services.transfers.hub import Hub
 from app.services.transfers.protocol import DigestMismatchError, TransferGoneError
 from tiler import SlideError, open_slide
-from tiler.errors import NotFoundError, RangeOutsideFileError, RangeOverlapError
+from tiler.errors import NotArrivedError, NotFoundError, RangeOutsideFileError, RangeOverlapError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Hub:
-    """The process's shared state for transfers: slides being served, viewers' wishes."""
-
-    arrivals: Arrivals
-    demand: Demand
 
 
 # --- creating ------------------------------------------------------------------------
@@ -209,12 +204,11 @@ def find(db: Database, user: User, transfer_id: str) -> Transfer:
 
 
 def public(db: Database, hub: Hub, transfer: Transfer, *, with_ranges: bool) -> TransferPublic:
-    received = hub.arrivals.received(db, transfer) if with_ranges else None
     with db.read() as session:
         code = slide_service.site_codes(session, {transfer.site_id})[transfer.site_id]
-    wanted: list[tuple[int, int]] = []
-    if transfer.status == TransferStatus.receiving and received is not None:
-        wanted = hub.demand.wanted(transfer.id, received.covers)
+    receiving = transfer.status == TransferStatus.receiving
+    received = hub.arrivals.received(transfer) if receiving else None
+    wanted = hub.demand.wanted(transfer.id, received.covers) if received is not None else []
     return TransferPublic(
         id=transfer.id,
         slide_id=transfer.slide_id,
@@ -232,7 +226,7 @@ def public(db: Database, hub: Hub, transfer: Transfer, *, with_ranges: bool) -> 
         expires_at=transfer.expires_at,
         completed_at=transfer.completed_at,
         wanted=wanted,
-        ranges=[(a, b) for a, b in received.to_pairs()] if received is not None else [],
+        ranges=[(a, b) for a, b in received.to_pairs()] if received and with_ranges else [],
     )
 
 
@@ -273,7 +267,7 @@ def check_range(
             start=start,
             end=end,
         )
-    received = hub.arrivals.received(db, transfer, max_age=max_age)
+    received = hub.arrivals.received(transfer, max_age=max_age)
     if received.covers(start, end):
         return True
     if received.missing(start, end) != [(start, end)]:
@@ -319,7 +313,35 @@ def receive(
             )
     hub.arrivals.arrived(transfer, start, end)
     _describe_once_readable(ctx, settings, hub, transfer)
-    return Received(_fresh(db, transfer.id), new=True)
+    current = _fresh(db, transfer.id)
+    announce(ctx, hub, current, [(start, end)])
+    return Received(current, new=True)
+
+
+def announce(ctx: Context, hub: Hub, transfer: Transfer, spans: list[tuple[int, int]]) -> None:
+    """Tell the slide's viewers what changed (they reload those tiles), and note when the
+    overview became final (the case can then be claimed)."""
+    event: dict[str, Any] = {
+        "status": "arriving",
+        "received": transfer.received_bytes / transfer.size,
+        "areas": [],
+        "overview": transfer.overview_at is not None,
+    }
+    try:
+        tiles = hub.arrivals.tiles(transfer, PYRAMID_OPTIONS)
+        event["areas"] = [area.to_json() for area in tiles.affected(spans)]
+        overview = tiles.overview_final()
+    except (NotArrivedError, SlideError):
+        overview = False  # no structure yet, or levels that wait for the whole file
+    if overview and transfer.overview_at is None:
+        with ctx.db.write() as session:
+            session.execute(
+                update(Transfer)
+                .where(col(Transfer.id) == transfer.id, col(Transfer.overview_at).is_(None))
+                .values(overview_at=utcnow())
+            )
+        event["overview"] = True
+    ctx.hub.publish(transfer.slide_id, "arrival", event)
 
 
 def _describe_once_readable(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> None:
@@ -331,7 +353,7 @@ def _describe_once_readable(ctx: Context, settings: Settings, hub: Hub, transfer
         slide = session.get(SlideRecord, transfer.slide_id)
     if slide is None or slide.width:
         return
-    partial = hub.arrivals.partial(db, transfer)
+    partial = hub.arrivals.partial(transfer)
     try:
         if not partial.ready:
             return
@@ -423,6 +445,10 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
             )
     hub.arrivals.forget(transfer.slide_id)
     hub.demand.forget(transfer.id)
+    ctx.hub.publish(
+        transfer.slide_id, "arrival",
+        {"status": SlideStatus.queued, "received": 1.0, "areas": [], "overview": True},
+    )  # fmt: skip
     audit.record(
         ctx.db, ctx.actor, "transfer.complete", Outcome.success, object_type="slide",
         object_id=transfer.slide_id, site_id=transfer.site_id, detail=transfer.filename,
@@ -432,6 +458,7 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
 
 def _fail(ctx: Context, transfer: Transfer, reason: str) -> None:
     _fail_rows(ctx.db, transfer, reason)
+    ctx.hub.publish(transfer.slide_id, "arrival", {"status": SlideStatus.failed, "error": reason})
     audit.record(
         ctx.db, ctx.actor, "transfer.reject", Outcome.failure, object_type="slide",
         object_id=transfer.slide_id, site_id=transfer.site_id, detail=reason,
@@ -450,3 +477,27 @@ def _fail_rows(db: Database, transfer: Transfer, reason: str) -> None:
             .where(col(SlideRecord.id) == transfer.slide_id)
             .values(status=SlideStatus.failed, error=reason[:1000], updated_at=utcnow())
         )
+
+
+# --- what the viewer shows of an arriving slide ----------------------------------------
+
+
+def arrival_map(ctx: Context, hub: Hub, slide: SlideRecord) -> ArrivalMap:
+    transfer = hub.arrivals.transfer_of(slide.id) if slide.status == SlideStatus.arriving else None
+    if transfer is None:
+        return ArrivalMap(status=slide.status, received=1.0, overview=True)
+    received = hub.arrivals.received(transfer)
+    answer = ArrivalMap(
+        status=slide.status, received=received.received_bytes / transfer.size, overview=False
+    )
+    partial = hub.arrivals.partial(transfer)
+    try:
+        grid = partial.tile_grid(0)
+        flags = partial.arrived_tiles(0)
+        answer.overview = hub.arrivals.tiles(transfer, PYRAMID_OPTIONS).overview_final()
+    except (NotArrivedError, SlideError):
+        return answer  # no structure yet
+    answer.cols, answer.rows = grid.cols, grid.rows
+    answer.tile_width, answer.tile_height = grid.tile_width, grid.tile_height
+    answer.arrived = base64.b64encode(np.packbits(flags, axis=None).tobytes()).decode()
+    return answer
