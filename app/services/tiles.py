@@ -15,8 +15,6 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from tiler.arriving import ArrivingTiles
-
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.storage import PYRAMID_OPTIONS, pyramid_path, slide_file
@@ -26,6 +24,7 @@ from app.services.transfers.demand import Demand
 from app.services.transfers.hub import Hub
 from tiler import NotFoundError, SlideBridgeError
 from tiler import Slide as SlideHandle
+from tiler.arriving import ArrivingTiles
 from tiler.cache import SlideCache
 from tiler.deepzoom import TILE_FORMATS, TileOptions
 from tiler.tilepack import TilePack

@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlmodel import col, select
-from tiler.arriving import ArrivingTiles
 
 from app.core.config import Settings
 from app.core.db import Database
 from app.models.transfers import Transfer, TransferRange, TransferStatus
 from app.services.transfers import store
+from tiler.arriving import ArrivingTiles
 from tiler.decoded_cache import DecodedCache
 from tiler.deepzoom import TileOptions
 from tiler.partial import PartialSlide
