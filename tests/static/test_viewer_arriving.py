@@ -309,3 +309,34 @@ def test_an_arriving_slide_sharpens_in_place(
     expect(row).to_contain_text("1/1 viewable")
     assert page.evaluate("() => window.sameDocument") is True
     assert not errors, errors
+
+
+def test_a_transfer_that_fails_says_so_and_keeps_what_arrived(
+    site: ViewerSite, context: BrowserContext, aperio: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.svs"  # one trailing byte apart: another file to the hub
+    other.write_bytes(aperio.read_bytes() + b"\0")
+    sending = Sending(site.client, site, other)  # type: ignore[arg-type]
+    sending.send_kind("structure")
+    sending.send_level(2)
+    page = site.login(context, "path_north")
+    page.goto(f"{site.base}/slides/{sending.slide_id}")
+    page.wait_for_function("() => window.slidebridge.fullyLoaded", timeout=WAIT_MS)
+    # The rest of the bytes are not the file that was declared: the whole file's SHA-256
+    # differs and the hub refuses it once the last byte is in.
+    sending.data = sending.data[:-1] + bytes([sending.data[-1] ^ 0xFF])
+    with pytest.raises(AssertionError, match="SHA-256 differs"):
+        sending.rest()  # the last range completes the file: refused (422)
+    expect(page.locator("#status")).to_have_text("Failed", timeout=WAIT_MS)
+    expect(page.locator("#message")).to_contain_text("The slide's transfer failed: ")
+    expect(page.locator("#message")).to_contain_text("SHA-256")
+    tissue = page.evaluate(
+        f"""() => {{
+        const d = ({MIDDLE})([10000, 10000]);
+        let tissue = 0;
+        for (let i = 0; i < d.length; i += 4) tissue += Math.min(d[i], d[i + 1], d[i + 2]) < 200;
+        return tissue / (d.length / 4);
+    }}"""
+    )
+    assert tissue > 0.1  # what arrived stays on screen
+    expect(page.locator("#arrival-map")).to_be_hidden()
