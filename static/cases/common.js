@@ -1,7 +1,7 @@
 // Shared by the case pages: the live event stream with reconnect and catch-up, the case
 // clock, and the words for a case's state. Fetching, elements and formats: the shell.
 
-import { formatTime } from "/static/shell/shell.js";
+import { formatArriving, formatTime } from "/static/shell/shell.js";
 
 export const STATUS_WORDS = {
   requested: "Requested", slides_uploading: "Slides uploading", ready: "Slides ready",
@@ -90,6 +90,8 @@ export function showLink(node, { connected, lastHeard }) {
 
 export function slideStateText(state) {
   const parts = [];
+  // Slides still crossing the link: viewable once their overview is in, sharper each minute.
+  if (state.arriving) parts.push(formatArriving(state.received) + (state.arriving > 1 ? ` (${state.arriving} slides)` : ""));
   if (state.uploading) parts.push(`${state.uploading} uploading`);
   parts.push(`${state.viewable}/${state.attached} viewable`);
   if (state.failed) parts.push(`${state.failed} failed`);

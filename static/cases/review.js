@@ -3,7 +3,7 @@
 // else, a cancel, or the surgeon's acknowledgement show up at once.
 
 import { api, el, formatDate, formatElapsed, formatTime, startPage } from "/static/shell/shell.js";
-import { Clock, clockClass, CaseStream, showLink, STATUS_WORDS } from "./common.js";
+import { Clock, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText } from "./common.js";
 
 const CATEGORIES = [
   ["benign", "benign"], ["malignant", "malignant"], ["atypical", "atypical / suspicious"],
@@ -26,12 +26,22 @@ function facts(c) {
   return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]);
 }
 
+// While slides arrive their thumbnails sharpen: asked again at each tenth of the bytes
+// (the browser keeps a thumbnail five minutes), and a word instead of a broken image
+// before a slide's structure is in.
+function thumbnailsKey(c) {
+  const state = c.slide_state;
+  return `${c.slides.join()}:${state.arriving ? `${Math.floor((state.received || 0) * 10)}-${state.overview_pending}` : "whole"}`;
+}
+
 function slides(c) {
-  return c.slides.map((id, index) => el("a", {
-    href: `/slides/${id}`, target: "slidebridge-viewer", "data-slide": id,
-    onclick: () => markViewed(),
-  }, el("img", { src: `/api/slides/${id}/thumbnail?size=320`, alt: `Slide ${index + 1}` }),
-  el("span", {}, `Slide ${index + 1}: open in viewer ↗`)));
+  const arriving = c.slide_state.arriving ? `&arriving=${thumbnailsKey(c).split(":")[1]}` : "";
+  return c.slides.map((id, index) => {
+    const img = el("img", { src: `/api/slides/${id}/thumbnail?size=320${arriving}`, alt: `Slide ${index + 1}` });
+    img.addEventListener("error", () => img.replaceWith(el("span", { class: "no-thumbnail" }, "picture in a moment")));
+    return el("a", { href: `/slides/${id}`, target: "slidebridge-viewer", "data-slide": id, onclick: () => markViewed() },
+      img, el("span", {}, `Slide ${index + 1}: open in viewer ↗`));
+  });
 }
 
 async function markViewed() {
@@ -63,8 +73,12 @@ function show(c) {
   status.dataset.status = c.status;
   document.getElementById("question").textContent = c.clinical_question;
   document.getElementById("patient").replaceChildren(...facts(c));
-  const known = [...document.querySelectorAll("#slides [data-slide]")].map((a) => a.dataset.slide).join();
-  if (known !== c.slides.join()) document.getElementById("slides").replaceChildren(...slides(c));
+  const box = document.getElementById("slides");
+  if (box.dataset.key !== thumbnailsKey(c)) {
+    box.replaceChildren(...slides(c));
+    box.dataset.key = thumbnailsKey(c);
+  }
+  document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
   document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
     el("li", {}, `${formatTime(e.at)} ${e.kind.replace("_", " ")}${e.username ? ` (${e.username})` : ""}${e.detail ? `: ${e.detail}` : ""}`)));
   const pathologist = me.role === "pathologist";

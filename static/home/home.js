@@ -1,7 +1,7 @@
 // The signed-in user's start page: the slides they may see (the API applies the site
 // rules), with their preparation status kept current.
 
-import { api, el, formatBytes, formatMpp, formatPixels, formatTime, startPage } from "/static/shell/shell.js";
+import { api, el, formatArriving, formatBytes, formatMpp, formatPixels, formatTime, startPage } from "/static/shell/shell.js";
 
 const REFRESH_MS = 4000;
 
@@ -9,9 +9,17 @@ const $ = (id) => document.getElementById(id);
 let slides = [];
 
 function statusText(slide) {
+  if (slide.status === "arriving") return `${formatArriving(slide.received)} · ${slide.width ? "viewable now" : "viewable in a moment"}`;
   if (slide.status === "tiling") return `preparing ${Math.round(slide.progress * 100)}% · viewable now`;
   if (slide.status === "queued") return "queued · viewable now";
   return slide.status;
+}
+
+// An arriving slide's thumbnail sharpens: asked again at each tenth of its bytes (the
+// browser keeps a thumbnail for five minutes).
+function thumbnailUrl(slide) {
+  const url = `/api/slides/${slide.id}/thumbnail`;
+  return slide.status === "arriving" ? `${url}?arriving=${Math.floor(slide.received * 10)}` : url;
 }
 
 // One span a fact, so a line breaks between facts and never inside "0.499 µm/px".
@@ -21,7 +29,7 @@ function factLine(...facts) {
 
 function card(slide) {
   const thumb = el("div", { class: "thumb" });
-  if (slide.status !== "failed") thumb.style.backgroundImage = `url("/api/slides/${slide.id}/thumbnail")`;
+  if (slide.status !== "failed" && slide.width) thumb.style.backgroundImage = `url("${thumbnailUrl(slide)}")`;
   return el("li", {}, el("a", { href: `/slides/${slide.id}`, "data-slide": slide.id }, thumb,
     el("div", { class: "card" },
       el("div", { class: "name" }, slide.name),
@@ -54,7 +62,7 @@ async function refresh() {
     $("message").classList.add("error");
   }
   // Poll only while something is still being prepared.
-  if (slides.some((s) => s.status === "queued" || s.status === "tiling")) setTimeout(refresh, REFRESH_MS);
+  if (slides.some((s) => ["arriving", "queued", "tiling"].includes(s.status))) setTimeout(refresh, REFRESH_MS);
 }
 
 async function main() {

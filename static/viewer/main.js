@@ -1,6 +1,7 @@
 // The pathologist's viewer: OpenSeadragon on the slide's Deep Zoom pyramid, with
 // objective-equivalent magnification, a scale bar, a ruler, and annotations.
 // The page is /slides/{id}; everything else comes from the API with the session cookie.
+// A slide still crossing the link opens as soon as its structure is in (arrival.js).
 
 import { api, el, formatCount, formatLength, startPage } from "/static/shell/shell.js";
 import { STEPS, formatMagnification, imageZoomFor, magnification, micronsPerPixel, scaleBar } from "./magnification.js";
@@ -8,6 +9,8 @@ import { Overlay } from "./overlay.js";
 import { AnnotationStore } from "./store.js";
 import { ClassList, showAssociated, showHistory, showMetadata, showSelection } from "./panel.js";
 import { Live } from "./live.js";
+import { Arrival, arrivalText, waitForStructure } from "./arrival.js";
+import { TileRefresh } from "./tile-refresh.js";
 
 const TOOLS = [
   ["point", "Point", "p"], ["rectangle", "Rectangle", "b"], ["ellipse", "Ellipse", "e"],
@@ -54,17 +57,45 @@ async function boot() {
   document.getElementById("slide-name").textContent = slide.name;
   document.getElementById("slide-site").textContent = slide.site;
   showMetadata(slide);
-  showAssociated(slide);
-  if (slide.status === "failed") {
-    const text = `This slide failed to process${slide.error ? `: ${slide.error}` : ""}. Ask the site to scan or upload it again.`;
-    setStatus("Failed", "error");
-    unavailable(text);
-    return;
+  if (slide.status === "arriving") {
+    slide = await structureOf(slide);
+    if (!slide) return;
+    showMetadata(slide);
   }
-  if (slide.status !== "ready") {
+  showAssociated(slide);
+  if (failed(slide)) return;
+  showStatus(slide);
+  start(slide, me);
+}
+
+/** Nothing to draw until the slide's structure has arrived: say so quietly, then go on. */
+async function structureOf(slide) {
+  showMessage("Receiving the slide's structure: the picture appears in a moment.", "info");
+  const progress = (received) => setStatus(arrivalText(received), "arriving");
+  try {
+    slide = await waitForStructure(slide, progress);
+  } catch (error) {
+    setStatus("Not available", "error");
+    unavailable(`The slide could not be opened: ${error.message}`);
+    return null;
+  }
+  showMessage("");
+  return slide;
+}
+
+function failed(slide) {
+  if (slide.status !== "failed") return false;
+  const text = `This slide failed to process${slide.error ? `: ${slide.error}` : ""}. Ask the site to scan or upload it again.`;
+  setStatus("Failed", "error");
+  unavailable(text);
+  return true;
+}
+
+function showStatus(slide) {
+  if (slide.status === "arriving") setStatus(arrivalText(slide.received), "arriving");
+  else if (slide.status !== "ready") {
     setStatus(`Preparing: ${Math.round(slide.progress * 100)}% (tiles made on the fly meanwhile)`, "warn");
   } else setStatus("Loading tiles…");
-  start(slide, me);
 }
 
 function start(slide, me) {
@@ -76,6 +107,8 @@ function start(slide, me) {
     ajaxWithCredentials: true,
     drawer: "canvas",
     showNavigator: true,
+    // While the slide arrives the navigator carries its map of what is still coarse.
+    navigatorAutoFade: slide.status !== "arriving",
     navigatorPosition: "BOTTOM_RIGHT",
     showNavigationControl: false,
     showRotationControl: false,
@@ -86,6 +119,8 @@ function start(slide, me) {
     viewportMargins: { top: 48 }, // keep the whole slide clear of the toolbar when fitted
   });
   state.viewer = viewer;
+  // Before the slide opens, so that every tile's answer (final or interim) is seen.
+  const refresh = slide.status === "arriving" ? new TileRefresh(viewer) : null;
   const store = new AnnotationStore(slide.id);
   const overlay = new Overlay(viewer, document.getElementById("overlay"), store, slide);
   state.store = store;
@@ -276,6 +311,29 @@ function start(slide, me) {
     } });
   live.connect();
   state.live = live;
+  if (refresh) {
+    state.arrival = new Arrival({ slide, viewer, source: live.source, refresh,
+      onProgress: (received) => {
+        slide.received = received;
+        setStatus(arrivalText(received), "arriving");
+        showMetadata(slide);
+      },
+      onEnd: (status, error) => arrived(status, error) });
+  }
+  async function arrived(status, error) {
+    if (status === "failed") {
+      setStatus("Failed", "error");
+      showMessage(`The slide's transfer failed${error ? `: ${error}` : ""}. What arrived stays on screen; ask the site to send it again.`);
+      return;
+    }
+    // The whole file is in and verified: the viewer is an ordinary one from here.
+    const fresh = await api(`/api/slides/${slide.id}`).catch(() => null);
+    if (!fresh) return;
+    Object.assign(slide, fresh);
+    showMetadata(slide);
+    showAssociated(slide);
+    showStatus(slide);
+  }
 
   // --- keys ----------------------------------------------------------------------------
   document.addEventListener("keydown", (e) => {

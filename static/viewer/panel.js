@@ -1,7 +1,7 @@
 // The side panel: slide metadata, the class list, the selected annotation with its
 // sizes and history, label and macro images. Text goes in with textContent only.
 
-import { el, formatArea, formatBytes, formatCount, formatLength, formatPixels, formatTime } from "/static/shell/shell.js";
+import { el, formatArea, formatArriving, formatBytes, formatCount, formatLength, formatPixels, formatTime } from "/static/shell/shell.js";
 import { measureGeometry } from "./geometry.js";
 import { colorOf } from "./store.js";
 
@@ -17,7 +17,7 @@ export function showMetadata(slide) {
   const rows = [
     ["Name", slide.name],
     ["Site", slide.site],
-    ["Status", slide.status === "ready" ? "ready" : `${slide.status} (${Math.round(slide.progress * 100)}%)`],
+    ["Status", statusWords(slide)],
     ["Scanner", slide.vendor],
     ["Size", formatPixels(slide.width, slide.height)],
     ["Pixel size", slide.mpp_x ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm` : "no calibration"],
@@ -28,6 +28,12 @@ export function showMetadata(slide) {
   ];
   const dl = document.getElementById("metadata");
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "–")]));
+}
+
+function statusWords(slide) {
+  if (slide.status === "ready") return "ready";
+  if (slide.status === "arriving") return formatArriving(slide.received);
+  return `${slide.status} (${Math.round(slide.progress * 100)}%)`;
 }
 
 export class ClassList {
@@ -135,19 +141,20 @@ export function showHistory(revisions, editable, restore) {
   document.getElementById("history").replaceChildren(list);
 }
 
+/** Label and macro images; shown again once an arriving slide is whole. */
 export function showAssociated(slide) {
   const wanted = ["label", "macro"].filter((n) => slide.associated.includes(n));
   if (!wanted.length) return;
   const box = document.getElementById("associated");
   document.getElementById("associated-box").hidden = false;
-  for (const name of wanted) {
+  box.replaceChildren(...wanted.map((name) => {
     const img = el("img", { alt: `${name} image`, id: `associated-${name}` });
     const caption = el("figcaption", {}, name);
     img.addEventListener("error", () => {
       img.remove();
-      caption.textContent = `${name}: not available to your role`;
+      caption.textContent = slide.status === "arriving" ? `${name}: still arriving` : `${name}: not available to your role`;
     });
     img.src = `/api/slides/${slide.id}/associated/${name}`;
-    box.append(el("figure", {}, img, caption));
-  }
+    return el("figure", {}, img, caption);
+  }));
 }

@@ -18,7 +18,7 @@ from app.api.deps import (
 from app.core.access import may_view_identifying_image, visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
-from app.models.slides import SlideList, SlidePublic
+from app.models.slides import SlideList, SlidePublic, SlideStatus
 from app.models.transfers import ArrivalMap
 from app.services import slides as service
 from app.services.audited import visible_slide_audited
@@ -26,6 +26,7 @@ from app.services.imaging.render import encode, read_scaled
 from app.services.staging import receive_upload
 from app.services.tiles import TileService
 from app.services.transfers import service as transfer_service
+from tiler.errors import NotArrivedError
 
 router = APIRouter(prefix="/api/slides", tags=["slides"])
 
@@ -137,14 +138,19 @@ def thumbnail(
     tiles: TilesDep,
     size: Annotated[int, Query(ge=16, le=1024)] = 256,
 ) -> Response:
-    """The whole slide scaled to fit `size` pixels (tissue only, no label)."""
+    """The whole slide scaled to fit `size` pixels (tissue only, no label). A slide still
+    arriving: 409 until its structure is in, then made from what has arrived (not kept)."""
     slide = visible_slide_audited(session, ctx, slide_id, "slide.thumbnail")
+    if not slide.width:
+        raise NotArrivedError("the slide's structure has not arrived yet")
+    arriving = slide.status == SlideStatus.arriving
     scale = min(size / slide.width, size / slide.height, 1.0)
     out = (max(1, round(slide.width * scale)), max(1, round(slide.height * scale)))
     image = read_scaled(
         tiles.handle(slide), (0, 0, slide.width, slide.height), out, settings.iiif_max_read_pixels
     )
-    return Response(encode(image, "jpg"), media_type="image/jpeg", headers=IMAGE_HEADERS)
+    headers = {"Cache-Control": "no-store"} if arriving else IMAGE_HEADERS
+    return Response(encode(image, "jpg"), media_type="image/jpeg", headers=headers)
 
 
 @router.get("/{slide_id}/associated/{name}")

@@ -342,6 +342,22 @@ def announce(ctx: Context, hub: Hub, transfer: Transfer, spans: list[tuple[int, 
             )
         event["overview"] = True
     ctx.hub.publish(transfer.slide_id, "arrival", event)
+    arrived = sum(end - start for start, end in spans)
+    if _percent(transfer.received_bytes - arrived, transfer.size) != _percent(
+        transfer.received_bytes, transfer.size
+    ):
+        _case_changed(ctx, transfer)
+
+
+def _percent(received: int, size: int) -> int:
+    return received * 100 // size if size else 100
+
+
+def _case_changed(ctx: Context, transfer: Transfer) -> None:
+    """The case's screens show "arriving 37 %": a new snapshot on each whole percent and
+    when the transfer ends (no case event: nothing happened to the case itself)."""
+    if transfer.case_id is not None:
+        case_service.publish(ctx.db, ctx.hub, transfer.case_id, None)
 
 
 def _describe_once_readable(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> None:
@@ -449,6 +465,7 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
         transfer.slide_id, "arrival",
         {"status": SlideStatus.queued, "received": 1.0, "areas": [], "overview": True},
     )  # fmt: skip
+    _case_changed(ctx, transfer)
     audit.record(
         ctx.db, ctx.actor, "transfer.complete", Outcome.success, object_type="slide",
         object_id=transfer.slide_id, site_id=transfer.site_id, detail=transfer.filename,
@@ -459,6 +476,7 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
 def _fail(ctx: Context, transfer: Transfer, reason: str) -> None:
     _fail_rows(ctx.db, transfer, reason)
     ctx.hub.publish(transfer.slide_id, "arrival", {"status": SlideStatus.failed, "error": reason})
+    _case_changed(ctx, transfer)
     audit.record(
         ctx.db, ctx.actor, "transfer.reject", Outcome.failure, object_type="slide",
         object_id=transfer.slide_id, site_id=transfer.site_id, detail=reason,
