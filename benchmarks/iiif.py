@@ -23,7 +23,9 @@ For each:
    without pause. Tile p99 and worklist p99 during the flood are compared with idle
    (the goal: within 2x). Each phase draws its own tiles: the service caches encoded
    tiles, and a repeated tile would be a cache hit. Both start with 3 s of warm-up on
-   other tiles; the flood starts with that warm-up. Idle and flood alternate
+   other tiles, the flood starts with that warm-up, and one idle phase before them all
+   is not counted (the first phase after start-up was the slowest in every trial, with
+   or without a flood). Idle and flood alternate
    `--repeats` times and each kind's latencies are pooled (the JSON keeps each
    phase's p99 too): on this shared 2-core machine one 20 s phase is noisy.
 
@@ -307,6 +309,10 @@ def measure_server(
         console.print(f"  {server.source}: a bad IIIF request is {bogus.status_code}")
         runs: dict[tuple[str, str], list[tuple[LoadResult, float]]] = {}
         loads: dict[str, list[tuple[float, float]]] = {}
+        # A whole idle phase first, not counted: the first phase after start-up was the
+        # slowest in every trial, flood or not (on-the-fly machinery, caches, connections).
+        console.print(f"  {server.source}: warm-up, {args.duration:g} s")
+        measure_phase(proc, base, server, headers, surgeon, slide, args, 1000, 0)
         seed = 0
         for repeat in range(args.repeats):
             for phase, flood in (("idle", 0), ("flood", args.flood)):
