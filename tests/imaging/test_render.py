@@ -13,7 +13,7 @@ from app.core.errors import PayloadTooLargeError
 from app.services.imaging import vips
 from app.services.imaging.render import plan, render_pixels
 from tests.conftest import BOXES_TIFF, SMALL_SVS
-from tiler import open_slide
+from tiler import Slide, open_slide
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -29,6 +29,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
         ((1500, 2500, 720, 467), (720, 467)),  # at full resolution, to the slide's corner
         ((333, 444, 50, 40), (311, 250)),  # upscaled
         ((10, 20, 400, 100), (100, 100)),  # distorted (w,h)
+        ((0, 0, 2220, 2967), (37, 49)),  # 60x on a one-level slide: block means first
+        ((7, 3, 2213, 1000), (150, 13)),  # blocks of 7 x 38, the last ones partial
     ],
 )
 def test_chunks_give_the_pixels_of_one_resize(
@@ -96,3 +98,54 @@ def test_vips_turns_clockwise_mirrors_and_converts() -> None:
     bitonal = png(quality="bitonal")  # a 1-bit PNG
     assert bitonal.dtype == bool
     assert np.array_equal(bitonal, gray >= vips.BITONAL_THRESHOLD)
+
+
+class ReadSizes(Slide):
+    """A real slide that remembers how many pixels each read decoded."""
+
+    def __init__(self, slide: Slide) -> None:
+        self.slide = slide
+        self.reads: list[int] = []
+
+    @property
+    def info(self):  # type: ignore[no-untyped-def]
+        return self.slide.info
+
+    def read_region(self, l0_location, level, size):  # type: ignore[no-untyped-def]
+        self.reads.append(size[0] * size[1])
+        return self.slide.read_region(l0_location, level, size)
+
+    def associated_image(self, name):  # type: ignore[no-untyped-def]
+        return self.slide.associated_image(name)
+
+
+@pytest.mark.parametrize(
+    ("box", "size"),
+    [
+        ((0, 0, 2220, 2967), (1110, 1483)),  # 2x
+        ((0, 0, 2220, 2967), (20, 27)),  # 110x on a one-level slide
+        ((0, 0, 2220, 2967), (2, 3)),  # 1000x: blocks larger than a read
+    ],
+)
+def test_reads_are_bounded_whatever_the_region(
+    box: tuple[int, int, int, int], size: tuple[int, int]
+) -> None:
+    budget = 300 * 300
+    with open_slide(SMALL_SVS) as opened:
+        slide = ReadSizes(opened)
+        source = plan(slide, box, size, 10**9)
+        chunked = render_pixels(slide, source, size, chunk_pixels=budget)
+        whole = render_pixels(opened, source, size, chunk_pixels=10**9)
+        region = opened.read_rgb((0, 0), 0, (2220, 2967))
+    assert max(slide.reads) <= budget
+    # Every level pixel read about once (margins re-read a little), not once per tile.
+    assert sum(slide.reads) < 1.3 * 2220 * 2967
+    assert np.abs(whole.astype(np.int16) - chunked).max() <= 1
+    # And the picture is the region's: close to a plain mean over the same cells.
+    ys = np.linspace(0, 2967, size[1] + 1).astype(int)
+    xs = np.linspace(0, 2220, size[0] + 1).astype(int)
+    cells = np.array(
+        [[region[ys[j] : ys[j + 1], xs[i] : xs[i + 1]].mean(axis=(0, 1)) for i in range(size[0])]
+         for j in range(size[1])]
+    )  # fmt: skip
+    assert psnr(whole, cells) > 25
