@@ -6,13 +6,24 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import anyio
 import pytest
 
 from app.core.errors import BusyError
 from app.services.imaging.capacity import RENDER_NICENESS, RenderCapacity
+
+T = TypeVar("T")
+
+
+def run_loop(main: Callable[..., Awaitable[T]], *args: object) -> T:
+    """`anyio.run` on a thread of its own: the browser tests' Playwright keeps an event
+    loop running on the main thread of the process they share."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, main, *args).result(timeout=60)
 
 
 class Works:
@@ -63,7 +74,7 @@ def test_one_user_cannot_take_every_place() -> None:
             works.release.set()
         assert sorted(results) == ["flooder"] * 4 + ["surgeon"]
 
-    anyio.run(main)
+    run_loop(main)
     assert capacity._users == {}  # every user forgotten once done
     capacity.close()
 
@@ -84,7 +95,7 @@ def test_places_overall_in_arrival_order() -> None:
             works.release.set()
         assert works.started == ["a1", "b1", "a2"]
 
-    anyio.run(main)
+    run_loop(main)
     capacity.close()
 
 
@@ -104,7 +115,7 @@ def test_a_long_wait_is_busy() -> None:
             works.release.set()
         assert works.started == ["a"]  # the refused work never ran
 
-    anyio.run(main)
+    run_loop(main)
     capacity.close()
 
 
@@ -116,7 +127,7 @@ def test_renders_run_below_the_service_priority() -> None:
             threading.current_thread().name
         )
 
-    nice, name = anyio.run(capacity.run, "a", niceness)
+    nice, name = run_loop(capacity.run, "a", niceness)
     assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + RENDER_NICENESS)
     assert name.startswith("render")
     # The caller's own thread kept its priority.
