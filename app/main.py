@@ -10,6 +10,7 @@ import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.cors import IiifCors
 from app.api.errors import install_error_handler
 from app.api.main import router
 from app.api.static import mount_static
@@ -18,6 +19,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.services import staging
 from app.services.cases.ingest import IngestLoop
+from app.services.imaging.capacity import RenderCapacity
 from app.services.live import LiveHub
 from app.services.tiles import TileService
 from workers.dispatch import dispatcher_for
@@ -91,6 +93,9 @@ def create_app(
     app.state.db = db
     app.state.tiles = tiles = TileService(settings, db)
     app.state.tile_access = TileAccess(db, settings)
+    app.state.renders = RenderCapacity(
+        settings.iiif_renders, settings.iiif_renders_per_user, settings.iiif_render_wait_seconds
+    )
     app.state.workers = workers
     app.state.dispatcher = dispatcher_for(settings, workers)
     app.state.live = LiveHub()  # annotation changes and shared views, per slide
@@ -98,5 +103,6 @@ def create_app(
     install_error_handler(app)
     app.include_router(router)
     mount_static(app)
+    app.add_middleware(IiifCors, origins=settings.iiif_cors_origins)
     app.add_middleware(SecurityHeaders)
     return app

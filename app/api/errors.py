@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from annotations.errors import InvalidAnnotationError
 from app.core.errors import (
     AuthenticationError,
+    BusyError,
     ConflictError,
     InvalidRequestError,
     PayloadTooLargeError,
@@ -53,6 +54,7 @@ STATUS_BY_ERROR: dict[type[SlideBridgeError], int] = {
     InvalidRequestError: 400,
     PayloadTooLargeError: 413,
     UnprocessableError: 422,
+    BusyError: 503,
     InvalidAnnotationError: 422,
     UnsupportedFormatError: 422,
     BrokenSlideError: 422,
@@ -92,6 +94,8 @@ def error_response(request: Request, error: SlideBridgeError) -> Response:
         response = JSONResponse({"detail": error.reason}, status_code=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, BusyError):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
     return response
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import OrderedDict
+from typing import NamedTuple
 
 from fastapi import Request
 
@@ -28,6 +30,15 @@ MAX_GRANTS = 4096
 Credential = tuple[str, str]
 
 
+class Grant(NamedTuple):
+    """A credential's right to read a slide, until `expires` (monotonic seconds)."""
+
+    expires: float
+    slide: SlideRecord
+    #: Whose credential it is (IIIF renders are limited per user).
+    user_id: uuid.UUID
+
+
 def credential_of(request: Request, settings: Settings) -> Credential:
     token = bearer_token(request)
     if token is not None:
@@ -42,28 +53,35 @@ class TileAccess:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self._grants: OrderedDict[tuple[Credential, str], tuple[float, SlideRecord]] = OrderedDict()
+        self._grants: OrderedDict[tuple[Credential, str], Grant] = OrderedDict()
         self._lock = threading.Lock()
 
     def cached(self, credential: Credential, slide_id: str) -> SlideRecord | None:
+        grant = self.cached_grant(credential, slide_id)
+        return grant.slide if grant is not None else None
+
+    def cached_grant(self, credential: Credential, slide_id: str) -> Grant | None:
         key = (credential, slide_id)
         with self._lock:
             grant = self._grants.get(key)
             if grant is None:
                 return None
-            if grant[0] < time.monotonic():
+            if grant.expires < time.monotonic():
                 del self._grants[key]
                 return None
-            return grant[1]
+            return grant
 
     def check(self, request: Request, credential: Credential, slide_id: str) -> SlideRecord:
         """The full check (in a worker thread: it reads the database); remembered."""
+        return self.check_grant(request, credential, slide_id).slide
+
+    def check_grant(self, request: Request, credential: Credential, slide_id: str) -> Grant:
         with self.db.read() as session:
             user = get_current_user(request, session, self.settings)
             slide = visible_slide(session, user, slide_id)
-        expires = time.monotonic() + self.settings.tile_access_seconds
+        grant = Grant(time.monotonic() + self.settings.tile_access_seconds, slide, user.id)
         with self._lock:
-            self._grants[(credential, slide_id)] = (expires, slide)
+            self._grants[(credential, slide_id)] = grant
             while len(self._grants) > MAX_GRANTS:
                 self._grants.popitem(last=False)
-        return slide
+        return grant

@@ -143,7 +143,36 @@ class Settings(BaseSettings):
     iiif_max_read_pixels: int = Field(
         default=64_000_000,
         ge=4096,
-        description="Most slide pixels one IIIF request may decode; beyond it is a 413.",
+        description="Most slide pixels one IIIF image or thumbnail may decode (the decoded "
+        "area at the slide level read); beyond it is a 413. Renders stream, so this bounds "
+        "the CPU time of one request, not its memory.",
+    )
+    iiif_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (`https://viewer.example.org`) whose IIIF viewers may read "
+        "/iiif/ with a bearer token; `*` allows any origin, as the IIIF spec recommends. "
+        "Cookies are never accepted cross-origin (no Access-Control-Allow-Credentials).",
+    )
+    iiif_renders: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="IIIF images and thumbnails rendered at once over all users, on their "
+        "own low-priority threads (each holds its output image and one slide chunk of a "
+        "few tens of MB); the rest wait without holding a thread.",
+    )
+    iiif_renders_per_user: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Renders one user may have running at once; a user's further "
+        "requests wait behind them, so one viewer cannot take every place.",
+    )
+    iiif_render_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a render waits for its place; then it is refused with 503 "
+        "and Retry-After.",
     )
 
     @model_validator(mode="after")

@@ -14,11 +14,20 @@ class PermissionDeniedError(SlideBridgeError):
 
 
 class InvalidRequestError(SlideBridgeError):
-    """A well-formed request asking for something impossible (IIIF region outside the image)."""
+    """A request the protocol calls bad (400): IIIF syntax, an empty region, a size above
+    the region without `^` or above the advertised limits, an unsupported rotation."""
 
 
 class PayloadTooLargeError(SlideBridgeError):
     """An upload, quota or rendered image beyond the configured limits."""
+
+
+class BusyError(SlideBridgeError):
+    """Too much of one kind of expensive work at once (renders); retry in a moment."""
+
+    def __init__(self, reason: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(reason)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ConflictError(SlideBridgeError):

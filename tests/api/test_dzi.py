@@ -98,7 +98,6 @@ def bad_paths(slide_id: str) -> list[str]:
         f"/iiif/3/{slide_id}/..%2F..%2Finfo.json",
         f"/iiif/3/{slide_id}/full/max/0/default.gif",
         f"/iiif/3/{slide_id}/full/max/45/default.jpg",
-        f"/iiif/3/{slide_id}/full/max/0/bitonal.jpg",
         f"/iiif/3/{slide_id}/-1,0,10,10/max/0/default.jpg",
         f"/iiif/3/{slide_id}/99999,0,10,10/max/0/default.jpg",
         f"/iiif/3/{slide_id}/0,0,0,10/max/0/default.jpg",
@@ -116,7 +115,8 @@ def test_bad_requests_are_404_or_422_with_a_reason_never_500(
     headers = world.auth("admin")
     for path in bad_paths(north_slide["id"]):
         response = client.get(path, headers=headers)
-        assert response.status_code in (404, 413, 422), (path, response.status_code, response.text)
+        # IIIF says 400 for its bad requests.
+        assert response.status_code in (400, 404, 413, 422), (path, response.status_code)
         detail = response.json()["detail"]
         assert detail, path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
+import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import (
@@ -22,7 +23,10 @@ from app.models.slides import SlideList, SlidePublic, SlideStatus
 from app.models.transfers import ArrivalMap
 from app.services import slides as service
 from app.services.audited import visible_slide_audited
-from app.services.imaging.render import encode, read_scaled
+from app.services.imaging import vips
+from app.services.imaging.capacity import RenderCapacity
+from app.services.imaging.render import thumbnail as render_thumbnail
+from app.services.imaging.render import thumbnail_plan
 from app.services.staging import receive_upload
 from app.services.tiles import TileService
 from app.services.transfers import service as transfer_service
@@ -130,7 +134,8 @@ def delete_slide(
 
 
 @router.get("/{slide_id}/thumbnail")
-def thumbnail(
+async def thumbnail(
+    request: Request,
     slide_id: str,
     ctx: ContextDep,
     session: SessionDep,
@@ -138,19 +143,23 @@ def thumbnail(
     tiles: TilesDep,
     size: Annotated[int, Query(ge=16, le=1024)] = 256,
 ) -> Response:
-    """The whole slide scaled to fit `size` pixels (tissue only, no label). A slide still
-    arriving: 409 until its structure is in, then made from what has arrived (not kept)."""
-    slide = visible_slide_audited(session, ctx, slide_id, "slide.thumbnail")
+    """The whole slide scaled to fit `size` pixels (tissue only, no label). A render like
+    an IIIF image: it waits for a render place, holding no database connection. A slide
+    still arriving: 409 until its structure is in, then made from what has arrived (not
+    kept)."""
+    slide = await anyio.to_thread.run_sync(
+        visible_slide_audited, session, ctx, slide_id, "slide.thumbnail"
+    )
+    session.close()
     if not slide.width:
         raise NotArrivedError("the slide's structure has not arrived yet")
     arriving = slide.status == SlideStatus.arriving
-    scale = min(size / slide.width, size / slide.height, 1.0)
-    out = (max(1, round(slide.width * scale)), max(1, round(slide.height * scale)))
-    image = read_scaled(
-        tiles.handle(slide), (0, 0, slide.width, slide.height), out, settings.iiif_max_read_pixels
-    )
+    handle = await anyio.to_thread.run_sync(tiles.handle, slide)
+    source, out = thumbnail_plan(handle, size, settings.iiif_max_read_pixels)
+    renders: RenderCapacity = request.app.state.renders
+    data = await renders.run(ctx.user.id, lambda: render_thumbnail(handle, source, out))
     headers = {"Cache-Control": "no-store"} if arriving else IMAGE_HEADERS
-    return Response(encode(image, "jpg"), media_type="image/jpeg", headers=headers)
+    return Response(data, media_type="image/jpeg", headers=headers)
 
 
 @router.get("/{slide_id}/associated/{name}")
@@ -169,5 +178,6 @@ def associated_image(
     )
     if not allowed:
         raise PermissionDeniedError(f"the {name} image is for the clinicians of the case")
-    image = tiles.handle(slide).associated_image(name)
-    return Response(encode(image, "png"), media_type="image/png", headers=IMAGE_HEADERS)
+    pixels = np.asarray(tiles.handle(slide).associated_image(name).convert("RGB"))
+    data = vips.encode(pixels, mirror=False, rotation=0, quality="default", fmt="png")
+    return Response(data, media_type="image/png", headers=IMAGE_HEADERS)
