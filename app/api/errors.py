@@ -17,9 +17,11 @@ from annotations.errors import InvalidAnnotationError
 from app.core.errors import (
     AuthenticationError,
     ConflictError,
+    CrossSiteRequestError,
     InvalidRequestError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    TooManyRequestsError,
     UnprocessableError,
 )
 from app.services.transfers.protocol import TransferGoneError
@@ -48,6 +50,8 @@ from tiler.errors import (
 STATUS_BY_ERROR: dict[type[SlideBridgeError], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    CrossSiteRequestError: 403,
+    TooManyRequestsError: 429,
     NotFoundError: 404,
     ConflictError: 409,
     InvalidRequestError: 400,
@@ -92,6 +96,8 @@ def error_response(request: Request, error: SlideBridgeError) -> Response:
         response = JSONResponse({"detail": error.reason}, status_code=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, TooManyRequestsError):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

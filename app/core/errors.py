@@ -27,3 +27,17 @@ class ConflictError(SlideBridgeError):
 
 class UnprocessableError(SlideBridgeError):
     """Input that parsed but cannot be used (unknown site, a form without a file)."""
+
+
+class CrossSiteRequestError(SlideBridgeError):
+    """A cookie request that changes state without a same-origin Origin (or Sec-Fetch-Site)."""
+
+
+class TooManyRequestsError(SlideBridgeError):
+    """Refused for now: too many failed sign-ins, password checks or open streams.
+
+    `retry_after` (whole seconds) becomes the answer's `Retry-After` header."""
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = max(1, retry_after)

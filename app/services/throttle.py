@@ -1,0 +1,125 @@
+"""Sign-in throttling per account and per client address, shared through the database.
+
+Each wrong password counts against two keys, the user name tried and the client
+address. A key with too many failures (failures forgotten once none came for
+`login_window_seconds`) is locked: its sign-ins are refused with 429 and
+`Retry-After` before any password is checked, for `login_lockout_seconds`,
+doubling with each further failure. The refusal costs one indexed read, so a
+flood against a locked account takes no argon2 time from anyone else, and another
+user's right password is checked as usual. A right password clears its account.
+
+The per-address limit is higher than the per-account one: a hospital's
+workstations may reach the hub through one address. Refusals of a locked key are
+audited in bursts (`app.core.audit.refusals`) so a flood cannot fill the audit table.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import TooManyRequestsError
+from app.models.throttle import LoginThrottle
+from app.models.types import utcnow
+
+#: Expired rows are removed at most this often per process.
+PRUNE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Key:
+    key: str
+    what: str  # "account" or "address": said in the refusal
+    limit: int
+
+
+def _keys(settings: Settings, username: str, client: str | None) -> list[_Key]:
+    keys = [_Key(f"account:{username[:64]}", "account", settings.login_failures_per_account)]
+    if client:
+        keys.append(_Key(f"address:{client[:64]}", "address", settings.login_failures_per_address))
+    return keys
+
+
+def check(db: Database, settings: Settings, username: str, client: str | None) -> bool:
+    """Raise `TooManyRequestsError` while the account or the address is locked; else
+    answer whether the account has failures on record (cleared by a right password)."""
+    keys = {key.key: key for key in _keys(settings, username, client)}
+    with db.read() as session:
+        rows = session.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(keys))).all()
+    now = utcnow()
+    locked = [row for row in rows if row.locked_until is not None and row.locked_until > now]
+    if locked:
+        row = max(locked, key=lambda row: row.locked_until or now)
+        assert row.locked_until is not None
+        seconds = math.ceil((row.locked_until - now).total_seconds())
+        what = keys[row.key].what
+        raise TooManyRequestsError(
+            f"too many failed sign-ins for this {what}: try again in {seconds} s",
+            retry_after=seconds,
+        )
+    return any(row.key.startswith("account:") for row in rows)
+
+
+def _ensure_row(db: Database, session: Session, key: str) -> LoginThrottle:
+    values = {"key": key, "failures": 0, "last_failure_at": utcnow()}
+    insert = sqlite_insert if db.is_sqlite else postgres_insert
+    session.execute(insert(LoginThrottle).values(**values).on_conflict_do_nothing())
+    # FOR UPDATE: two processes counting the same key must not both write failures + 1
+    # (SQLite's BEGIN IMMEDIATE serialises writers already).
+    statement = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    return session.exec(statement).one()
+
+
+def record_failure(db: Database, settings: Settings, username: str, client: str | None) -> None:
+    now = utcnow()
+    window = timedelta(seconds=settings.login_window_seconds)
+    with db.write() as session:
+        for key in _keys(settings, username, client):
+            row = _ensure_row(db, session, key.key)
+            if row.failures and row.last_failure_at + window <= now:
+                row.failures = 0  # the earlier failures are forgotten
+            row.failures += 1
+            row.last_failure_at = now
+            if row.failures >= key.limit:
+                doubling = min(row.failures - key.limit, 30)
+                seconds = min(
+                    settings.login_lockout_seconds * 2**doubling, settings.login_lockout_max_seconds
+                )
+                row.locked_until = now + timedelta(seconds=seconds)
+            session.add(row)
+        _prune(session, now - window, now)
+
+
+def record_success(db: Database, username: str) -> None:
+    with db.write() as session:
+        statement = delete(LoginThrottle).where(
+            col(LoginThrottle.key) == f"account:{username[:64]}"
+        )
+        session.execute(statement)
+
+
+_last_prune = 0.0
+
+
+def _prune(session: Session, forgotten_before: datetime, now: datetime) -> None:
+    """Remove rows whose failures are forgotten and whose lock is over (a spray of
+    random user names must not grow the table for ever)."""
+    global _last_prune
+    if time.monotonic() - _last_prune < PRUNE_SECONDS:
+        return
+    _last_prune = time.monotonic()
+    session.execute(
+        delete(LoginThrottle).where(
+            col(LoginThrottle.last_failure_at) < forgotten_before,
+            (col(LoginThrottle.locked_until).is_(None)) | (col(LoginThrottle.locked_until) < now),
+        )
+    )
