@@ -37,7 +37,7 @@ def create_app(
     """The app; `run_workers` starts the embedded pyramid workers (unless Redis is set)."""
     settings = settings or Settings()
     if settings.uses_default_secret:
-        log.warning(DEVELOPMENT_KEY_WARNING)
+        log.warning("\n%s\n%s\n%s", "!" * 78, DEVELOPMENT_KEY_WARNING, "!" * 78)
     db = Database.from_settings(settings)
     workers = EmbeddedWorkers(db, settings) if run_workers and not settings.redis_url else None
 

@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.api.deps import DatabaseDep, SettingsDep, client_address
 from app.api.origin import require_same_origin
 from app.api.pages.card import card_page, error_line
+from app.api.session_cookie import clear_session_cookie, set_session_cookie
 from app.core import audit
 from app.core.audit import Actor
-from app.core.config import Settings
 from app.core.errors import AuthenticationError, CrossSiteRequestError, TooManyRequestsError
 from app.models.accounts import TokenKind
 from app.models.audit import Outcome
@@ -54,18 +54,6 @@ def _page(
 @router.get("/login")
 def login_page(next: str = "/") -> HTMLResponse:
     return _page(next)
-
-
-def set_session_cookie(response: Response, settings: Settings, token: str, hours: int) -> None:
-    response.set_cookie(
-        settings.cookie_name,
-        token,
-        max_age=hours * 3600,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite=settings.cookie_samesite,
-        path="/",
-    )
 
 
 @router.post("/login")
@@ -105,11 +93,5 @@ def logout(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response
             actor = Actor(revoked.user_id, None, client_address(request))
             audit.record(db, actor, "auth.logout", Outcome.success)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(
-        settings.cookie_name,
-        path="/",
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite=settings.cookie_samesite,
-    )
+    clear_session_cookie(response, settings)
     return response

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from app.api.deps import DatabaseDep, SettingsDep, client_address
 from app.api.origin import require_same_origin
 from app.api.pages.card import card_page, error_line
-from app.api.pages.login import set_session_cookie
+from app.api.session_cookie import set_session_cookie
 from app.core.errors import CrossSiteRequestError
 from app.models.accounts import Role, SiteCreate, TokenKind, UserCreate
 from app.services import accounts

@@ -15,7 +15,7 @@ from app.api.deps import (
     TilesDep,
     get_dispatcher,
 )
-from app.core.access import may_view_identifying_image
+from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
 from app.models.slides import SlideList, SlidePublic
@@ -27,6 +27,8 @@ from app.services.staging import receive_upload
 router = APIRouter(prefix="/api/slides", tags=["slides"])
 
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=300"}
+#: Labels and macros show patient names: never kept by a browser (a shared workstation).
+IDENTIFYING_HEADERS = {"Cache-Control": "private, no-store"}
 _UPLOAD_DOC = {
     "requestBody": {
         "required": True,
@@ -151,4 +153,5 @@ def associated_image(
     if not allowed:
         raise PermissionDeniedError(f"the {name} image is for the clinicians of the case")
     image = tiles.handle(slide).associated_image(name)
-    return Response(encode(image, "png"), media_type="image/png", headers=IMAGE_HEADERS)
+    headers = IDENTIFYING_HEADERS if name in IDENTIFYING_IMAGES else IMAGE_HEADERS
+    return Response(encode(image, "png"), media_type="image/png", headers=headers)
