@@ -66,3 +66,22 @@ export async function api(url, { json, ...options } = {}) {
   }
   return response.status === 204 ? null : response.json();
 }
+
+/**
+ * An EventSource on one of the hub's live streams. The hub ends a stream whose credential
+ * fell (expired, revoked, signed out in another tab, idle, user disabled) with a
+ * `signed-out` event: to the login form, coming back here. A stream refused outright (a
+ * 401 when EventSource reconnects, after which it gives up by itself) is checked once with
+ * a plain request, which goes to the login form the same way: never a reconnect loop.
+ */
+export function liveEvents(url) {
+  const source = new EventSource(url, { withCredentials: true });
+  source.addEventListener("signed-out", () => {
+    source.close();
+    signIn();
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) api("/api/users/me").catch(() => {});
+  });
+  return source;
+}
