@@ -256,8 +256,9 @@ def sign_in(
     """Check the password, then issue a bearer token or a browser session; audited
     (`auth.token` or `auth.login`), refusals included.
 
-    A locked account or address (`app.services.throttle`) and a full password-check
-    pool are refused with `TooManyRequestsError` before argon2 runs."""
+    A locked account or address (`app.services.throttle`), an account whose password
+    is being checked already, and a full password-check pool are refused with
+    `TooManyRequestsError` before argon2 runs."""
     action = "auth.login" if kind == TokenKind.session else "auth.token"
     lifetime = (
         timedelta(hours=settings.session_hours)
@@ -267,7 +268,8 @@ def sign_in(
     refused_as = Actor(None, username[:64], client)
     try:
         had_failures = throttle.check(db, settings, username, client)
-        user = authenticate(db, settings, username, password)
+        with throttle.one_check_per_account(username):
+            user = authenticate(db, settings, username, password)
     except TooManyRequestsError as refused:
         burst = f"{action}:{username[:64]}:{client}"
         audit.refusals.refuse(db, refused_as, action, burst, refused.reason)

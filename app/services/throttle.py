@@ -16,7 +16,10 @@ audited in bursts (`app.core.audit.refusals`) so a flood cannot fill the audit t
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +70,27 @@ def check(db: Database, settings: Settings, username: str, client: str | None) -
             retry_after=seconds,
         )
     return any(row.key.startswith("account:") for row in rows)
+
+
+_checking: set[str] = set()
+_checking_lock = threading.Lock()
+
+
+@contextmanager
+def one_check_per_account(username: str) -> Iterator[None]:
+    """At most one password check per user name at a time in this process: before its
+    lock, a flood against one account holds one argon2 slot, not the whole pool."""
+    with _checking_lock:
+        if username in _checking:
+            raise TooManyRequestsError(
+                "a sign-in for this account is being checked: try again", retry_after=1
+            )
+        _checking.add(username)
+    try:
+        yield
+    finally:
+        with _checking_lock:
+            _checking.discard(username)
 
 
 def _ensure_row(db: Database, session: Session, key: str) -> LoginThrottle:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.api.pages.shell import signed_in_page
 from app.api.static import STATIC
-from app.core.config import Settings
 from tiler.errors import NotFoundError
-
-router = APIRouter(tags=["docs"], include_in_schema=False)
 
 #: Both UIs set inline styles (style-src 'unsafe-inline'); scripts only from here.
 DOCS_HEADERS = {
@@ -32,14 +29,17 @@ DOCS_HEADERS = {
 }
 
 
-def _require_docs(settings: Settings) -> None:
+def _require_docs(settings: SettingsDep) -> None:
     if not settings.docs_enabled:
         raise NotFoundError("the API documentation is off on this hub")
 
 
+# Checked before the sign-in: a hub without docs has no such pages, for anyone.
+router = APIRouter(tags=["docs"], include_in_schema=False, dependencies=[Depends(_require_docs)])
+
+
 def _docs_page(path: str, file: str) -> None:
     def page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-        _require_docs(settings)
         return signed_in_page(request, session, settings, STATIC / "docs" / file, DOCS_HEADERS)
 
     router.add_api_route(path, page, methods=["GET"], response_class=Response)
@@ -50,7 +50,6 @@ _docs_page("/redoc", "redoc.html")
 
 
 @router.get("/openapi.json")
-def openapi(request: Request, user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
-    _require_docs(settings)
+def openapi(request: Request, user: CurrentUser) -> dict[str, Any]:
     schema: dict[str, Any] = request.app.openapi()
     return schema
