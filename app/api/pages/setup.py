@@ -54,6 +54,7 @@ This link works once.</p>{message}
 <label for="password">Password</label>
 <input id="password" name="password" type="password" required minlength="10"
  autocomplete="new-password">
+<p class="hint">At least 10 characters: a few words are easier to type than symbols.</p>
 <label for="password2">The password again</label>
 <input id="password2" name="password2" type="password" required minlength="10"
  autocomplete="new-password">
