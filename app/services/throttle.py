@@ -52,23 +52,66 @@ def _keys(settings: Settings, username: str, client: str | None) -> list[_Key]:
     return keys
 
 
+class _KnownLocks:
+    """Locks this process has seen, until they end: a flood against a locked key is
+    refused without a database read. Only time ends a lock (a locked account cannot
+    sign in to clear it), so a remembered lock is never stale; another process's
+    locks are read from the database."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[tuple[int, str], datetime] = {}
+
+    def get(self, db: Database, key: str, now: datetime) -> datetime | None:
+        with self._lock:
+            until = self._until.get((id(db), key))
+        return until if until is not None and until > now else None
+
+    def put(self, db: Database, key: str, until: datetime, now: datetime) -> None:
+        with self._lock:
+            if len(self._until) >= self.MAX:
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            self._until[(id(db), key)] = until
+
+    def forget(self) -> None:
+        """After the table was changed by hand (tests, an operator lifting a lock)."""
+        with self._lock:
+            self._until.clear()
+
+
+_known = _KnownLocks()
+forget_known_locks = _known.forget
+
+
+def _refusal(key: _Key, until: datetime, now: datetime) -> TooManyRequestsError:
+    seconds = math.ceil((until - now).total_seconds())
+    return TooManyRequestsError(
+        f"too many failed sign-ins for this {key.what}: try again in {seconds} s",
+        retry_after=seconds,
+    )
+
+
 def check(db: Database, settings: Settings, username: str, client: str | None) -> bool:
     """Raise `TooManyRequestsError` while the account or the address is locked; else
     answer whether the account has failures on record (cleared by a right password)."""
     keys = {key.key: key for key in _keys(settings, username, client)}
+    now = utcnow()
+    for key in keys.values():
+        until = _known.get(db, key.key, now)
+        if until is not None:
+            raise _refusal(key, until, now)
     with db.read() as session:
         rows = session.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(keys))).all()
-    now = utcnow()
     locked = [row for row in rows if row.locked_until is not None and row.locked_until > now]
+    for row in locked:
+        assert row.locked_until is not None
+        _known.put(db, row.key, row.locked_until, now)
     if locked:
         row = max(locked, key=lambda row: row.locked_until or now)
         assert row.locked_until is not None
-        seconds = math.ceil((row.locked_until - now).total_seconds())
-        what = keys[row.key].what
-        raise TooManyRequestsError(
-            f"too many failed sign-ins for this {what}: try again in {seconds} s",
-            retry_after=seconds,
-        )
+        raise _refusal(keys[row.key], row.locked_until, now)
     return any(row.key.startswith("account:") for row in rows)
 
 
@@ -119,6 +162,7 @@ def record_failure(db: Database, settings: Settings, username: str, client: str 
                     settings.login_lockout_seconds * 2**doubling, settings.login_lockout_max_seconds
                 )
                 row.locked_until = now + timedelta(seconds=seconds)
+                _known.put(db, row.key, row.locked_until, now)
             session.add(row)
         _prune(session, now - window, now)
 

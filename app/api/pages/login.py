@@ -18,8 +18,10 @@ from app.api.deps import DatabaseDep, SettingsDep, client_address
 from app.api.origin import require_same_origin
 from app.api.pages.card import card_page, error_line
 from app.api.session_cookie import clear_session_cookie, set_session_cookie
+from app.api.sign_in import sign_in
 from app.core import audit
 from app.core.audit import Actor
+from app.core.config import Settings
 from app.core.errors import AuthenticationError, CrossSiteRequestError, TooManyRequestsError
 from app.models.accounts import TokenKind
 from app.models.audit import Outcome
@@ -57,19 +59,15 @@ def login_page(next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
-    db: DatabaseDep,
-    settings: SettingsDep,
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
+    settings: Settings = request.app.state.settings
     try:
-        require_same_origin(request, settings, db)
-        _, token = crud.sign_in(
-            db, settings, username, password, TokenKind.session, client_address(request)
-        )
+        _, token = await sign_in(request, username, password, TokenKind.session)
     except CrossSiteRequestError as error:
         return _page("/", error.reason, status=403)
     except TooManyRequestsError as error:

@@ -16,9 +16,9 @@ from app.api.deps import (
     SessionDep,
     SettingsDep,
     bearer_token,
-    client_address,
 )
 from app.api.session_cookie import set_session_cookie
+from app.api.sign_in import sign_in
 from app.core import audit
 from app.core.errors import AuthenticationError, PermissionDeniedError
 from app.models.accounts import SITE_ROLES, Token, TokenKind, UserPublic
@@ -29,15 +29,11 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 @router.post("/auth/token")
-def login_for_token(
-    request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    db: DatabaseDep,
-    settings: SettingsDep,
+async def login_for_token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:
-    _, token = crud.sign_in(
-        db, settings, form.username, form.password, TokenKind.bearer, client_address(request)
-    )
+    """A bearer token; 429 with Retry-After after too many failed sign-ins."""
+    _, token = await sign_in(request, form.username, form.password, TokenKind.bearer)
     return Token(access_token=token)
 
 
