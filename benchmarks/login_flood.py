@@ -73,6 +73,8 @@ PHASES: dict[str, dict[str, str]] = {
         "SLIDEBRIDGE_LOGIN_FAILURES_PER_ADDRESS": "1000000000",
     },
 }
+
+
 def victim(phase: str) -> str:
     """Each phase floods its own account: a lock left by one phase must not carry over."""
     return f"victim{list(PHASES).index(phase)}"
