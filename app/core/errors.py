@@ -36,8 +36,11 @@ class CrossSiteRequestError(SlideBridgeError):
 class TooManyRequestsError(SlideBridgeError):
     """Refused for now: too many failed sign-ins, password checks or open streams.
 
-    `retry_after` (whole seconds) becomes the answer's `Retry-After` header."""
+    `retry_after` (whole seconds) becomes the answer's `Retry-After` header; `scope`
+    names what is refused (a throttled key, "busy"), so a flood's refusals are audited
+    as one burst."""
 
-    def __init__(self, reason: str, *, retry_after: int) -> None:
+    def __init__(self, reason: str, *, retry_after: int, scope: str | None = None) -> None:
         super().__init__(reason)
         self.retry_after = max(1, retry_after)
+        self.scope = scope

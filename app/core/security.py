@@ -57,7 +57,9 @@ class PasswordChecks:
 
     def verify(self, password: str, password_hash: str | None) -> bool:
         if not self._room.acquire(blocking=False):
-            raise TooManyRequestsError("too many sign-ins at once: try again", retry_after=1)
+            raise TooManyRequestsError(
+                "too many sign-ins at once: try again", retry_after=1, scope="busy"
+            )
         try:
             with self._slots:
                 return verify_password(password, password_hash)

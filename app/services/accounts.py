@@ -271,7 +271,8 @@ def sign_in(
         with throttle.one_check_per_account(username):
             user = authenticate(db, settings, username, password)
     except TooManyRequestsError as refused:
-        burst = f"{action}:{username[:64]}:{client}"
+        # One burst per locked key: a spray of user names from a locked address is one.
+        burst = f"{action}:{refused.scope or username[:64]}"
         audit.refusals.refuse(db, refused_as, action, burst, refused.reason)
         raise
     except AuthenticationError as error:

@@ -1,4 +1,4 @@
-"""Open event streams and the credentials they stand on.
+"""Open event streams (and long upload bodies) and the credentials they stand on.
 
 A stream is checked as it opens, then lives for hours. Each open stream holds a
 `StreamLease` on its credential; one thread per app re-reads every leased
@@ -46,6 +46,8 @@ class StreamLease:
     queues: list[asyncio.Queue[str]] = field(default_factory=list)
     #: Why the credential no longer stands, once it does not.
     reason: str | None = None
+    #: Counted against `streams_per_user` (event streams are; an upload's body is not).
+    counted: bool = True
 
     def end(self, reason: str) -> None:
         """On the stream's loop: remember why, and wake the stream."""
@@ -69,7 +71,9 @@ class StreamGuard:
 
     def open_streams(self, user_id: uuid.UUID) -> int:
         with self._lock:
-            return sum(1 for lease in self._leases if lease.credential.user.id == user_id)
+            return sum(
+                1 for lease in self._leases if lease.counted and lease.credential.user.id == user_id
+            )
 
     def check_room(self, credential: Credential) -> None:
         """Refuse (429) a stream beyond `streams_per_user` for this user."""
@@ -81,8 +85,11 @@ class StreamGuard:
             )
 
     @asynccontextmanager
-    async def lease(self, credential: Credential) -> AsyncIterator[StreamLease]:
-        lease = StreamLease(credential, asyncio.get_running_loop())
+    async def lease(
+        self, credential: Credential, *, counted: bool = True
+    ) -> AsyncIterator[StreamLease]:
+        """Held while a stream (or a long request body) runs on `credential`."""
+        lease = StreamLease(credential, asyncio.get_running_loop(), counted=counted)
         with self._lock:
             self._leases.add(lease)
             if self._watcher is None:

@@ -90,6 +90,7 @@ def _refusal(key: _Key, until: datetime, now: datetime) -> TooManyRequestsError:
     return TooManyRequestsError(
         f"too many failed sign-ins for this {key.what}: try again in {seconds} s",
         retry_after=seconds,
+        scope=key.key,
     )
 
 
@@ -126,7 +127,9 @@ def one_check_per_account(username: str) -> Iterator[None]:
     with _checking_lock:
         if username in _checking:
             raise TooManyRequestsError(
-                "a sign-in for this account is being checked: try again", retry_after=1
+                "a sign-in for this account is being checked: try again",
+                retry_after=1,
+                scope=f"account:{username[:64]}",
             )
         _checking.add(username)
     try:

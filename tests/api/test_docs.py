@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page, Route, expect
 
 from app.core.config import Settings
 from app.main import create_app
@@ -89,9 +89,8 @@ def test_swagger_ui_works_offline_under_the_csp(browser: Browser, docs_site: str
     page.locator("#operations-auth-me_api_users_me_get .opblock-summary").click()
     page.locator("#operations-auth-me_api_users_me_get button.try-out__btn").click()
     page.locator("#operations-auth-me_api_users_me_get button.execute").click()
-    body = page.locator("#operations-auth-me_api_users_me_get .response-col_description pre").first
-    body.wait_for(timeout=10000)
-    assert '"path_north"' in body.inner_text()
+    live = page.locator("#operations-auth-me_api_users_me_get .live-responses-table pre").first
+    expect(live).to_contain_text('"path_north"', timeout=15000)
     assert refused == [] and problems == [], (refused, problems)
     page.screenshot(path="/tmp/slidebridge-docs.png")
     page.context.close()

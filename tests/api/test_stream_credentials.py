@@ -220,3 +220,46 @@ def test_streams_per_user_are_capped(
             )
         ).all()
     assert denied and "live streams are open" in (denied[0].detail or "")
+
+
+def test_a_long_upload_body_ends_when_the_token_is_revoked(
+    base: str, client: TestClient, world: World, app: FastAPI
+) -> None:
+    """A tus PATCH streaming slowly is refused (401) within seconds of revocation; what
+    was made durable before stays (the offset), as for a client that dropped."""
+    app.state.settings = app.state.settings.model_copy(update={"upload_commit_bytes": 64 * 1024})
+    headers = bearer(client, "tech_north")
+    tus = {"Tus-Resumable": "1.0.0"}
+    created = client.post(
+        "/api/uploads/", headers={**tus, **headers, "Upload-Length": str(64 * 1024 * 1024)}
+    )
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    revoked_at: list[float] = []
+    sent_at: list[float] = []
+
+    def slow_body() -> Iterator[bytes]:
+        for index in range(600):  # 64 KiB every 0.05 s: a 10 Mbit/s link, for 30 s at most
+            if index == 40:
+                revoke(client, headers)
+                revoked_at.append(time.monotonic())
+            yield b"\0" * 64 * 1024
+            sent_at.append(time.monotonic())
+            time.sleep(0.05)
+
+    try:
+        answer = httpx.patch(
+            f"{base}{location}",
+            headers={**tus, **headers, "Upload-Offset": "0",
+                     "Content-Type": "application/offset+octet-stream"},
+            content=slow_body(),
+            timeout=60,
+        )  # fmt: skip
+    except httpx.TransportError:
+        answer = None  # the hub closed the connection while this side was still sending
+    if answer is not None:
+        assert answer.status_code == 401 and answer.json() == {"detail": "token revoked"}
+    # The hub stopped taking the body within the bound.
+    assert sent_at[-1] - revoked_at[0] <= BOUND_SECONDS + 1
+    offset = client.head(location, headers={**tus, **world.auth("tech_north")})
+    assert 40 * 64 * 1024 <= int(offset.headers["upload-offset"]) < 64 * 1024 * 1024
