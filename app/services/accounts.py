@@ -160,12 +160,12 @@ class Credential:
 def refusal(row: ApiToken, user: User | None, settings: Settings, now: datetime) -> str | None:
     """Why the credential `row` of `user` no longer stands, or None: the one rule for a
     request and for an open stream's re-check."""
+    if user is None or not user.is_active:  # first: disabling revokes the tokens too
+        return "user disabled"
     if row.revoked_at is not None:
         return "token revoked"
     if row.expires_at <= now:
         return "token expired"
-    if user is None or not user.is_active:
-        return "user disabled"
     if row.kind == TokenKind.session and row.kiosk_site_id is None:
         last_used = row.last_used_at or row.created_at
         if last_used + timedelta(seconds=settings.session_idle_seconds) <= now:

@@ -154,8 +154,18 @@ async def follow(
             yield message
 
 
+#: A word for each reason (`accounts.refusal`), which the login form turns into a sentence.
+SIGN_OUT_CODES = {
+    "token revoked": "ended",
+    "token expired": "expired",
+    "user disabled": "disabled",
+    "signed out after inactivity": "idle",
+}
+
+
 def signed_out(ctx: Context, action: str, reason: str) -> str:
     """Record that a stream ended because its credential fell (call it in a thread);
-    the frame telling the page why, which sends it to the login form."""
+    the frame telling the page why (`reason`, and `code` for the login form's
+    `?why=`), which sends it to the login form."""
     audit.record(ctx.db, ctx.actor, action, Outcome.denied, detail=f"stream ended: {reason}")
-    return sse_message("signed-out", {"reason": reason})
+    return sse_message("signed-out", {"reason": reason, "code": SIGN_OUT_CODES.get(reason)})

@@ -2,9 +2,13 @@
 // user is sent to the login form (which brings them back here), and an error body
 // becomes one readable sentence instead of a status code or a JSON dump.
 
-/** Send the browser to the login form, coming back to this very page afterwards. */
-export function signIn() {
-  location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+/**
+ * Send the browser to the login form, coming back to this very page afterwards; `why`
+ * ("idle", "ended", "expired", "disabled") makes the form say why.
+ */
+export function signIn(why) {
+  const next = encodeURIComponent(location.pathname + location.search);
+  location.href = `/login?next=${next}${why ? `&why=${encodeURIComponent(why)}` : ""}`;
 }
 
 /**
@@ -76,9 +80,9 @@ export async function api(url, { json, ...options } = {}) {
  */
 export function liveEvents(url) {
   const source = new EventSource(url, { withCredentials: true });
-  source.addEventListener("signed-out", () => {
+  source.addEventListener("signed-out", (event) => {
     source.close();
-    signIn();
+    signIn(JSON.parse(event.data).code);
   });
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED) api("/api/users/me").catch(() => {});

@@ -22,6 +22,7 @@ from app.models.accounts import ApiToken, TokenKind, User
 from app.models.audit import AuditEvent
 from app.models.types import utcnow
 from app.services import accounts as crud
+from app.services.streams import SIGN_OUT_CODES
 from tests.browser import serve_asgi
 from tests.cases.conftest import create_case
 from tests.cases.sse import SSE
@@ -65,7 +66,7 @@ def short_token(db: Database, world: World, username: str, seconds: float) -> di
 def ends_signed_out(stream: SSE, reason: str) -> None:
     started = time.monotonic()
     frame = stream.next("signed-out", timeout=BOUND_SECONDS + 1)
-    assert frame.data == {"reason": reason}
+    assert frame.data == {"reason": reason, "code": SIGN_OUT_CODES[reason]}
     assert stream.ended.wait(2), "the stream stayed open after its signed-out event"
     assert time.monotonic() - started <= BOUND_SECONDS + 1
 
@@ -85,7 +86,7 @@ def disable(client: TestClient, world: World, **_: Any) -> str:
     answer = client.post("/api/users/path_north/disable", headers=world.auth("admin"))
     assert answer.status_code == 200, answer.text
     assert answer.json()["is_active"] is False
-    return "token revoked"  # disabling revokes every token; the user check stands behind
+    return "user disabled"  # disabling also revokes every token
 
 
 def flag_inactive(db: Database, **_: Any) -> str:

@@ -1,6 +1,7 @@
 """Chromium: a page whose live stream ends because the session fell goes to the login
-form (and does not reconnect in a loop); the operating-room screen in kiosk mode stays
-signed in, idle, but only there. Screenshot: /tmp/slidebridge-or-kiosk.png."""
+form, which says why (and does not reconnect in a loop); the operating-room screen in
+kiosk mode stays signed in, idle, but only there. Screenshots:
+/tmp/slidebridge-signed-out.png, /tmp/slidebridge-or-kiosk.png."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ def test_a_page_whose_stream_ends_goes_to_the_login_form(
     assert disabled.status_code == 200
     # The stream's re-check ends it within seconds; its `signed-out` event sends the
     # page to the login form, coming back to the screen afterwards.
-    page.wait_for_url(f"{base}/login?next=%2For%2FNORTH", timeout=10000)
+    page.wait_for_url(f"{base}/login?next=%2For%2FNORTH&why=disabled", timeout=10000)
+    assert "Your account was disabled" in page.locator(".error").inner_text()
+    page.screenshot(path="/tmp/slidebridge-signed-out.png")
     time.sleep(2)
     assert len(streams) <= 1  # at most one reconnect attempt, then none
     page.context.close()

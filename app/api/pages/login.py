@@ -29,6 +29,14 @@ from app.services import accounts as crud
 
 router = APIRouter(tags=["login"], include_in_schema=False)
 
+#: Why a page sent the browser here (`?why=`, from a stream's signed-out event): fixed
+#: sentences, never text from the URL.
+WHY = {
+    "idle": "You were signed out after a while without activity.",
+    "ended": "Your session was ended (signed out elsewhere or by an administrator).",
+    "expired": "Your session expired.",
+    "disabled": "Your account was disabled: ask an administrator.",
+}
 _FORM = """<p class="sub">Whole-slide telepathology</p>{message}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{next}">
@@ -54,8 +62,8 @@ def _page(
 
 
 @router.get("/login")
-def login_page(next: str = "/") -> HTMLResponse:
-    return _page(next)
+def login_page(next: str = "/", why: str = "") -> HTMLResponse:
+    return _page(next, WHY.get(why, ""))
 
 
 @router.post("/login")
