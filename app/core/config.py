@@ -96,21 +96,22 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(
         default=5,
         ge=1,
-        description="Wrong passwords for one user name within the window before its "
-        "sign-ins are refused for a while (429 with Retry-After, doubling with each "
-        "further failure).",
+        description="Wrong passwords for one user name in a burst before its sign-ins are "
+        "refused for a while (429 with Retry-After, doubling with each further failure).",
     )
     login_failures_per_address: int = Field(
         default=50,
         ge=1,
-        description="Wrong passwords from one client address (any user names) within the "
-        "window before its sign-ins are refused for a while. Higher than per account: a "
+        description="Wrong passwords from one client address (any user names) in a burst "
+        "before its sign-ins are refused for a while. Higher than per account: a "
         "hospital's workstations may share one address.",
     )
     login_window_seconds: int = Field(
         default=15 * 60,
         ge=1,
-        description="Failures older than this are forgotten.",
+        description="A key's failure count drains at its limit per this many seconds (a "
+        "leaky bucket): failures at a steady rate below that never lock, a burst does, and "
+        "a full count is forgotten after this long without failures.",
     )
     login_lockout_seconds: float = Field(
         default=30.0,

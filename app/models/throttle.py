@@ -1,9 +1,9 @@
 """Failed sign-ins per account and per client address, shared by every process.
 
-One row per key (`account:<name>` or `address:<ip>`): the failures counted since
-failures began to come less than `Settings.login_window_seconds` apart, and until
-when further attempts are refused without checking the password
-(`app.services.throttle`).
+One row per key (`account:<name>` or `address:<ip>`): a leaky bucket of failures
+(the count as of the last failure, draining since at the key's limit per
+`Settings.login_window_seconds`), and until when further attempts are refused
+without checking the password (`app.services.throttle`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,6 @@ from app.models.types import UTCDateTime
 class LoginThrottle(SQLModel, table=True):
     __tablename__ = "login_throttle"
     key: str = Field(max_length=200, primary_key=True)
-    failures: int = 0
+    failures: float = 0.0
     last_failure_at: datetime = Field(sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,10 +1,12 @@
 """Sign-in throttling per account and per client address, shared through the database.
 
 Each wrong password counts against two keys, the user name tried and the client
-address. A key with too many failures (failures forgotten once none came for
-`login_window_seconds`) is locked: its sign-ins are refused with 429 and
-`Retry-After` before any password is checked, for `login_lockout_seconds`,
-doubling with each further failure. The refusal costs one indexed read, so a
+address, in a leaky bucket: each failure adds one, and a key's count drains at
+`limit` per `login_window_seconds`. Failures at a steady rate below that (a
+hospital's staff mistyping now and then, all through one address) never lock; a
+burst does. A key whose count reaches its limit is locked: its sign-ins are refused
+with 429 and `Retry-After` before any password is checked, for
+`login_lockout_seconds`, doubling with each further failure while the count stays up. The refusal costs one indexed read, so a
 flood against a locked account takes no argon2 time from anyone else, and another
 user's right password is checked as usual. A right password clears its account.
 
@@ -155,12 +157,13 @@ def record_failure(db: Database, settings: Settings, username: str, client: str 
     with db.write() as session:
         for key in _keys(settings, username, client):
             row = _ensure_row(db, session, key.key)
-            if row.failures and row.last_failure_at + window <= now:
-                row.failures = 0  # the earlier failures are forgotten
-            row.failures += 1
+            elapsed = (now - row.last_failure_at).total_seconds()
+            drained = max(0.0, elapsed) * key.limit / settings.login_window_seconds
+            row.failures = max(0.0, row.failures - drained) + 1
             row.last_failure_at = now
-            if row.failures >= key.limit:
-                doubling = min(row.failures - key.limit, 30)
+            # Half a failure of slack: a burst of `limit` within seconds drains a little.
+            if row.failures >= key.limit - 0.5:
+                doubling = min(max(0, round(row.failures - key.limit)), 30)
                 seconds = min(
                     settings.login_lockout_seconds * 2**doubling, settings.login_lockout_max_seconds
                 )

@@ -168,3 +168,24 @@ def test_a_flood_of_wrong_passwords_leaves_another_users_sign_in_working(
     assert 0 < statuses[401] <= settings.login_failures_per_account + 16
     assert statuses[429] > statuses[401]
     assert set(statuses) <= {401, 429}
+
+
+def test_a_steady_trickle_of_typos_from_one_address_never_locks_it(
+    app: FastAPI, client: TestClient, world: World, db: Database
+) -> None:
+    """Many people behind one hospital address mistype now and then: each failure comes
+    after the bucket drained a little more than one, so the address never fills."""
+    settings = app.state.settings = app.state.settings.model_copy(
+        update={"login_failures_per_address": 8}
+    )
+    spacing = settings.login_window_seconds / settings.login_failures_per_address * 1.2
+    for attempt in range(3 * settings.login_failures_per_address):
+        with db.write() as session:  # as if `spacing` seconds had passed since the last one
+            session.execute(
+                update(LoginThrottle).values(last_failure_at=utcnow() - timedelta(seconds=spacing))
+            )
+        answer = token_answer(client, f"typist{attempt}", "wrong password!")
+        assert answer.status_code == 401, (attempt, answer.text)
+    with db.read() as session:
+        row = session.get(LoginThrottle, "address:testclient")
+    assert row is not None and row.failures < 2 and row.locked_until is None

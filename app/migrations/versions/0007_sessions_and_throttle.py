@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "login_throttle",
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Float(), nullable=False),
         sa.Column("last_failure_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("locked_until", UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key"),
