@@ -13,7 +13,8 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from app.api.kiosk import require_kiosk_route
-from app.api.origin import client_address, require_same_origin
+from app.api.origin import client_address as client_address  # re-exported for the routes
+from app.api.origin import require_same_origin
 from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
@@ -26,8 +27,6 @@ from app.services.context import Context
 from app.services.live import LiveHub
 from app.services.tiles import TileService
 from workers.dispatch import Dispatcher
-
-__all__ = ["client_address"]
 
 
 def get_settings(request: Request) -> Settings:

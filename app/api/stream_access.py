@@ -25,6 +25,3 @@ def open_stream(request: Request, ctx: Context, action: str) -> StreamLeases:
         audit.refusals.refuse(ctx.db, ctx.actor, action, key, error.reason)
         raise
     return partial(guard.lease, credential)
-
-
-__all__ = ["StreamLeases", "open_stream"]

@@ -6,9 +6,11 @@ address, in a leaky bucket: each failure adds one, and a key's count drains at
 hospital's staff mistyping now and then, all through one address) never lock; a
 burst does. A key whose count reaches its limit is locked: its sign-ins are refused
 with 429 and `Retry-After` before any password is checked, for
-`login_lockout_seconds`, doubling with each further failure while the count stays up. The refusal costs one indexed read, so a
-flood against a locked account takes no argon2 time from anyone else, and another
-user's right password is checked as usual. A right password clears its account.
+`login_lockout_seconds`, doubling with each further failure while the count stays
+up. The refusal costs no password check and, once this process has seen the lock,
+no database read: a flood against a locked account takes no argon2 time from anyone
+else, and another user's right password is checked as usual. A right password
+clears its account.
 
 The per-address limit is higher than the per-account one: a hospital's
 workstations may reach the hub through one address. Refusals of a locked key are

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContextDep, request_context
-from app.api.stream_access import StreamLeases, open_stream
+from app.api.stream_access import open_stream
 from app.core.db import Database
 from app.models.cases import (
     AcknowledgeRequest,
@@ -35,6 +35,7 @@ from app.models.cases import (
 )
 from app.services.cases import service, stream, views
 from app.services.context import Context
+from app.services.streams import StreamLeases
 
 router = APIRouter(prefix="/api", tags=["cases"])
 

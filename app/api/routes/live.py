@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContextDep, SessionDep, get_hub, request_context
-from app.api.stream_access import StreamLeases, open_stream
+from app.api.stream_access import open_stream
 from app.core.access import visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.accounts import Role
@@ -24,7 +24,7 @@ from app.models.annotations import ViewState
 from app.services import annotations as annotation_service
 from app.services.audited import visible_slide_audited
 from app.services.context import Context
-from app.services.streams import follow, signed_out
+from app.services.streams import StreamLeases, follow, signed_out
 
 router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
 
