@@ -129,8 +129,10 @@ def app(settings: Settings) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    # https, so the Secure session cookie is sent back as a browser would.
-    with TestClient(app, base_url="https://testserver") as test_client:
+    # https, so the Secure session cookie is sent back as a browser would; and the Origin
+    # a browser sends from our own pages (tests of cross-site requests replace it).
+    origin = {"Origin": "https://testserver"}
+    with TestClient(app, base_url="https://testserver", headers=origin) as test_client:
         yield test_client
 
 

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from app.api.kiosk import require_kiosk_route
+from app.api.origin import client_address as client_address  # re-exported for the routes
+from app.api.origin import require_same_origin
+from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AuthenticationError, PermissionDeniedError
-from app.models.accounts import Role, TokenKind, User
+from app.models.accounts import Role, Site, TokenKind, User
 from app.services import accounts as crud
+from app.services.accounts import Credential
 from app.services.context import Context
 from app.services.live import LiveHub
 from app.services.tiles import TileService
 from workers.dispatch import Dispatcher
-
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings(request: Request) -> Settings:
@@ -56,26 +58,38 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _same_origin(request: Request) -> bool:
-    # SameSite=Lax already keeps the cookie off cross-site POSTs in current browsers;
-    # this also covers older ones. Requests without Origin are not from a browser form.
-    origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+def current_credential(request: Request, session: Session, settings: Settings) -> Credential:
+    """The request's checked credential: a bearer token, or the session cookie (then
+    a state-changing request must be same-origin, a kiosk session must be on its
+    screen, and the session's use is recorded for the idle timeout)."""
+    db = get_db(request)
+    token = bearer_token(request)
+    try:
+        if token is not None:
+            credential = crud.check_token(session, token, TokenKind.bearer, settings)
+        else:
+            cookie = request.cookies.get(settings.cookie_name)
+            if not cookie:
+                raise AuthenticationError("not signed in")
+            require_same_origin(request, settings, db)
+            credential = crud.check_token(session, cookie, TokenKind.session, settings)
+            if credential.kiosk_site_id is not None:
+                site = session.get(Site, credential.kiosk_site_id)
+                require_kiosk_route(request, site.code if site else "")
+    except AuthenticationError as error:
+        if error.reason != "not signed in":  # a first visit is no refusal
+            client = client_address(request)
+            key = f"credential:{client}:{error.reason}"
+            audit.refusals.refuse(db, Actor(None, None, client), "auth.refused", key, error.reason)
+        raise
+    crud.touch(db, credential, settings)
+    request.state.user = credential.user
+    request.state.credential = credential
+    return credential
 
 
 def get_current_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
-    token = bearer_token(request)
-    if token is not None:
-        user = crud.user_for_token(session, token, TokenKind.bearer, settings.secret_key)
-    else:
-        cookie = request.cookies.get(settings.cookie_name)
-        if not cookie:
-            raise AuthenticationError("not signed in")
-        if request.method not in _SAFE_METHODS and not _same_origin(request):
-            raise AuthenticationError("cross-site request refused")
-        user = crud.user_for_token(session, cookie, TokenKind.session, settings.secret_key)
-    request.state.user = user
-    return user
+    return current_credential(request, session, settings).user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -88,10 +102,6 @@ def get_admin(user: CurrentUser) -> User:
 
 
 CurrentAdmin = Annotated[User, Depends(get_admin)]
-
-
-def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def get_actor(request: Request, user: CurrentUser) -> Actor:
@@ -127,14 +137,15 @@ ContextDep = Annotated[Context, Depends(get_context)]
 
 
 def request_context(request: Request) -> Context:
-    """The context of a long request (an event stream, a tus PATCH), checked once as it
-    starts, with a session closed at once (call it in a thread).
+    """The context of a long request (an event stream, a tus PATCH), checked as it
+    starts, with a session closed at once (call it in a thread); the checked
+    credential stays on `request.state.credential` for the stream's re-checks.
 
     Not through `SessionDep`: a dependency's session would stay checked out for the
     whole life of the request, and streams last for hours."""
     db, settings = get_db(request), get_settings(request)
     with db.read() as session:
-        user = get_current_user(request, session, settings)
+        user = current_credential(request, session, settings).user
     return Context(db, get_hub(request), user, Actor.of(user, client_address(request)))
 
 

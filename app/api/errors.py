@@ -18,9 +18,12 @@ from app.core.errors import (
     AuthenticationError,
     BusyError,
     ConflictError,
+    CrossSiteRequestError,
     InvalidRequestError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RetryLaterError,
+    TooManyRequestsError,
     UnprocessableError,
 )
 from app.services.transfers.protocol import TransferGoneError
@@ -49,6 +52,8 @@ from tiler.errors import (
 STATUS_BY_ERROR: dict[type[SlideBridgeError], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    CrossSiteRequestError: 403,
+    TooManyRequestsError: 429,
     NotFoundError: 404,
     ConflictError: 409,
     InvalidRequestError: 400,
@@ -94,8 +99,8 @@ def error_response(request: Request, error: SlideBridgeError) -> Response:
         response = JSONResponse({"detail": error.reason}, status_code=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, BusyError):
-        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, RetryLaterError):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -18,12 +18,13 @@ from app.api.routes import (
     slides,
     transfers,
     uploads,
+    users,
 )
 
 router = APIRouter()
 ROUTES = (
-    health, auth, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live, cases,
-    metrics,
+    health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
+    cases, metrics,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)

@@ -18,6 +18,9 @@ NODE_MODULES = STATIC / "node_modules"
 VENDOR = {
     "tus": NODE_MODULES / "tus-js-client" / "dist",
     "openseadragon": NODE_MODULES / "openseadragon" / "build" / "openseadragon",
+    # The API documentation pages (/docs, /redoc: app.api.pages.docs).
+    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+    "redoc": NODE_MODULES / "redoc" / "bundles",
 }
 
 

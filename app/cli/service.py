@@ -75,13 +75,19 @@ def serve(
 
     settings = _settings()
     _database(settings).dispose()
+    app = create_app(settings, run_workers=True, migrate=False)
     shown = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host  # noqa: S104
-    typer.echo(f"SlideBridge: sign in at http://{shown}:{port}/login")
+    base = f"http://{shown}:{port}"
+    setup_token = app.state.first_run.open_link()
+    if setup_token is not None:
+        typer.secho("SlideBridge: a new hub. Open this link once to create the first site and "
+                    "admin:", bold=True)  # fmt: skip
+        typer.secho(f"  {base}/setup?token={setup_token}", fg="green", bold=True)
+    else:
+        typer.echo(f"SlideBridge: sign in at {base}/login")
     typer.echo(f"  data: {settings.data_dir.resolve()}  database: {_redacted(settings)}")
-    typer.echo("  first admin: slidebridge user add admin --role admin --password-stdin")
     if settings.redis_url:
         typer.echo("  jobs go to Redis: start `slidebridge worker` processes to run them")
-    app = create_app(settings, run_workers=True, migrate=False)
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
 
 
@@ -175,6 +181,34 @@ def user_add(
         with db.write() as session:
             user = accounts.create_user(session, data)
     typer.echo(f"user {user.username} ({user.role}) added")
+
+
+def _set_active(username: str, active: bool) -> None:
+    from app.core import audit
+    from app.models.audit import Outcome
+    from app.services import accounts
+
+    settings = _settings()
+    db = _database(settings)
+    with _bad_input_exits(), db.write() as session:
+        user = accounts.set_active(session, username, active)
+    action = "user.enable" if active else "user.disable"
+    actor = audit.Actor(None, "cli", "local")
+    audit.record(db, actor, action, Outcome.success, object_type="user", object_id=user.id)
+    state = "enabled" if active else "disabled: every session and token revoked"
+    typer.echo(f"user {user.username} {state}")
+
+
+@user_cli.command("disable")
+def user_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """Disable a user: sign-ins refused, sessions and tokens revoked, open streams end."""
+    _set_active(username, False)
+
+
+@user_cli.command("enable")
+def user_enable(username: Annotated[str, typer.Argument()]) -> None:
+    """Let a disabled user sign in again."""
+    _set_active(username, True)
 
 
 @slide_cli.command("add")

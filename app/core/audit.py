@@ -4,16 +4,23 @@ Each event is its own short transaction, committed even when the request that
 caused it fails, so denied and failed attempts are on record too (IHE ATNA's
 "who, what, when, where, outcome"). Tiles are not audited one by one: opening a
 slide (its .dzi or IIIF info.json) is the event.
+
+Refusals that a client can repeat at will (a locked sign-in, a revoked token, a
+cross-site POST) go through `refusals`: every one is on record, in bursts.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from dataclasses import dataclass
 
 from app.core.db import Database
 from app.models.accounts import User
 from app.models.audit import AuditEvent, Outcome
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,3 +60,61 @@ def record(
     )
     with db.write() as session:
         session.add(event)
+
+
+#: Refusals with one key within this many seconds make at most two audit events.
+BURST_SECONDS = 5.0
+
+
+@dataclass
+class _Burst:
+    db: Database
+    actor: Actor
+    action: str
+    reason: str
+    more: int = 0
+
+
+class RefusalAudit:
+    """Every refusal of a flood is on record, in at most two events per key per burst.
+
+    The first refusal of a quiet key is recorded at once; the ones that follow within
+    `seconds` are counted and recorded as one event when the burst ends. An event per
+    refusal would make the flood a write (and an fsync) per request and fill the
+    append-only table."""
+
+    def __init__(self, seconds: float = BURST_SECONDS) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._bursts: dict[tuple[int, str], _Burst] = {}
+
+    def refuse(self, db: Database, actor: Actor, action: str, key: str, reason: str) -> None:
+        """Record that `actor` was refused `action`; `key` says which refusals are one
+        flood (the same user name and address, the same token, ...)."""
+        burst_key = (id(db), key)
+        with self._lock:
+            burst = self._bursts.get(burst_key)
+            if burst is not None:
+                burst.more += 1
+                burst.reason = reason
+                return
+            self._bursts[burst_key] = _Burst(db, actor, action, reason)
+        record(db, actor, action, Outcome.denied, detail=reason)
+        timer = threading.Timer(self.seconds, self._flush, args=(burst_key,))
+        timer.daemon = True
+        timer.start()
+
+    def _flush(self, burst_key: tuple[int, str]) -> None:
+        with self._lock:
+            burst = self._bursts.pop(burst_key)
+        if not burst.more:
+            return
+        detail = f"{burst.more} more refused within {self.seconds:g} s: {burst.reason}"
+        try:
+            record(burst.db, burst.actor, burst.action, Outcome.denied, detail=detail)
+        except Exception:  # the app stopped meanwhile (its database is gone)
+            log.exception("audit: %s lost", detail)
+
+
+#: One per process: the bursts of every app in it.
+refusals = RefusalAudit()

@@ -11,6 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The placeholder secret; accepted only in development so a forgotten setting cannot ship.
 DEFAULT_SECRET = "change-me-development-only"  # noqa: S105 - refused outside development
+#: Said loudly (log and `slidebridge serve`) whenever the placeholder is in use.
+DEVELOPMENT_KEY_WARNING = (
+    "WARNING: SlideBridge is using the DEVELOPMENT secret key (SLIDEBRIDGE_SECRET_KEY is "
+    "not set). Fine to try it on this machine; never for patient data. Set "
+    "SLIDEBRIDGE_SECRET_KEY to a long random value, e.g. "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+)
 
 
 class Settings(BaseSettings):
@@ -56,6 +63,102 @@ class Settings(BaseSettings):
     session_hours: int = Field(
         default=8, ge=1, le=72, description="Lifetime of a browser session (one working shift)."
     )
+    session_idle_seconds: int = Field(
+        default=30 * 60,
+        ge=10,
+        le=24 * 3600,
+        description="A browser session unused for this long is over (a workstation left "
+        "signed in). Requests count as use, an open event stream does not. Kiosk sessions "
+        "(the operating-room screen) have none.",
+    )
+    kiosk_hours: int = Field(
+        default=7 * 24,
+        ge=1,
+        le=90 * 24,
+        description="Lifetime of an operating-room kiosk session: no idle timeout, good "
+        "only for that site's operating-room screen.",
+    )
+    stream_recheck_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=4.0,
+        description="How often open event streams re-read their credentials (one query for "
+        "all streams of a process): a stream ends within this time, plus one query, of "
+        "expiry, revocation, sign-out, idle timeout or the user being disabled.",
+    )
+    streams_per_user: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Most event streams one user may hold open in one process (a tab holds "
+        "one or two); beyond it a new stream is refused with 429.",
+    )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Wrong passwords for one user name in a burst before its sign-ins are "
+        "refused for a while (429 with Retry-After, doubling with each further failure).",
+    )
+    login_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        description="Wrong passwords from one client address (any user names) in a burst "
+        "before its sign-ins are refused for a while. Higher than per account: a "
+        "hospital's workstations may share one address.",
+    )
+    login_window_seconds: int = Field(
+        default=15 * 60,
+        ge=1,
+        description="A key's failure count drains at its limit per this many seconds (a "
+        "leaky bucket): failures at a steady rate below that never lock, a burst does, and "
+        "a full count is forgotten after this long without failures.",
+    )
+    login_lockout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The first refusal period after too many failures; it doubles with each "
+        "further failure, up to `login_lockout_max_seconds`.",
+    )
+    login_lockout_max_seconds: float = Field(
+        default=15 * 60.0, gt=0, description="The longest refusal period."
+    )
+    login_verify_workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Password checks (argon2, ~64 MiB and tens of milliseconds of CPU each) "
+        "that run at once in one process; the rest of the CPU keeps serving tiles.",
+    )
+    login_verify_queue: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Sign-ins that may wait for a password check; beyond it they are "
+        "refused at once (429, Retry-After: 1) instead of holding a request thread.",
+    )
+    public_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (`https://hub.example.org`) accepted on cookie requests that "
+        "change state, besides the request's own Host (needed only behind a proxy that "
+        "rewrites Host).",
+    )
+    hsts_seconds: int = Field(
+        default=365 * 24 * 3600,
+        ge=0,
+        description="`Strict-Transport-Security` max-age sent on answers served over HTTPS "
+        "(directly or via a proxy's X-Forwarded-Proto); 0 sends none.",
+    )
+    shared_workstations: bool = Field(
+        default=False,
+        description="The hub's browsers are shared (operating-room workstations): tiles and "
+        "slide images are sent `no-store`, so no patient image stays in a browser's "
+        "cache. Costs a re-download when a pathologist pans back.",
+    )
+    api_docs: bool | None = Field(
+        default=None,
+        description="Serve /docs, /redoc and /openapi.json to signed-in users; default: on, "
+        "except in production.",
+    )
     cookie_name: str = Field(
         default="slidebridge_session",
         max_length=64,
@@ -75,9 +178,10 @@ class Settings(BaseSettings):
         default=20 * 1024**3, ge=1, description="Largest slide file accepted by POST /api/slides."
     )
     site_quota_bytes: int | None = Field(
-        default=None,
+        default=1024**4,
         ge=1,
-        description="Total stored slide bytes allowed per site; none = no limit.",
+        description="Total slide bytes a site may store and reserve for unfinished uploads "
+        "(default 1 TiB, about 500 large slides); none = no limit.",
     )
     upload_expire_hours: float = Field(
         default=48.0,
@@ -183,6 +287,14 @@ class Settings(BaseSettings):
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
         return self
+
+    @property
+    def uses_default_secret(self) -> bool:
+        return self.secret_key == DEFAULT_SECRET
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @cached_property
     def sqlalchemy_url(self) -> str:

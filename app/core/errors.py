@@ -22,12 +22,19 @@ class PayloadTooLargeError(SlideBridgeError):
     """An upload, quota or rendered image beyond the configured limits."""
 
 
-class BusyError(SlideBridgeError):
+class RetryLaterError(SlideBridgeError):
+    """Refused for now; `retry_after` (whole seconds) becomes the `Retry-After` header."""
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = max(1, retry_after)
+
+
+class BusyError(RetryLaterError):
     """Too much of one kind of expensive work at once (renders); retry in a moment."""
 
-    def __init__(self, reason: str, *, retry_after_seconds: int = 5) -> None:
-        super().__init__(reason)
-        self.retry_after_seconds = retry_after_seconds
+    def __init__(self, reason: str, *, retry_after: int = 5) -> None:
+        super().__init__(reason, retry_after=retry_after)
 
 
 class ConflictError(SlideBridgeError):
@@ -36,3 +43,18 @@ class ConflictError(SlideBridgeError):
 
 class UnprocessableError(SlideBridgeError):
     """Input that parsed but cannot be used (unknown site, a form without a file)."""
+
+
+class CrossSiteRequestError(SlideBridgeError):
+    """A cookie request that changes state without a same-origin Origin (or Sec-Fetch-Site)."""
+
+
+class TooManyRequestsError(RetryLaterError):
+    """Refused for now: too many failed sign-ins, password checks or open streams.
+
+    `scope` names what is refused (a throttled key, "busy"), so a flood's refusals are
+    audited as one burst."""
+
+    def __init__(self, reason: str, *, retry_after: int, scope: str | None = None) -> None:
+        super().__init__(reason, retry_after=retry_after)
+        self.scope = scope

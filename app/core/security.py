@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.core.errors import TooManyRequestsError
 
 #: argon2-cffi's defaults are RFC 9106's second recommended argon2id profile.
 _hasher = PasswordHasher()
@@ -38,3 +42,32 @@ def new_token() -> str:
 
 def token_digest(token: str, secret_key: str) -> str:
     return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+class PasswordChecks:
+    """At most `workers` argon2 verifications at once, at most `queue` waiting for one.
+
+    One argon2id verification takes ~64 MiB and more than a core for ~0.1 s: a flood of
+    sign-ins would otherwise take every core from tile serving. A caller beyond the
+    queue is refused at once (429) rather than holding one of the request threads."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self._slots = threading.BoundedSemaphore(workers)
+        self._room = threading.BoundedSemaphore(workers + queue)
+
+    def verify(self, password: str, password_hash: str | None) -> bool:
+        if not self._room.acquire(blocking=False):
+            raise TooManyRequestsError(
+                "too many sign-ins at once: try again", retry_after=1, scope="busy"
+            )
+        try:
+            with self._slots:
+                return verify_password(password, password_hash)
+        finally:
+            self._room.release()
+
+
+@cache
+def password_checks(workers: int, queue: int) -> PasswordChecks:
+    """The process's bounded pool for these settings (one per process, whatever the app)."""
+    return PasswordChecks(workers, queue)

@@ -7,7 +7,17 @@ a client sends, `XPublic` what the API answers, `X(table=True)` the row. Ids are
 UUIDs, times timezone-aware UTC, every string has a max_length.
 """
 
-from app.models import accounts, annotations, audit, cases, jobs, slides, transfers, uploads
+from app.models import (
+    accounts,
+    annotations,
+    audit,
+    cases,
+    jobs,
+    slides,
+    throttle,
+    transfers,
+    uploads,
+)
 
 __all__ = [
     "accounts",
@@ -16,6 +26,7 @@ __all__ = [
     "cases",
     "jobs",
     "slides",
+    "throttle",
     "transfers",
     "uploads",
 ]

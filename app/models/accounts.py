@@ -74,6 +74,9 @@ class UserPublic(UserBase):
     id: uuid.UUID
     site: str | None = None
     covers: list[str] = []
+    is_active: bool = True
+    #: `GET /api/users/me` only: this request's session is an operating-room kiosk.
+    kiosk: bool = False
 
 
 class SiteCover(SQLModel, table=True):
@@ -108,6 +111,11 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: When a request last used it (written at most once a minute): the idle timeout.
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: A kiosk session: the operating-room screen of this site, no idle timeout, and
+    #: good for that screen's requests only (`app.api.kiosk`).
+    kiosk_site_id: uuid.UUID | None = Field(default=None, foreign_key="site.id", ondelete="CASCADE")
 
 
 class Token(SQLModel):

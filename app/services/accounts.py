@@ -6,18 +6,26 @@ Most functions take a session and leave committing to the caller (`Database.writ
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import AuthenticationError, ConflictError, UnprocessableError
-from app.core.security import hash_password, new_token, token_digest, verify_password
+from app.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    TooManyRequestsError,
+    UnprocessableError,
+)
+from app.core.security import hash_password, new_token, password_checks, token_digest
 from app.models.accounts import (
     SITE_ROLES,
     ApiToken,
@@ -32,6 +40,7 @@ from app.models.accounts import (
 )
 from app.models.audit import Outcome
 from app.models.types import utcnow
+from app.services import throttle
 
 
 def create_site(session: Session, data: SiteCreate) -> Site:
@@ -95,49 +104,132 @@ def user_public(session: Session, user: User) -> UserPublic:
         full_name=user.full_name,
         site=site.code if site else None,
         covers=sorted(covers),
+        is_active=user.is_active,
     )
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    user = session.exec(select(User).where(User.username == username)).first()
-    # verify_password runs even for unknown names, so the answer time reveals nothing.
-    ok = verify_password(password, user.password_hash if user else None)
+def authenticate(db: Database, settings: Settings, username: str, password: str) -> User:
+    """The user, if the password is right; argon2 runs in the process's bounded pool
+    (`Settings.login_verify_workers`), outside any database session."""
+    with db.read() as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+    checks = password_checks(settings.login_verify_workers, settings.login_verify_queue)
+    # Verified even for unknown names, so the answer time reveals nothing.
+    ok = checks.verify(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         raise AuthenticationError("wrong user name or password")
     return user
 
 
 def issue_token(
-    session: Session, user: User, kind: TokenKind, lifetime: timedelta, secret_key: str
+    session: Session,
+    user: User,
+    kind: TokenKind,
+    lifetime: timedelta,
+    secret_key: str,
+    *,
+    kiosk_site_id: uuid.UUID | None = None,
 ) -> tuple[str, ApiToken]:
     """A new random token for `user`; the clear text is returned once and never stored."""
     token = new_token()
+    now = utcnow()
     row = ApiToken(
         user_id=user.id,
         kind=kind,
         digest=token_digest(token, secret_key),
-        expires_at=utcnow() + lifetime,
+        expires_at=now + lifetime,
+        last_used_at=now,
+        kiosk_site_id=kiosk_site_id,
     )
     session.add(row)
     session.flush()
     return token, row
 
 
-def user_for_token(session: Session, token: str, kind: TokenKind, secret_key: str) -> User:
+@dataclass(frozen=True)
+class Credential:
+    """A checked bearer token or browser session: whose, and which row (for re-checks)."""
+
+    token_id: uuid.UUID
+    kind: TokenKind
+    user: User
+    kiosk_site_id: uuid.UUID | None
+    last_used_at: datetime | None
+
+
+def refusal(row: ApiToken, user: User | None, settings: Settings, now: datetime) -> str | None:
+    """Why the credential `row` of `user` no longer stands, or None: the one rule for a
+    request and for an open stream's re-check."""
+    if user is None or not user.is_active:  # first: disabling revokes the tokens too
+        return "user disabled"
+    if row.revoked_at is not None:
+        return "token revoked"
+    if row.expires_at <= now:
+        return "token expired"
+    if row.kind == TokenKind.session and row.kiosk_site_id is None:
+        last_used = row.last_used_at or row.created_at
+        if last_used + timedelta(seconds=settings.session_idle_seconds) <= now:
+            return "signed out after inactivity"
+    return None
+
+
+def check_token(session: Session, token: str, kind: TokenKind, settings: Settings) -> Credential:
     row = session.exec(
         select(ApiToken).where(
-            ApiToken.digest == token_digest(token, secret_key), ApiToken.kind == kind
+            ApiToken.digest == token_digest(token, settings.secret_key), ApiToken.kind == kind
         )
     ).first()
     if row is None:
         raise AuthenticationError("unknown token")
-    if row.revoked_at is not None:
-        raise AuthenticationError("token revoked")
-    if row.expires_at <= utcnow():
-        raise AuthenticationError("token expired")
     user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        raise AuthenticationError("user disabled")
+    reason = refusal(row, user, settings, utcnow())
+    if reason is not None:
+        raise AuthenticationError(reason)
+    assert user is not None
+    return Credential(row.id, row.kind, user, row.kiosk_site_id, row.last_used_at)
+
+
+def user_for_token(session: Session, token: str, kind: TokenKind, settings: Settings) -> User:
+    return check_token(session, token, kind, settings).user
+
+
+def touch(db: Database, credential: Credential, settings: Settings) -> None:
+    """Record that a session is in use, at most every tenth of the idle timeout (and at
+    least every minute): one small write now and then, not one per request."""
+    if credential.kind != TokenKind.session:
+        return
+    every = min(60.0, settings.session_idle_seconds / 10)
+    now = utcnow()
+    last = credential.last_used_at
+    if last is not None and (now - last).total_seconds() < every:
+        return
+    with db.write() as session:
+        session.execute(
+            update(ApiToken).where(col(ApiToken.id) == credential.token_id).values(last_used_at=now)
+        )
+
+
+def revoke_user_tokens(session: Session, user_id: uuid.UUID) -> int:
+    """Revoke every token and session of a user; answers how many were live."""
+    result = session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Enable or disable a user; disabling also revokes every token and session, so
+    open streams end and tiles stop within their re-check time."""
+    user = session.exec(select(User).where(User.username == username[:64])).first()
+    if user is None:
+        raise UnprocessableError(f"no user {username[:64]!r}")
+    user.is_active = active
+    session.add(user)
+    if not active:
+        revoke_user_tokens(session, user.id)
+    session.flush()
     return user
 
 
@@ -162,21 +254,34 @@ def sign_in(
     client: str | None,
 ) -> tuple[User, str]:
     """Check the password, then issue a bearer token or a browser session; audited
-    (`auth.token` or `auth.login`), refusals included."""
+    (`auth.token` or `auth.login`), refusals included.
+
+    A locked account or address (`app.services.throttle`), an account whose password
+    is being checked already, and a full password-check pool are refused with
+    `TooManyRequestsError` before argon2 runs."""
     action = "auth.login" if kind == TokenKind.session else "auth.token"
     lifetime = (
         timedelta(hours=settings.session_hours)
         if kind == TokenKind.session
         else timedelta(minutes=settings.token_minutes)
     )
+    refused_as = Actor(None, username[:64], client)
     try:
-        # argon2 takes tens of milliseconds: verify outside the write transaction.
-        with db.read() as session:
-            user = authenticate(session, username, password)
-        with db.write() as session:
-            token, _ = issue_token(session, user, kind, lifetime, settings.secret_key)
-    except AuthenticationError:
-        audit.record(db, Actor(None, username[:64], client), action, Outcome.denied)
+        had_failures = throttle.check(db, settings, username, client)
+        with throttle.one_check_per_account(username):
+            user = authenticate(db, settings, username, password)
+    except TooManyRequestsError as refused:
+        # One burst per locked key: a spray of user names from a locked address is one.
+        burst = f"{action}:{refused.scope or username[:64]}"
+        audit.refusals.refuse(db, refused_as, action, burst, refused.reason)
         raise
+    except AuthenticationError as error:
+        throttle.record_failure(db, settings, username, client)
+        audit.record(db, refused_as, action, Outcome.denied, detail=error.reason)
+        raise
+    if had_failures:
+        throttle.record_success(db, username)
+    with db.write() as session:
+        token, _ = issue_token(session, user, kind, lifetime, settings.secret_key)
     audit.record(db, Actor.of(user, client), action, Outcome.success)
     return user, token

@@ -1,7 +1,7 @@
 // Shared by the case pages: the live event stream with reconnect and catch-up, the case
 // clock, and the words for a case's state. Fetching, elements and formats: the shell.
 
-import { formatArriving, formatTime } from "/static/shell/shell.js";
+import { formatArriving, formatTime, liveEvents } from "/static/shell/shell.js";
 
 export const STATUS_WORDS = {
   requested: "Requested", slides_uploading: "Slides uploading", ready: "Slides ready",
@@ -32,6 +32,8 @@ export function clockClass(minutes, running) {
 // `id:` as Last-Event-ID; a link that goes silent (no frame, not even a ping, for
 // STALE_MS) is closed and reopened here with `?last_event_id=` so the server replays
 // what was missed. `onStatus` gets {connected, lastHeard} for the "last heard" display.
+// A stream the hub ends because the session fell sends the page to the login form
+// (`liveEvents`).
 const STALE_MS = 15000;
 
 export class CaseStream {
@@ -45,7 +47,7 @@ export class CaseStream {
   open() {
     const url = this.lastId === null ? this.url
       : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`;
-    this.source = new EventSource(url, { withCredentials: true });
+    this.source = liveEvents(url);
     this.source.addEventListener("ready", (event) => {
       this.heard(true);
       this.onReady(JSON.parse(event.data));

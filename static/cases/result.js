@@ -104,8 +104,33 @@ async function load() {
   }
 }
 
+// The operating-room screen may stay signed in: a kiosk (no idle timeout, and good for this
+// screen only, so nobody walking up can browse with it). Whoever turns it on signs the
+// screen in as themselves, so the page asks first.
+function kioskControl() {
+  const link = document.getElementById("link");
+  if (me.kiosk) {
+    link.before(el("span", { id: "kiosk", class: "kiosk", title: "signed in for this screen only" }, "Kiosk screen"));
+    return;
+  }
+  if (!["surgeon", "technician"].includes(me.role)) return;
+  const button = el("button", { type: "button", id: "kiosk", class: "kiosk" }, "Keep this screen signed in");
+  button.addEventListener("click", async () => {
+    const question = `Keep this screen signed in as ${me.username}, for the operating room of ${key} only?`;
+    if (!confirm(question)) return;
+    try {
+      await api("/api/auth/kiosk", { method: "POST" });
+      location.reload();
+    } catch (error) {
+      document.getElementById("message").textContent = `Not a kiosk: ${error.message}`;
+    }
+  });
+  link.before(button);
+}
+
 async function boot() {
   me = await startPage({ slim: true });
+  if (siteMode) kioskControl();
   document.getElementById("title").textContent = siteMode ? `Frozen sections · ${key}` : "Frozen-section result";
   const link = document.getElementById("link");
   const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;

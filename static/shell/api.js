@@ -2,9 +2,13 @@
 // user is sent to the login form (which brings them back here), and an error body
 // becomes one readable sentence instead of a status code or a JSON dump.
 
-/** Send the browser to the login form, coming back to this very page afterwards. */
-export function signIn() {
-  location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+/**
+ * Send the browser to the login form, coming back to this very page afterwards; `why`
+ * ("idle", "ended", "expired", "disabled") makes the form say why.
+ */
+export function signIn(why) {
+  const next = encodeURIComponent(location.pathname + location.search);
+  location.href = `/login?next=${next}${why ? `&why=${encodeURIComponent(why)}` : ""}`;
 }
 
 /**
@@ -65,4 +69,23 @@ export async function api(url, { json, ...options } = {}) {
     throw Object.assign(new Error(errorText(response.status, await response.text())), { status: response.status });
   }
   return response.status === 204 ? null : response.json();
+}
+
+/**
+ * An EventSource on one of the hub's live streams. The hub ends a stream whose credential
+ * fell (expired, revoked, signed out in another tab, idle, user disabled) with a
+ * `signed-out` event: to the login form, coming back here. A stream refused outright (a
+ * 401 when EventSource reconnects, after which it gives up by itself) is checked once with
+ * a plain request, which goes to the login form the same way: never a reconnect loop.
+ */
+export function liveEvents(url) {
+  const source = new EventSource(url, { withCredentials: true });
+  source.addEventListener("signed-out", (event) => {
+    source.close();
+    signIn(JSON.parse(event.data).code);
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) api("/api/users/me").catch(() => {});
+  });
+  return source;
 }

@@ -23,15 +23,15 @@ export function may(me, what) {
   return DOES[what].includes(me.role);
 }
 
-/** The links a user's role has, as [label, href]. */
+/** The links a user's role has, as [label, href]; a kiosk screen has its own page only. */
 export function linksFor(me) {
+  const room = me.site ? [`Operating room ${me.site}`, `/or/${encodeURIComponent(me.site)}`] : null;
+  if (me.kiosk) return room ? [room] : [];
   const links = [["Slides", "/"], [me.role === "pathologist" ? "Worklist" : "Cases", "/cases"]];
   if (may(me, "request")) links.push(["New request", "/cases/new"]);
   if (may(me, "upload")) links.push(["Upload", "/upload"]);
   if (may(me, "turnaround")) links.push(["Turnaround", "/turnaround"]);
-  if (me.site && may(me, "operatingRoom")) {
-    links.push([`Operating room ${me.site}`, `/or/${encodeURIComponent(me.site)}`]);
-  }
+  if (room && may(me, "operatingRoom")) links.push(room);
   return links;
 }
 

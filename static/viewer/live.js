@@ -4,7 +4,7 @@
 // rotation, pointer) at most every 100 ms; everyone on the slide receives it and may
 // follow, which makes their viewer read-only until they stop.
 
-import { api, el } from "/static/shell/shell.js";
+import { api, el, liveEvents } from "/static/shell/shell.js";
 
 const SEND_INTERVAL_MS = 100;
 
@@ -22,7 +22,7 @@ export class Live {
   }
 
   connect() {
-    const source = new EventSource(`/api/slides/${this.slideId}/events`);
+    const source = liveEvents(`/api/slides/${this.slideId}/events`);
     source.addEventListener("ready", () => {
       // After a reconnect, reload: changes made while the stream was down were missed.
       if (this.connected) this.store.load();

@@ -23,6 +23,8 @@ class SSE:
     def __init__(self, base: str, path: str, headers: dict[str, str]) -> None:
         self.frames: queue.Queue[Frame] = queue.Queue()
         self.status: int | None = None
+        #: Set when the server ended the stream (or it failed).
+        self.ended = threading.Event()
         self._client = httpx.Client(base_url=base, timeout=httpx.Timeout(30, read=None))
         self._opened = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(path, headers), daemon=True)
@@ -53,6 +55,8 @@ class SSE:
                         fields[name] = value
         except (httpx.HTTPError, RuntimeError):
             self._opened.set()
+        finally:
+            self.ended.set()
 
     def next(self, event: str = "case", timeout: float = 5.0) -> Frame:
         deadline = time.monotonic() + timeout

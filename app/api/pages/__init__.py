@@ -15,12 +15,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.deps import SessionDep, SettingsDep
-from app.api.pages import login
+from app.api.pages import docs, login, setup
 from app.api.pages.shell import VIEWER_HEADERS, signed_in_page
 from app.api.static import STATIC
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 router.include_router(login.router)
+router.include_router(setup.router)
+router.include_router(docs.router)
 
 CASES = STATIC / "cases"
 

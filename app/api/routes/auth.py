@@ -1,7 +1,9 @@
-"""Bearer tokens for scripts: OAuth2 password form in, a short-lived revocable token out."""
+"""Bearer tokens for scripts: OAuth2 password form in, a short-lived revocable token out;
+who is signed in; and the operating-room screen's kiosk session."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -14,11 +16,12 @@ from app.api.deps import (
     SessionDep,
     SettingsDep,
     bearer_token,
-    client_address,
 )
+from app.api.session_cookie import set_session_cookie
+from app.api.sign_in import sign_in
 from app.core import audit
-from app.core.errors import AuthenticationError
-from app.models.accounts import Token, TokenKind, UserPublic
+from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.models.accounts import SITE_ROLES, Token, TokenKind, UserPublic
 from app.models.audit import Outcome
 from app.services import accounts as crud
 
@@ -26,15 +29,11 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 @router.post("/auth/token")
-def login_for_token(
-    request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    db: DatabaseDep,
-    settings: SettingsDep,
+async def login_for_token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:
-    _, token = crud.sign_in(
-        db, settings, form.username, form.password, TokenKind.bearer, client_address(request)
-    )
+    """A bearer token; 429 with Retry-After after too many failed sign-ins."""
+    _, token = await sign_in(request, form.username, form.password, TokenKind.bearer)
     return Token(access_token=token)
 
 
@@ -57,5 +56,36 @@ router.add_api_route(
 
 
 @router.get("/users/me")
-def me(user: CurrentUser, session: SessionDep) -> UserPublic:
-    return crud.user_public(session, user)
+def me(request: Request, user: CurrentUser, session: SessionDep) -> UserPublic:
+    public = crud.user_public(session, user)
+    public.kiosk = request.state.credential.kiosk_site_id is not None
+    return public
+
+
+@router.post("/auth/kiosk", status_code=204)
+def start_kiosk(
+    request: Request, user: CurrentUser, actor: ActorDep, db: DatabaseDep, settings: SettingsDep
+) -> Response:
+    """Turn this browser's session into the operating-room kiosk of the user's site: no
+    idle timeout, `kiosk_hours` long, and good only for that site's operating-room
+    screen (`app.api.kiosk`). The ordinary session is revoked."""
+    cookie = request.cookies.get(settings.cookie_name)
+    if bearer_token(request) is not None or not cookie:
+        raise AuthenticationError("a kiosk is a browser session: sign in on the screen")
+    if user.role not in SITE_ROLES or user.site_id is None:
+        audit.record(db, actor, "auth.kiosk", Outcome.denied)
+        raise PermissionDeniedError("kiosk screens are for the site's surgeons and technicians")
+    with db.write() as session:
+        crud.revoke_token(session, cookie, settings.secret_key)
+        token, _ = crud.issue_token(
+            session,
+            user,
+            TokenKind.session,
+            timedelta(hours=settings.kiosk_hours),
+            settings.secret_key,
+            kiosk_site_id=user.site_id,
+        )
+    audit.record(db, actor, "auth.kiosk", Outcome.success, site_id=user.site_id)
+    response = Response(status_code=204)
+    set_session_cookie(response, settings, token, settings.kiosk_hours)
+    return response

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContextDep, request_context
+from app.api.stream_access import open_stream
 from app.core.db import Database
 from app.models.cases import (
     AcknowledgeRequest,
@@ -34,6 +35,7 @@ from app.models.cases import (
 )
 from app.services.cases import service, stream, views
 from app.services.context import Context
+from app.services.streams import StreamLeases
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -71,9 +73,9 @@ def list_cases(
 @router.get("/cases/events", response_class=StreamingResponse)
 async def all_case_events(request: Request) -> StreamingResponse:
     """Every case the user may see (a pathologist's covered sites) in one stream."""
-    ctx = await anyio.to_thread.run_sync(request_context, request)
+    ctx, leases = await anyio.to_thread.run_sync(_admit, request)
     site_ids = await anyio.to_thread.run_sync(stream.open_all_sites, ctx)
-    return _events(request, ctx, site_ids, None)
+    return _events(request, ctx, leases, site_ids, None)
 
 
 @router.get("/cases/{case_id}")
@@ -140,14 +142,24 @@ def cancel_case(case_id: str, ctx: ContextDep, data: CancelRequest | None = None
 # --- live events ---------------------------------------------------------------------
 
 
+def _admit(request: Request) -> tuple[Context, StreamLeases]:
+    """The credential checked and room for one more stream (in a thread)."""
+    ctx = request_context(request)
+    return ctx, open_stream(request, ctx, "case.live")
+
+
 def _events(
-    request: Request, ctx: Context, site_ids: list[uuid.UUID] | None, case_id: uuid.UUID | None
+    request: Request,
+    ctx: Context,
+    leases: StreamLeases,
+    site_ids: list[uuid.UUID] | None,
+    case_id: uuid.UUID | None,
 ) -> StreamingResponse:
     keys = [case_id] if case_id is not None else (site_ids or [])
     return stream.event_stream(
         request,
-        ctx.db,
-        ctx.hub,
+        ctx,
+        leases,
         keys,
         lambda after: stream.catch_up(ctx.db, after, case_id=case_id, site_ids=site_ids),
     )
@@ -155,13 +167,13 @@ def _events(
 
 @router.get("/cases/{case_id}/events", response_class=StreamingResponse)
 async def case_events(case_id: str, request: Request) -> StreamingResponse:
-    ctx = await anyio.to_thread.run_sync(request_context, request)
+    ctx, leases = await anyio.to_thread.run_sync(_admit, request)
     key = await anyio.to_thread.run_sync(stream.open_case, ctx, case_id)
-    return _events(request, ctx, None, key)
+    return _events(request, ctx, leases, None, key)
 
 
 @router.get("/sites/{code}/events", response_class=StreamingResponse)
 async def site_events(code: str, request: Request) -> StreamingResponse:
-    ctx = await anyio.to_thread.run_sync(request_context, request)
+    ctx, leases = await anyio.to_thread.run_sync(_admit, request)
     key = await anyio.to_thread.run_sync(stream.open_site, ctx, code)
-    return _events(request, ctx, [key], None)
+    return _events(request, ctx, leases, [key], None)

@@ -8,7 +8,6 @@ read-only. Only users who may see the slide can open its stream.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,12 +16,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContextDep, SessionDep, get_hub, request_context
+from app.api.stream_access import open_stream
 from app.core.access import visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.accounts import Role
 from app.models.annotations import ViewState
 from app.services import annotations as annotation_service
 from app.services.audited import visible_slide_audited
+from app.services.context import Context
+from app.services.streams import StreamLeases, follow, signed_out
 
 router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
 
@@ -30,26 +32,29 @@ router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
 KEEPALIVE_SECONDS = 15.0
 
 
-def _open_stream(request: Request, slide_id: str) -> uuid.UUID:
+def _open_slide(request: Request, slide_id: str) -> tuple[Context, uuid.UUID, StreamLeases]:
     ctx = request_context(request)
     with ctx.db.read() as session:
-        return visible_slide_audited(session, ctx, slide_id, "slide.live").id
+        key = visible_slide_audited(session, ctx, slide_id, "slide.live").id
+    return ctx, key, open_stream(request, ctx, "slide.live")
 
 
 @router.get("/events", response_class=StreamingResponse)
 async def events(slide_id: str, request: Request) -> StreamingResponse:
-    key = await anyio.to_thread.run_sync(_open_stream, request, slide_id)
+    """Ends with a `signed-out` event (`{"reason": ...}`) when the credential falls."""
+    ctx, key, leases = await anyio.to_thread.run_sync(_open_slide, request, slide_id)
     hub = get_hub(request)
 
     async def stream() -> AsyncIterator[str]:
-        async with hub.subscribe(key) as queue:
+        async with leases() as lease, hub.subscribe(key) as queue:
             # `retry` makes EventSource reconnect within a second after a drop.
             yield "retry: 1000\nevent: ready\ndata: {}\n\n"
-            while not await request.is_disconnected():
-                try:
-                    yield await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
+            async for message in follow(
+                queue, lease, request.is_disconnected, KEEPALIVE_SECONDS, lambda: ": keep-alive\n\n"
+            ):
+                yield message
+            if lease.reason is not None:
+                yield await anyio.to_thread.run_sync(signed_out, ctx, "slide.live", lease.reason)
 
     return StreamingResponse(
         stream(),

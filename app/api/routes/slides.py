@@ -16,7 +16,7 @@ from app.api.deps import (
     TilesDep,
     get_dispatcher,
 )
-from app.core.access import may_view_identifying_image, visible_slide
+from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image, visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
 from app.models.slides import SlideList, SlidePublic, SlideStatus
@@ -35,6 +35,8 @@ from tiler.errors import NotArrivedError
 router = APIRouter(prefix="/api/slides", tags=["slides"])
 
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=300"}
+#: Labels and macros show patient names: never kept by a browser (a shared workstation).
+IDENTIFYING_HEADERS = {"Cache-Control": "private, no-store"}
 _UPLOAD_DOC = {
     "requestBody": {
         "required": True,
@@ -180,4 +182,5 @@ def associated_image(
         raise PermissionDeniedError(f"the {name} image is for the clinicians of the case")
     pixels = np.asarray(tiles.handle(slide).associated_image(name).convert("RGB"))
     data = vips.encode(pixels, mirror=False, rotation=0, quality="default", fmt="png")
-    return Response(data, media_type="image/png", headers=IMAGE_HEADERS)
+    headers = IDENTIFYING_HEADERS if name in IDENTIFYING_IMAGES else IMAGE_HEADERS
+    return Response(data, media_type="image/png", headers=headers)

@@ -22,6 +22,7 @@ from app.core.db import Database
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadPublic, UploadStatus
 from app.services.context import Context
+from app.services.streams import StreamGuard
 from app.services.uploads import service
 from app.services.uploads.protocol import (
     ALLOWED_HEADERS,
@@ -149,9 +150,13 @@ async def _append(
     async def commit(offset: int) -> None:
         await anyio.to_thread.run_sync(service.commit_offset, ctx.db, settings, upload, offset)
 
-    whole = await receive_body(
-        request, writer, upload.length, checksum, commit, settings.upload_commit_bytes
-    )
+    # The body's credential is re-checked as an event stream's is (`app.services.streams`).
+    guard: StreamGuard = request.app.state.streams
+    async with guard.lease(request.state.credential, counted=False) as lease:
+        whole = await receive_body(
+            request, writer, upload.length, checksum, commit, settings.upload_commit_bytes,
+            ended=lambda: lease.reason,
+        )  # fmt: skip
     if upload.offset == upload.length:
         await _complete(request, ctx, settings, upload)
     return whole

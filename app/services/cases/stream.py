@@ -36,7 +36,8 @@ from app.models.types import utcnow
 from app.services.audited import visible_case_audited
 from app.services.cases import views
 from app.services.context import Context
-from app.services.live import LiveHub, sse_message
+from app.services.live import sse_message
+from app.services.streams import StreamLeases, follow, signed_out
 from tiler.errors import NotFoundError
 
 #: How often a `ping` goes out: a screen that misses three of them calls the link dead.
@@ -96,18 +97,25 @@ async def _forward(source: asyncio.Queue[str], sink: asyncio.Queue[str]) -> None
             sink.put_nowait(message)
 
 
+def _ping() -> str:
+    return f"event: ping\ndata: {json.dumps({'server_time': utcnow().isoformat()})}\n\n"
+
+
 def event_stream(
     request: Request,
-    db: Database,
-    hub: LiveHub,
+    ctx: Context,
+    leases: StreamLeases,
     keys: Sequence[uuid.UUID],
     replay: Callable[[int], list[str]],
 ) -> StreamingResponse:
-    """The response for one case (one key) or several sites (one key each)."""
+    """The response for one case (one key) or several sites (one key each); it ends
+    with a `signed-out` event when the credential falls (`app.services.streams`)."""
     after = last_event_id(request)
+    db, hub = ctx.db, ctx.hub
 
     async def frames() -> AsyncIterator[str]:
         async with AsyncExitStack() as stack:
+            lease = await stack.enter_async_context(leases())
             # Subscribe before reading the catch-up, so no change falls between the two.
             queues = [await stack.enter_async_context(hub.subscribe(key)) for key in keys]
             merged: asyncio.Queue[str] = asyncio.Queue(1000)
@@ -121,15 +129,13 @@ def event_stream(
                 for frame in await anyio.to_thread.run_sync(replay, after):
                     sent.add(_frame_id(frame) or 0)
                     yield frame
-            while not await request.is_disconnected():
-                try:
-                    message = await asyncio.wait_for(merged.get(), timeout=PING_SECONDS)
-                except TimeoutError:
-                    ping = json.dumps({"server_time": utcnow().isoformat()})
-                    yield f"event: ping\ndata: {ping}\n\n"
-                    continue
+            async for message in follow(
+                merged, lease, request.is_disconnected, PING_SECONDS, _ping
+            ):
                 if _frame_id(message) not in sent:  # already replayed in the catch-up
                     yield message
+            if lease.reason is not None:
+                yield await anyio.to_thread.run_sync(signed_out, ctx, "case.live", lease.reason)
 
     return StreamingResponse(
         frames(),

@@ -12,6 +12,10 @@ only after fsync:
   fsync covers what was written before it), so the disk and the network overlap;
 - with a checksum, only at the end and only if the digest matches; otherwise,
   or when the body is cut short, the part file is cut back and nothing is appended.
+
+A body can take an hour over a slow link: when the request's credential falls
+meanwhile (`ended()` says why), the body is refused (401) with what was made
+durable kept, as for a client that dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import anyio
 from starlette.requests import ClientDisconnect, Request
 
+from app.core.errors import AuthenticationError
 from app.services.uploads.protocol import Checksum, ChecksumMismatchError, UploadTooLargeError
 from app.services.uploads.store import PartWriter
 
@@ -84,10 +89,12 @@ async def receive_body(
     checksum: Checksum | None,
     commit: Commit,
     commit_bytes: int,
+    ended: Callable[[], str | None] = lambda: None,
 ) -> bool:
     """Append the body at `writer.offset`; returns False if the client went away.
 
     `commit(offset)` records a durable offset; it is called only after fsync.
+    `ended()` is asked at every chunk: a reason refuses the rest of the body.
     """
     start = writer.offset
     declared = request.headers.get("content-length")
@@ -101,6 +108,8 @@ async def receive_body(
     completed = False
     try:
         async for chunk in request.stream():
+            if (reason := ended()) is not None:
+                raise AuthenticationError(reason)
             if writer.offset + len(batch) + len(chunk) > length:
                 raise UploadTooLargeError("the body goes past Upload-Length")
             batch += chunk
