@@ -52,8 +52,9 @@ from app.services.staging import display_name, safe_suffix
 from app.services.transfers import store
 from app.services.transfers.hub import Hub
 from app.services.transfers.protocol import DigestMismatchError, TransferGoneError
-from tiler import SlideError, open_slide
+from tiler import Slide, SlideError, open_slide
 from tiler.errors import NotArrivedError, NotFoundError, RangeOutsideFileError, RangeOverlapError
+from tiler.level_pixels import SlidePixels
 
 log = logging.getLogger(__name__)
 
@@ -432,6 +433,7 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
                 )
             with open_slide(path) as opened:
                 info = opened.info
+                same = _same_tiles(hub, transfer, opened)
         except (SlideError, UnprocessableError) as error:
             _fail(ctx, transfer, error.reason)
             hub.arrivals.forget(transfer.slide_id)
@@ -461,9 +463,13 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
             )
     hub.arrivals.forget(transfer.slide_id)
     hub.demand.forget(transfer.id)
+    # Tiles called final were the finished slide's, unless a level failed OpenSlide's
+    # check at the end: then every tile a viewer holds is reloaded.
+    whole = {"z_low": 0, "x": 0, "y": 0, "width": info.width, "height": info.height}
     ctx.hub.publish(
         transfer.slide_id, "arrival",
-        {"status": SlideStatus.queued, "received": 1.0, "areas": [], "overview": True},
+        {"status": SlideStatus.queued, "received": 1.0, "areas": [] if same else [whole],
+         "overview": True},
     )  # fmt: skip
     _case_changed(ctx, transfer)
     audit.record(
@@ -471,6 +477,16 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
         object_id=transfer.slide_id, site_id=transfer.site_id, detail=transfer.filename,
     )  # fmt: skip
     return Completed(_fresh(ctx.db, transfer.id), job.id, priority)
+
+
+def _same_tiles(hub: Hub, transfer: Transfer, finished: Slide) -> bool:
+    """Whether the finished slide makes every tile as the arriving one did (the same
+    levels, decoded the same way): the final tiles served while it arrived stay final."""
+    try:
+        arriving = hub.arrivals.tiles(transfer, PYRAMID_OPTIONS)
+    except (NotArrivedError, SlideError):
+        return True  # nothing was served from what arrived
+    return arriving.same_tiles_as(SlidePixels(finished))
 
 
 def _fail(ctx: Context, transfer: Transfer, reason: str) -> None:
