@@ -151,7 +151,9 @@ def run(
     size = slide.stat().st_size
     info = file_layout(slide)
     grid = DeepZoomGrid(info.levels[0].width, info.levels[0].height)
-    proxy = CuttingProxy(hub.port, cuts=drops, cut_range=(size // 5, size // 3), seed=3,
+    # Cuts within a few MB of a connection: tus opens one per 8 MiB request, `send` keeps
+    # two open, so both meet every drop.
+    proxy = CuttingProxy(hub.port, cuts=drops, cut_range=(size // 40, size // 12), seed=3,
                          rate_bytes_per_s=rate)  # fmt: skip
     env = {**os.environ, "SLIDEBRIDGE_TOKEN": hub.token}
     try:
