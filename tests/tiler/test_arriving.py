@@ -673,3 +673,38 @@ def test_requests_while_ranges_arrive(finished: object, tmp_path: Path) -> None:
                 list(pool.map(ask, keys))
             writer.result()
         assert all(map(ask, keys))
+
+
+def test_a_band_whose_table_shows_missing_tiles_stays_interim(tmp_path: Path) -> None:
+    """The bands are chosen before the tile tables arrive, as if every tile were stored:
+    level 1 (downsample 2.002) counts as read from its JPEG tiles. Its table shows tiles
+    OpenSlide draws from level 0, so the finished slide makes those Deep Zoom levels from
+    level 0: their tiles stay interim (and wait for no bytes) until the file is whole,
+    while level 0's band is final where its tiles are in."""
+    from tests.tiler import slide_files as make
+
+    path = make.aperio_slide(tmp_path / "missing.svs", width=1101, height=701, missing=(3, 20))
+    layout = file_layout(path)
+    finished = SlidePixels(open_slide(path))
+    assert [band.level for band in finished.bands] == [0]
+    transfer = Transfer(path, tmp_path / "arriving.svs", seed=14)
+    transfer.arrive([(r.start, r.end) for r in layout.ranges if is_outline(r)])
+    expected = SlideTiles(open_slide(path), pixels=finished)
+    with transfer.partial() as partial:
+        tiles = ArrivingTiles(partial)
+        assumed = tiles.bands
+        assert [band.level for band in assumed] == [0, 1, 2]
+        transfer.arrive([(r.start, r.end) for r in layout.ranges if not is_outline(r)])
+        level_0 = band_of(assumed, tiles.grid.z_max)
+        finals = 0
+        for key in keys_of(tiles.grid):
+            data, final = tiles.tile(*key)
+            if key[0] < level_0.z_low:  # made from levels 1 and 2: not as the finished slide
+                assert not final and tiles.missing_ranges(*key) == [], key
+            elif final:
+                assert data == expected.tile(*key), key
+                finals += 1
+        assert finals and tiles.is_final(tiles.grid.z_max, 2, 1)  # no missing tile under it
+        assert not tiles.is_final(tiles.grid.z_max, 0, 0)  # over missing tiles 3 and 20
+        assert not tiles.overview_final()
+        assert not tiles.same_tiles_as(finished)
