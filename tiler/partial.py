@@ -138,7 +138,8 @@ class PartialSlide:
 
     @property
     def structure(self) -> SlideStructure:
-        """The parsed structure; `NotArrivedError` until its bytes have arrived."""
+        """The parsed structure; `NotArrivedError` until the structure every reader
+        needs has arrived (the levels' tile tables are read later: `table_arrived`)."""
         parsed = self._structure
         if parsed is not None:  # parsed once, never replaced: no lock needed to read it
             return parsed
