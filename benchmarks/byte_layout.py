@@ -7,10 +7,21 @@ pathologist needs it instead of in byte order.
 
 Without SLIDE: the cached synthetic 40000x30000 Aperio-style slide (no associated
 images: libvips writes none) and the real CMU-1-Small-Region.svs (which has them). The
-send order is structure, associated images, then levels from the coarsest down; a
-range several tiles share counts for the coarsest level that needs it. Link seconds
-are bytes x 8 / link rate, payload only (no protocol overhead, no loss). The parse
-timings are medians of `--runs` runs on this busy 2-core machine, page cache warm.
+send order is the agent's (`app.agent.plan`): the structure every reader needs (header,
+directories, small values), associated images, then level by level from the coarsest
+down its tile table (TileOffsets/TileByteCounts) and its tiles; a range several levels
+need counts for the coarsest. Link seconds are bytes x 8 / link rate, payload only (no
+protocol overhead, no loss).
+
+Visible: the hub describes the slide once the structure every reader needs is in, and
+draws the coarsest level's tiles once that level's table is in too (in an Aperio
+slide the table includes every finer level's byte counts: OpenSlide draws a coarser
+tile from the finer level over a tile missing there). Both against the whole structure
+(what the hub waited for before), and scaled to the average frozen section (0.83 GB):
+the tables by tile count (the slide's tiles x 0.83 GB / its tiles' bytes), the rest
+as is.
+The parse timings are medians of `--runs` runs on this busy 2-core machine, page
+cache warm.
 """
 
 from __future__ import annotations
@@ -45,20 +56,35 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{rest:02d}"
 
 
+#: The average frozen section the scaled figures are for.
+AVERAGE_FROZEN_BYTES = 0.83e9
+
+VISIBLE_COLUMNS = [
+    Column("what", "what"),
+    Column("bytes", "bytes", ","),
+    Column("% of structure", "share", ".1f"),
+    Column("link s", "seconds", ".2f"),
+    Column("0.83 GB: bytes", "scaled_bytes", ",.0f"),
+    Column("0.83 GB: link s", "scaled_seconds", ".1f"),
+]
+
+
 def parts(layout: FileLayout, link_bits_per_s: float) -> list[dict[str, Any]]:
     """Rows in send order, with each part's bytes and the link time up to its end."""
     level_bytes = layout.level_bytes()
+    table_bytes = layout.level_bytes("structure")
     level_tiles = [0] * len(layout.levels)
     for r in layout.ranges:
         for t in r.tiles:
             level_tiles[t.level] += 1
     totals = layout.bytes_by_kind()
     order: list[tuple[str, int, int | None]] = [
-        ("structure", totals["structure"], None),
+        ("structure every reader needs", layout.describing_bytes(), None),
         ("associated images", totals["associated"], None),
     ]
     for level in reversed(range(len(layout.levels))):
         lv = layout.levels[level]
+        order.append((f"level {level} tile table", table_bytes[level], None))
         name = f"level {level} ({lv.width}x{lv.height})"
         order.append((name, level_bytes[level], level_tiles[level]))
     order += [("unused image data", totals["unused"], None), ("other", totals["other"], None)]
@@ -79,6 +105,35 @@ def parts(layout: FileLayout, link_bits_per_s: float) -> list[dict[str, Any]]:
     return rows
 
 
+def visible(layout: FileLayout, link_bits_per_s: float) -> list[dict[str, Any]]:
+    """Bytes before the hub describes the slide, before it draws the coarsest level,
+    and of the whole structure; as they are and scaled to an average frozen section."""
+    describing = layout.describing_bytes()
+    tables = layout.level_bytes("structure")
+    # A slide of this kind with 0.83 GB of tiles has this many times its tiles, and
+    # tables (bytes per tile); its directories and their small values stay as they are.
+    scale = AVERAGE_FROZEN_BYTES / max(1, layout.bytes_by_kind()["tile"])
+    whole = describing + sum(tables)
+    rows = []
+    for what, fixed, per_tile in (
+        ("described (structure every reader needs)", describing, 0),
+        ("visible (+ coarsest level's tile table)", describing, tables[-1]),
+        ("whole structure (before: all of it)", describing, sum(tables)),
+    ):
+        size, scaled = fixed + per_tile, fixed + per_tile * scale
+        rows.append(
+            {
+                "what": what,
+                "bytes": size,
+                "share": 100 * size / whole if whole else 100.0,
+                "seconds": size * 8 / link_bits_per_s,
+                "scaled_bytes": scaled,
+                "scaled_seconds": scaled * 8 / link_bits_per_s,
+            }
+        )
+    return rows
+
+
 def _median_seconds(runs: int, job: Any) -> float:
     times = []
     for _ in range(runs):
@@ -93,20 +148,29 @@ def measure(path: Path, link_bits_per_s: float, runs: int) -> dict[str, Any]:
     layout_s = _median_seconds(runs, lambda: file_layout(path))
     received = ReceivedRanges(layout.size)
     for r in layout.ranges:
-        if r.kind == "structure":
+        if r.kind == "structure" and not r.needed_by:
+            received.add(r.start, r.end)
+
+    def describe() -> None:
+        with PartialSlide(path, layout.size, received) as partial:
+            partial.info  # noqa: B018 - parses the structure every reader needs
+
+    describe_s = _median_seconds(runs, describe)
+    for r in layout.ranges:
+        if r.needed_by:
             received.add(r.start, r.end)
 
     def open_partial() -> None:
         with PartialSlide(path, layout.size, received) as partial:
             partial.info  # noqa: B018 - parses the structure
             for level in range(len(partial.info.levels)):
-                partial.arrived_tiles(level)
+                partial.arrived_tiles(level)  # reads the level's tile table
 
     partial_s = _median_seconds(runs, open_partial)
     shared = [r for r in layout.ranges if len(r.tiles) > 1]
     rows = parts(layout, link_bits_per_s)
     overview = next(
-        (row for row in rows if row["part"].startswith("level 1 ")), rows[1]
+        (row for row in rows if row["part"].startswith("level 1 (")), rows[1]
     )  # everything but level 0
     console.print(
         f"\n[bold]{path.name}[/]: {layout.size:,} bytes, {layout.vendor} {layout.container}, "
@@ -115,10 +179,18 @@ def measure(path: Path, link_bits_per_s: float, runs: int) -> dict[str, Any]:
         f"{progressive_reason(layout) or 'yes'}"
     )
     print_table(f"{path.name} at {link_bits_per_s / 1e6:g} Mbit/s", COLUMNS, rows)
+    shown = visible(layout, link_bits_per_s)
+    print_table(
+        f"{path.name}: structure before the hub shows it, at {link_bits_per_s / 1e6:g} Mbit/s",
+        VISIBLE_COLUMNS,
+        shown,
+    )
     console.print(
-        f"layout {layout_s * 1000:.0f} ms, partial open + arrival maps {partial_s * 1000:.0f} ms "
-        f"(median of {runs}); whole file {_clock(layout.size * 8 / link_bits_per_s)}, "
-        f"everything but level 0 after {overview['cumulative']}"
+        f"layout {layout_s * 1000:.0f} ms, describing from the first structure "
+        f"{describe_s * 1000:.1f} ms, partial open + every table + arrival maps "
+        f"{partial_s * 1000:.0f} ms (median of {runs}); whole file "
+        f"{_clock(layout.size * 8 / link_bits_per_s)}, everything but level 0 after "
+        f"{overview['cumulative']}"
     )
     return {
         "path": str(path),
@@ -129,8 +201,10 @@ def measure(path: Path, link_bits_per_s: float, runs: int) -> dict[str, Any]:
         "shared_ranges": len(shared),
         "progressive_reason": progressive_reason(layout),
         "layout_seconds": layout_s,
+        "describe_seconds": describe_s,
         "partial_open_seconds": partial_s,
         "parts": rows,
+        "visible": shown,
     }
 
 

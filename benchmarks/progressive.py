@@ -198,11 +198,13 @@ def byte_shares(slide: Path) -> dict[str, float]:
     ]  # fmt: skip
     overview = sum(
         item.length for item in layout.ranges
-        if item.kind in ("structure", "associated")
+        if item.kind == "associated"
+        or (item.kind == "structure" and (item.level is None or item.level in coarse))
         or (item.kind == "tile" and any(key.level in coarse for key in item.tiles))
     )  # fmt: skip
-    structure = sum(item.length for item in layout.ranges if item.kind == "structure")
-    return {"structure": structure / size, "overview": overview / size}
+    # The slide is described (its Deep Zoom answers) once the structure every reader
+    # needs is in; the levels' tile tables come with their levels.
+    return {"structure": layout.describing_bytes() / size, "overview": overview / size}
 
 
 def extrapolate(row: dict[str, Any], shares: dict[str, float], rate: float) -> list[dict[str, Any]]:

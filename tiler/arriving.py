@@ -17,6 +17,11 @@ from OpenSlide's pixels; no test file does), the finished slide reads the level
 through OpenSlide, or, when its downsample is not an integer, makes that band from
 a finer level: tiles served as final may then differ from the finished slide's.
 `same_tiles_as(finished)` tells; the hub must then have viewers reload every tile.
+The bands are chosen before the levels' tile tables arrive, as if every tile were
+stored; a table that shows tiles OpenSlide draws from elsewhere takes its level out
+of the JPEG path, and a band whose level OpenSlide then reads only by interpolating
+stays interim until the file is complete (no tile of it was final before: a tile is
+final only once its level's table is in).
 
 Thread-safe: the caller adds ranges to the same `ReceivedRanges` (after writing the
 bytes) while requests run; decoded tiles live in the shared `DecodedCache`.
@@ -132,6 +137,9 @@ class ArrivingTiles:
                 raise NotDecodableError(f"level {band.level}: {reason}")
         self._levels = {band.level: self._stored_level(band) for band in self.bands}
         self._overview = False
+        #: Per band level whose tile table has arrived: whether the finished slide
+        #: still makes the band from it (see the module docstring).
+        self._sources: dict[int, bool] = {}
 
     def _stored_level(self, band: Band) -> StoredLevel:
         level = band.level
@@ -147,7 +155,7 @@ class ArrivingTiles:
 
     # -- tiles -----------------------------------------------------------------------
 
-    def _sources(self, z: int, col: int, row: int) -> tuple[Band, TileBox, Window]:
+    def _window(self, z: int, col: int, row: int) -> tuple[Band, TileBox, Window]:
         """The tile's band, box, and the stored tiles it is made from (NotFoundError off
         the grid)."""
         box = self.grid.tile_box(z, col, row)
@@ -155,18 +163,32 @@ class ArrivingTiles:
         x0, y0, x1, y1 = source_window(band, self.grid, box)
         return band, box, self.partial.tile_grid(band.level).covering(x0, y0, x1, y1)
 
-    def _arrived(self, band: Band, window: Window) -> bool:
-        return bool(self.partial.arrived_tiles(band.level, window).all())
+    def _arrived(self, band: Band, window: Window | None = None) -> bool:
+        arrived = bool(self.partial.arrived_tiles(band.level, window).all())
+        return arrived and self._still_a_source(band.level)
+
+    def _still_a_source(self, level: int) -> bool:
+        """Whether the finished slide makes this level's band from it, as far as its
+        tile table (arrived) tells: a level with tiles OpenSlide draws from elsewhere is
+        no JPEG level, and without an integer downsample no source at all."""
+        known = self._sources.get(level)
+        if known is None:
+            arrived = self.partial.table_arrived(level)  # first: then jpeg_levels knows
+            downsample = self.slide.info.levels[level].downsample
+            known = downsample == int(downsample) or level in jpeg_levels(self.partial.structure)
+            if arrived:
+                self._sources[level] = known
+        return known
 
     def is_final(self, z: int, col: int, row: int) -> bool:
-        band, _, window = self._sources(z, col, row)
+        band, _, window = self._window(z, col, row)
         return self._arrived(band, window)
 
     def tile(self, z: int, col: int, row: int) -> tuple[bytes, bool]:
         """The encoded tile and whether it is final (the finished slide's bytes);
         NotFoundError outside the grid, a SlideError for a tile whose bytes do not
         decode."""
-        band, box, window = self._sources(z, col, row)
+        band, box, window = self._window(z, col, row)
         if not self._arrived(band, window):
             pixels = self._interim(band, box)
             if not self._arrived(band, window):  # nor while it was being painted
@@ -188,7 +210,9 @@ class ArrivingTiles:
         source level: the finest data it needs); empty once it is final. A tile over
         a tile the file does not store (drawn by OpenSlide from another level) waits
         for the whole file instead."""
-        band, _, window = self._sources(z, col, row)
+        band, _, window = self._window(z, col, row)
+        if self.partial.table_arrived(band.level) and not self._still_a_source(band.level):
+            return []
         return self.partial.missing_ranges(band.level, window)
 
     # -- what changed ----------------------------------------------------------------
@@ -197,19 +221,31 @@ class ArrivingTiles:
         """The areas whose tiles may have changed now that `new_ranges` arrived (added to
         the received ranges): one per rectangle of level tiles completed by them, at
         every Deep Zoom level from the lowest their band makes up (their own band's
-        tiles, and interim tiles of finer levels that they fill in)."""
+        tiles, and interim tiles of finer levels that they fill in). A level whose tile
+        table they complete is one area: its tiles already in change, and every other
+        one now waits for its own bytes (a viewer asking again names them)."""
+        new_ranges = list(new_ranges)
         by_band = {band.level: band for band in self.bands}
+        windows: dict[int, list[Window]] = {}
+        for level in by_band:
+            table = self.partial.structure.levels[level].table
+            if _touches(table, new_ranges) and self.partial.table_arrived(level):
+                grid = self.partial.tile_grid(level)
+                windows[level] = [(0, 0, grid.cols, grid.rows)]
         done: dict[int, set[tuple[int, int]]] = {}
         for start, end in new_ranges:
             for level, t_col, t_row in self.partial.tiles_in(start, end):
                 if level in by_band and self.partial.has_level_tile(level, t_col, t_row):
                     done.setdefault(level, set()).add((t_col, t_row))
+        for level, tiles in done.items():
+            if level not in windows:
+                windows[level] = merge_tiles(tiles)
         l0_width, l0_height = self.grid.l0_width, self.grid.l0_height
         areas = []
-        for level, tiles in sorted(done.items()):
+        for level, rectangles in sorted(windows.items()):
             band, grid = by_band[level], self.partial.tile_grid(level)
             f, tw, th = band.factor, grid.tile_width, grid.tile_height
-            for c0, r0, c1, r1 in merge_tiles(tiles):
+            for c0, r0, c1, r1 in rectangles:
                 # Grown by one stored pixel: a coarser level is scaled up bilinearly, and
                 # a level one pixel short repeats its last column and row.
                 x0, y0 = (c0 * tw - 1) * f, (r0 * th - 1) * f
@@ -233,11 +269,7 @@ class ArrivingTiles:
         may be claimed)."""
         if not self._overview:
             z_top = max(0, self.grid.z_max - OVERVIEW_SHIFT)
-            self._overview = all(
-                self.partial.arrived_tiles(band.level).all()
-                for band in self.bands
-                if band.z_low <= z_top
-            )
+            self._overview = all(self._arrived(band) for band in self.bands if band.z_low <= z_top)
         return self._overview
 
     @property
@@ -255,6 +287,10 @@ class ArrivingTiles:
         each band level this decoded from its JPEG tiles passed OpenSlide's check."""
         decoded = {band.level for band in self.bands} & self.pixels.jpeg_levels
         return finished.bands == self.bands and decoded <= finished.jpeg_levels
+
+
+def _touches(extents: Iterable[tuple[int, int]], ranges: list[tuple[int, int]]) -> bool:
+    return any(s < end and start < e for s, e in extents for start, end in ranges)
 
 
 def merge_tiles(tiles: set[tuple[int, int]]) -> list[Window]:

@@ -6,7 +6,12 @@ Every byte belongs to exactly one range, ranges sorted and contiguous from 0 to 
 file's size:
 
 - `structure`: TIFF header, directories and out-of-line tag values; DICOM preamble,
-  file meta, data set up to Pixel Data, item headers and offset tables.
+  file meta, data set up to Pixel Data, item headers and offset tables. With
+  `needed_by` empty, what every reader needs first (the hub describes the slide once
+  it has arrived); else a level's tile table (TIFF TileOffsets and TileByteCounts), which
+  only the tiles of the levels `needed_by` wait for (an Aperio slide's byte counts are
+  needed by every coarser level too: a tile missing from a finer level is drawn from it,
+  and so is the coarser tile over it).
 - `associated` (with `name`): the strips or tiles of a label, macro or thumbnail.
 - `tile` (with `tiles`): one level tile's compressed bytes, levels numbered as
   OpenSlide numbers them. A writer that stores one blank tile once and points many
@@ -20,6 +25,8 @@ A file OpenSlide would not open, or a vendor we do not map, raises a typed
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +56,8 @@ class ByteRange:
     name: str | None = None
     #: Every level tile these bytes are (several when a writer shares one blank tile).
     tiles: tuple[TileKey, ...] = ()
+    #: For `structure` ranges: the levels whose tiles wait for these bytes (see above).
+    needed_by: tuple[int, ...] = ()
 
     @property
     def length(self) -> int:
@@ -56,7 +65,10 @@ class ByteRange:
 
     @property
     def level(self) -> int | None:
-        return self.tiles[0].level if self.tiles else None
+        """A tile's level; for a level's tile table the coarsest level that needs it."""
+        if self.tiles:
+            return self.tiles[0].level
+        return max(self.needed_by) if self.needed_by else None
 
     @property
     def t_col(self) -> int | None:
@@ -95,14 +107,19 @@ class FileLayout:
             totals[r.kind] += r.length
         return totals
 
-    def level_bytes(self) -> list[int]:
-        """Bytes each level's tiles add when levels are sent coarsest first (a range that
-        several levels share counts for the coarsest)."""
+    def level_bytes(self, kind: str = "tile") -> list[int]:
+        """Bytes each level's tiles (or, with `kind="structure"`, tile tables) add when
+        levels are sent coarsest first (a range several levels share counts for the
+        coarsest)."""
         totals = [0] * len(self.levels)
         for r in self.ranges:
-            if r.kind == "tile":
-                totals[max(t.level for t in r.tiles)] += r.length
+            if r.kind == kind and r.level is not None:
+                totals[max(t.level for t in r.tiles) if r.tiles else r.level] += r.length
         return totals
+
+    def describing_bytes(self) -> int:
+        """The structure every reader needs: once in, the hub describes the slide."""
+        return sum(r.length for r in self.ranges if r.kind == "structure" and not r.needed_by)
 
     def range_of_tile(self, level: int, t_col: int, t_row: int) -> ByteRange | None:
         """The (first) range holding a tile's bytes; None for a tile the file does not store."""
@@ -195,7 +212,9 @@ def layout_of(structure: SlideStructure, size: int) -> FileLayout:
         if start < 0 or end > size:
             raise BrokenSlideError(f"image data at bytes {start}-{end} lies outside the file")
     data.sort(key=lambda item: (item[0], item[1]))
-    ranges = _fill_end(_merge(_structure_union(structure.structure, size), _shared(data)), size)
+    outline = _structure_union(structure.structure, size)
+    tables = _tables(structure, outline)
+    ranges = _fill_end(_merge(outline, tables, _shared(data)), size)
     levels = tuple(
         LevelLayout(
             lv.width,
@@ -229,6 +248,46 @@ def _structure_union(extents: list[tuple[int, int]], size: int) -> list[tuple[in
     return [(s, e) for s, e in merged]
 
 
+def _tables(structure: SlideStructure, outline: list[tuple[int, int]]) -> list[ByteRange]:
+    """Each level's tile table as `structure` ranges naming the levels that need its
+    bytes; bytes the structure every reader needs holds too are left to it."""
+    claims = [
+        (start, end, index)
+        for index, level in enumerate(structure.levels)
+        for start, end in level.table
+        if end > start
+    ]
+    cuts = sorted({at for start, end, _ in claims for at in (start, end)})
+    ends = [end for _, end in outline]
+    pieces: list[ByteRange] = []
+    for start, end in itertools.pairwise(cuts):
+        levels = tuple(sorted({i for s, e, i in claims if s <= start and end <= e}))
+        for gap_start, gap_end in _outside(start, end, outline, ends) if levels else []:
+            last = pieces[-1] if pieces else None
+            if last is not None and last.end == gap_start and last.needed_by == levels:
+                pieces[-1] = ByteRange(last.start, gap_end, "structure", needed_by=levels)
+            else:
+                pieces.append(ByteRange(gap_start, gap_end, "structure", needed_by=levels))
+    return pieces
+
+
+def _outside(
+    start: int, end: int, merged: list[tuple[int, int]], ends: list[int]
+) -> list[tuple[int, int]]:
+    """The parts of [start, end) outside the sorted, disjoint extents `merged` (whose
+    ends are `ends`)."""
+    gaps, position = [], start
+    for s, e in merged[bisect.bisect_right(ends, start) :]:
+        if s >= end:
+            break
+        if s > position:
+            gaps.append((position, s))
+        position = max(position, e)
+    if position < end:
+        gaps.append((position, end))
+    return gaps
+
+
 def _shared(data: list[tuple[int, int, str, object]]) -> list[ByteRange]:
     """One range per distinct extent (users of identical bytes grouped); any other
     overlap between image data is a broken file."""
@@ -255,13 +314,15 @@ def _shared(data: list[tuple[int, int, str, object]]) -> list[ByteRange]:
     return ranges
 
 
-def _merge(structure: list[tuple[int, int]], data: list[ByteRange]) -> list[ByteRange]:
+def _merge(
+    structure: list[tuple[int, int]], tables: list[ByteRange], data: list[ByteRange]
+) -> list[ByteRange]:
     """Interleave structure and image ranges, refuse overlaps, fill gaps with `other`,
     and join neighbouring ranges of one associated image (or of unused data)."""
     result: list[ByteRange] = []
     position = 0
     items = sorted(
-        [ByteRange(s, e, "structure") for s, e in structure] + data,
+        [ByteRange(s, e, "structure") for s, e in structure] + tables + data,
         key=lambda r: (r.start, r.end),
     )
     for item in items:
@@ -280,8 +341,11 @@ def _merge(structure: list[tuple[int, int]], data: list[ByteRange]) -> list[Byte
             and last.kind == item.kind
             and item.kind in ("structure", "associated", "unused")
             and last.name == item.name
+            and last.needed_by == item.needed_by
         ):
-            result[-1] = ByteRange(last.start, item.end, last.kind, last.name)
+            result[-1] = ByteRange(
+                last.start, item.end, last.kind, last.name, needed_by=last.needed_by
+            )
         else:
             result.append(item)
         position = item.end

@@ -21,8 +21,10 @@ import numpy as np
 
 from tiler.errors import BrokenSlideError, NotArrivedError, UnsupportedFormatError
 from tiler.slide_structure import (
+    Deferred,
     LevelStructure,
     SlideStructure,
+    TilePositions,
     check_level_size,
     format_double,
     level_properties,
@@ -610,11 +612,9 @@ class _PixelData:
             tile_width=tile_w,
             tile_height=tile_h,
             downsample=1.0,
-            offsets=offsets,
-            counts=counts,
             codec=codec,
+            positions=Deferred.known(TilePositions(offsets, counts, fragments)),
+            missing=Deferred.known(frozenset(absent)),
             decode_reason="JPEG 2000 frames need OpenSlide" if codec == "jpeg2000" else None,
             jpeg_colorspace="ycbcr" if photometric == "YBR_FULL_422" else "rgb",
-            drawn_elsewhere=frozenset(absent),
-            fragments=fragments,
         )

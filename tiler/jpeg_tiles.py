@@ -47,13 +47,16 @@ VERIFY_MIN_PSNR = 45.0
 
 def jpeg_levels(structure: SlideStructure) -> frozenset[int]:
     """The levels decoded from their own JPEG tiles once they pass `verified_levels`:
-    the one rule for a finished slide and for a slide still arriving."""
+    the one rule for a finished slide and for a slide still arriving (whose levels
+    count as storing every tile until their tile table has arrived)."""
     if structure.vendor not in VENDORS:
         return frozenset()
     return frozenset(
         index
         for index, level in enumerate(structure.levels)
-        if level.codec == "jpeg" and level.decode_reason is None and not level.drawn_elsewhere
+        if level.codec == "jpeg"
+        and level.decode_reason is None
+        and not level.drawn_elsewhere_so_far
     )
 
 

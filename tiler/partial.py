@@ -4,10 +4,13 @@ arrived, read from a sparse file where missing bytes are holes.
 OpenSlide cannot open a partial file, so this reads it with our own parsers: the
 structure (TIFF directories or the DICOM data set) is parsed from received bytes only
 (a read of a byte not yet received raises `NotArrivedError`, nothing is guessed from a
-hole), which gives exactly what OpenSlide will report once the file is complete. Level
-tiles are decoded from their own bytes with libjpeg-turbo as OpenSlide decodes them
-(tables first, colour space forced from the photometric tag), edge tiles clipped to
-the level. Thread-safe: tile requests come from a thread pool while ranges arrive.
+hole), which gives exactly what OpenSlide will report once the file is complete. That
+takes the structure every reader needs; each level's tile table (where its tiles lie)
+is read once its own bytes are in (`table_arrived`): until then the level's tiles have
+simply not arrived, and `missing_ranges` names the table's bytes. Level tiles are
+decoded from their own bytes with libjpeg-turbo as OpenSlide decodes them (tables
+first, colour space forced from the photometric tag), edge tiles clipped to the level.
+Thread-safe: tile requests come from a thread pool while ranges arrive.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from tiler.jpeg_stream import decode_tile
 from tiler.received import ReceivedRanges
 from tiler.slide import SlideInfo, composite_on
 from tiler.slide_structure import (
-    MAX_TILES,
     AssociatedStructure,
     LevelStructure,
     SlideStructure,
@@ -84,6 +86,17 @@ def _members(
     ]
 
 
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, with overlapping and touching spans joined."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 class PartialSlide:
     def __init__(self, path: str | os.PathLike[str], size: int, received: ReceivedRanges) -> None:
         if received.size != size:
@@ -100,7 +113,10 @@ class PartialSlide:
         self._structure: SlideStructure | None = None
         self._info: SlideInfo | None = None
         self._failure: SlideError | None = None
-        self._by_offset: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+        #: Levels whose tile table has arrived (and was read: it stays so).
+        self._tables: set[int] = set()
+        #: Per level whose table has arrived: its tiles' byte pieces sorted by start.
+        self._by_offset: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
         #: Recently decoded tile streams per level: blank glass that a scanner wrote as
         #: identical bytes (or one shared blank tile) decodes once, per level, however
         #: the requests of a viewer alternate between levels.
@@ -122,7 +138,8 @@ class PartialSlide:
 
     @property
     def structure(self) -> SlideStructure:
-        """The parsed structure; `NotArrivedError` until its bytes have arrived."""
+        """The parsed structure; `NotArrivedError` until the structure every reader
+        needs has arrived (the levels' tile tables are read later: `table_arrived`)."""
         parsed = self._structure
         if parsed is not None:  # parsed once, never replaced: no lock needed to read it
             return parsed
@@ -143,7 +160,8 @@ class PartialSlide:
 
     @property
     def ready(self) -> bool:
-        """Whether the structure has arrived (metadata and grids can be read)."""
+        """Whether the structure every reader needs has arrived: metadata and tile grids
+        can be read (each level's tile table may come later: `table_arrived`)."""
         try:
             self.structure  # noqa: B018 - parses on first use
         except NotArrivedError:
@@ -168,6 +186,32 @@ class PartialSlide:
         lv = self._level(level)
         return TileGrid(lv.cols, lv.rows, lv.tile_width, lv.tile_height)
 
+    def table_arrived(self, level: int) -> bool:
+        """Whether the level's tile table has arrived (where its tiles lie, and which
+        OpenSlide draws from elsewhere); a typed SlideError for a table that arrived
+        broken (absurd values, tiles beyond the file: the finished file fails the same)."""
+        if level in self._tables:
+            return True
+        lv = self._level(level)
+        if not all(self.received.covers(start, end) for start, end in lv.table):
+            return False
+        try:
+            lv.positions.get()
+            lv.missing.get()
+        except NotArrivedError:
+            return False  # recorded as received before the file holds them: later
+        except SlideError as error:
+            error.path = str(self.path)
+            raise
+        self._tables.add(level)
+        return True
+
+    def check_tables(self) -> None:
+        """Read every tile table whose bytes have arrived: the typed SlideError of one
+        that is broken, so the hub refuses the file as soon as it is known."""
+        for level in range(len(self.structure.levels)):
+            self.table_arrived(level)
+
     # -- level tiles ---------------------------------------------------------------
 
     def arrived_tiles(
@@ -180,13 +224,13 @@ class PartialSlide:
         c0, r0, c1, r1 = window if window is not None else (0, 0, lv.cols, lv.rows)
         if not (0 <= c0 <= c1 <= lv.cols and 0 <= r0 <= r1 <= lv.rows):
             raise NotFoundError(f"no tiles {c0}-{c1} x {r0}-{r1} in level {level}")
+        if lv.decode_reason is not None or not self.table_arrived(level):
+            return np.zeros((r1 - r0, c1 - c0), dtype=bool)
         index = self._indices(lv, c0, r0, c1, r1)
         offsets, counts = lv.offsets[index], lv.counts[index]
         ready = self.received.covers_many(offsets, offsets + counts) & (counts > 0)
         for i, tile in _members(index, lv.fragments, lv.cols, window):
             ready[i] = all(self.received.covers(o, o + n) for o, n in lv.fragments[tile])
-        if lv.decode_reason is not None:
-            ready[:] = False
         for i, _ in _members(index, lv.drawn_elsewhere, lv.cols, window):
             ready[i] = False
         result: np.ndarray = ready.reshape(r1 - r0, c1 - c0)
@@ -205,69 +249,71 @@ class PartialSlide:
         self, level: int, window: tuple[int, int, int, int]
     ) -> list[tuple[int, int]]:
         """The byte ranges, in file order and merged where they touch, that the tiles of
-        `window` (as in `arrived_tiles`) still wait for. Tiles drawn from elsewhere or
-        stored in a codec the hub does not decode wait for nothing here."""
+        `window` (as in `arrived_tiles`) still wait for: the level's tile table first
+        (which tells where the tiles lie), then their own bytes. Tiles drawn from
+        elsewhere or stored in a codec the hub does not decode wait for nothing here."""
         lv = self._level(level)
         if lv.decode_reason is not None:
             return []
+        if not self.table_arrived(level):
+            table = _merged(list(lv.table))
+            return [gap for start, end in table for gap in self.received.missing(start, end)]
         c0, r0, c1, r1 = window
         waiting = self._indices(lv, c0, r0, c1, r1)[~self.arrived_tiles(level, window).ravel()]
         pieces: list[tuple[int, int]] = []
         for tile in map(int, waiting):
             if tile not in lv.drawn_elsewhere:
                 pieces += [(o, o + n) for o, n in self._pieces(lv, tile) if n > 0]
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(pieces):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
+        merged = _merged(pieces)
         return [gap for start, end in merged for gap in self.received.missing(start, end)]
 
     def tiles_in(self, start: int, end: int) -> list[tuple[int, int, int]]:
-        """(level, t_col, t_row) of every level tile with bytes in [start, end)."""
-        starts, ends, tiles, longest = self._tile_index()
-        lo = int(np.searchsorted(starts, start - longest, side="right"))
-        hi = int(np.searchsorted(starts, end, side="left"))
-        found = {int(t) for t in tiles[lo:hi][ends[lo:hi] > start]}
-        levels = self.structure.levels
+        """(level, t_col, t_row) of every level tile with bytes in [start, end), of the
+        levels whose tile table has arrived."""
         result = []
-        for key in sorted(found):
-            level, tile = divmod(key, MAX_TILES)
-            result.append((level, tile % levels[level].cols, tile // levels[level].cols))
+        for level, lv in enumerate(self.structure.levels):
+            if not self.table_arrived(level):
+                continue
+            starts, ends, tiles, longest = self._tile_index(level, lv)
+            lo = int(np.searchsorted(starts, start - longest, side="right"))
+            hi = int(np.searchsorted(starts, end, side="left"))
+            found = {int(t) for t in tiles[lo:hi][ends[lo:hi] > start]}
+            result += [(level, tile % lv.cols, tile // lv.cols) for tile in sorted(found)]
         return result
 
-    def _tile_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Every tile's byte pieces sorted by start: starts, ends, level * MAX_TILES +
-        tile, and the longest piece (how far before a range a piece can start)."""
-        structure = self.structure
+    def _tile_index(
+        self, level: int, lv: LevelStructure
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The level's tiles' byte pieces sorted by start: starts, ends, tile, and the
+        longest piece (how far before a range a piece can start)."""
         with self._lock:
-            if self._by_offset is None:
-                starts, ends, keys = [], [], []
-                for level, lv in enumerate(structure.levels):
-                    stored = np.flatnonzero(lv.counts > 0)
-                    starts.append(lv.offsets[stored])
-                    ends.append(lv.offsets[stored] + lv.counts[stored])
-                    keys.append(level * MAX_TILES + stored)
-                    for tile, pieces in lv.fragments.items():
-                        starts.append(np.array([o for o, _ in pieces], dtype=np.int64))
-                        ends.append(np.array([o + n for o, n in pieces], dtype=np.int64))
-                        keys.append(np.full(len(pieces), level * MAX_TILES + tile))
+            index = self._by_offset.get(level)
+            if index is None:
+                stored = np.flatnonzero(lv.counts > 0)
+                starts = [lv.offsets[stored]]
+                ends = [lv.offsets[stored] + lv.counts[stored]]
+                keys = [stored]
+                for tile, pieces in lv.fragments.items():
+                    starts.append(np.array([o for o, _ in pieces], dtype=np.int64))
+                    ends.append(np.array([o + n for o, n in pieces], dtype=np.int64))
+                    keys.append(np.full(len(pieces), tile))
                 all_starts = np.concatenate(starts).astype(np.int64)
                 order = np.argsort(all_starts, kind="stable")
                 all_ends = np.concatenate(ends).astype(np.int64)[order]
                 longest = int((all_ends - all_starts[order]).max()) if len(order) else 0
-                self._by_offset = (
+                index = self._by_offset[level] = (
                     all_starts[order],
                     all_ends,
                     np.concatenate(keys).astype(np.int64)[order],
                     longest,
                 )
-            return self._by_offset
+            return index
 
     def has_level_tile(self, level: int, t_col: int, t_row: int) -> bool:
         lv, tile = self._tile(level, t_col, t_row)
-        if lv.decode_reason is not None or tile in lv.drawn_elsewhere:
+        if lv.decode_reason is not None or not self.table_arrived(level):
+            return False
+        if tile in lv.drawn_elsewhere:
             return False
         return all(self.received.covers(o, o + n) for o, n in self._pieces(lv, tile))
 
@@ -289,6 +335,8 @@ class PartialSlide:
         lv, tile = self._tile(level, t_col, t_row)
         if lv.decode_reason is not None:
             raise NotDecodableError(lv.decode_reason)
+        if not self.table_arrived(level):
+            return None
         if tile in lv.drawn_elsewhere:
             raise NotDecodableError(
                 f"tile {t_col},{t_row} of level {level} has no bytes of its own in the file"

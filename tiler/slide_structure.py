@@ -4,6 +4,12 @@ extent of every tile, associated images, metadata, and which bytes are structure
 Built by `tiff_slide` and `dicom_slide` from the structure bytes alone, so the same
 result comes from a finished file and from one whose tiles are still arriving. The
 byte layout and the partial reader are both views of it.
+
+In stages: the structure every reader needs (TIFF header, directories and their small
+values; the DICOM data set) gives the slide's metadata and tile grids. A level's tile
+table (its TIFF TileOffsets and TileByteCounts arrays, 8 or 16 bytes a tile: most of a
+pyramid's structure) is read on first use (`Deferred`), so a slide still arriving is
+described, and its coarse levels drawn, before the full resolution's table is in.
 """
 
 from __future__ import annotations
@@ -11,14 +17,15 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
 from tiler import hardening
-from tiler.errors import BrokenSlideError, SlideTooLargeError
+from tiler.errors import BrokenSlideError, NotArrivedError, SlideError, SlideTooLargeError
 from tiler.openslide_reader import _calibration, _float_property
 from tiler.slide import Level, SlideInfo
 from tiler.tiff_directories import TiffDirectories
@@ -28,34 +35,107 @@ JpegColorspace = Literal["rgb", "ycbcr"]
 #: Tiles in one level we accept: a 200k x 200k scan in 240-pixel tiles has 0.7 million.
 MAX_TILES = 1 << 22
 
+Extent = tuple[int, int]
+T = TypeVar("T")
+
+
+class Deferred(Generic[T]):
+    """A value read from bytes that may not have arrived yet (a level's tile table):
+    computed on first use; `NotArrivedError` until those bytes are in (asked again
+    later); then kept, and so is a `SlideError` it raised (the bytes will not change).
+    Thread-safe."""
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._done = False
+        self._value: T | None = None
+        self._failure: SlideError | None = None
+
+    @classmethod
+    def known(cls, value: T) -> Deferred[T]:
+        deferred = cls(lambda: value)
+        deferred._value, deferred._done = value, True
+        return deferred
+
+    def get(self) -> T:
+        if not self._done:  # set once, after the value: no lock needed to read it
+            with self._lock:
+                if not self._done:
+                    if self._failure is not None:
+                        raise self._failure
+                    try:
+                        self._value = self._compute()
+                    except SlideError as error:
+                        self._failure = error
+                        raise
+                    self._done = True
+        return self._value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, eq=False)
+class TilePositions:
+    """Where each tile of a level lies: tile index `t_row * cols + t_col`; a tile with
+    count 0 has no bytes in the file."""
+
+    offsets: np.ndarray
+    counts: np.ndarray
+    #: DICOM frames split over several fragments: their (offset, length) pieces.
+    fragments: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+
 
 @dataclass(frozen=True, eq=False)
 class LevelStructure:
-    """One slide level as OpenSlide numbers it, and where each of its tiles lies.
-
-    Tile index `t_row * cols + t_col`. A tile with count 0 has no bytes in the file.
-    """
+    """One slide level as OpenSlide numbers it, and where each of its tiles lies."""
 
     width: int
     height: int
     tile_width: int
     tile_height: int
     downsample: float
-    offsets: np.ndarray
-    counts: np.ndarray
     #: "jpeg", "jpeg2000", "raw-rgb" (uncompressed DICOM frames), or the TIFF codec name.
     codec: str
+    #: Read from `table` on first use.
+    positions: Deferred[TilePositions]
+    #: Tiles OpenSlide does not draw from their own bytes: absent from the file (left
+    #: transparent), or, in Aperio slides, drawn from the level above (read from `table`).
+    missing: Deferred[frozenset[int]]
+    #: The bytes `positions` and `missing` are read from, beyond the structure every
+    #: reader needs: the level's tile offsets and byte counts and, in an Aperio slide,
+    #: the byte counts of every finer level (a tile missing there is drawn from the
+    #: finer level, and so is the tile above it here). Empty: known with the structure.
+    table: tuple[Extent, ...] = ()
     #: None when the hub decodes these tiles itself; else why only OpenSlide can.
     decode_reason: str | None = None
     #: The colour space OpenSlide forces on the JPEG decoder (from the TIFF/DICOM
     #: photometric interpretation, whatever markers the JPEG stream carries).
     jpeg_colorspace: JpegColorspace = "ycbcr"
     jpeg_tables: bytes | None = None
-    #: Tiles OpenSlide does not draw from their own bytes: absent from the file (left
-    #: transparent), or, in Aperio slides, drawn from the level above.
-    drawn_elsewhere: frozenset[int] = frozenset()
-    #: DICOM frames split over several fragments: their (offset, length) pieces.
-    fragments: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self.positions.get().offsets
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.positions.get().counts
+
+    @property
+    def fragments(self) -> Mapping[int, tuple[tuple[int, int], ...]]:
+        return self.positions.get().fragments
+
+    @property
+    def drawn_elsewhere(self) -> frozenset[int]:
+        return self.missing.get()
+
+    @property
+    def drawn_elsewhere_so_far(self) -> frozenset[int]:
+        """The tiles known to be drawn elsewhere: none while `table` has not arrived
+        (as in nearly every scan; a slide still arriving checks it once it has)."""
+        try:
+            return self.missing.get()
+        except NotArrivedError:
+            return frozenset()
 
     @property
     def cols(self) -> int:
@@ -86,9 +166,10 @@ class SlideStructure:
     associated: tuple[AssociatedStructure, ...]
     #: The OpenSlide properties we can compute from the structure (no quickhash).
     properties: Mapping[str, str]
-    #: [start, end) extents every reader needs before any pixel: headers, directories,
-    #: tag values, DICOM data set and item headers.
-    structure: list[tuple[int, int]]
+    #: [start, end) extents every reader needs before anything else: headers,
+    #: directories, tag values but the levels' tile tables (`LevelStructure.table`),
+    #: DICOM data set, item headers and offset tables.
+    structure: list[Extent]
     #: [start, end) extents of image data OpenSlide never reads (other pages, frames).
     unused: list[tuple[int, int]]
     #: The TIFF's directories (associated images are decoded from them), None for DICOM.

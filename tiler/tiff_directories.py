@@ -13,7 +13,7 @@ larger than the caps below, whatever a count claims.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,7 +148,8 @@ class TiffDirectories:
             header_end = 8
         else:
             raise UnsupportedFormatError("not a TIFF file (unknown version)")
-        #: Header, directory tables and out-of-line tag values, as [start, end) pairs.
+        #: Header and directory tables, as [start, end) pairs (tag values that lie
+        #: elsewhere: `value_extents`).
         self.structure: list[tuple[int, int]] = [(0, header_end)]
         self._seen: set[int] = set()
         self.directories: list[Directory] = []
@@ -169,10 +170,32 @@ class TiffDirectories:
                 for child in self._children(pending.pop()):
                     pending.append(child)
                     self.sub_directories.append(child)
-        for directory in self.directories + self.sub_directories:
-            for entry in directory.entries.values():
-                if entry.inline is None and entry.offset + entry.nbytes <= size:
-                    self.structure.append((entry.offset, entry.offset + entry.nbytes))
+
+    def value_extents(self, skip: Collection[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+        """Where the tag values that are not in their directory lie, but for those of
+        `skip` ((directory offset, tag) pairs) and those past the file's end."""
+        return [
+            (entry.offset, entry.offset + entry.nbytes)
+            for directory in self.directories + self.sub_directories
+            for entry in directory.entries.values()
+            if entry.inline is None
+            and entry.offset + entry.nbytes <= self.size
+            and (directory.offset, entry.tag) not in skip
+        ]
+
+    def table_extent(self, entry: Entry) -> tuple[int, int] | None:
+        """Where an array of unsigned integers (tile offsets, byte counts) lies, None when
+        it is in its directory; checked against what the directory declares (type, size,
+        the file's end) so that an array arriving later is read only once it has."""
+        if entry.type not in _UINT_FORMATS:
+            raise BrokenSlideError(f"TIFF tag {entry.tag} is not an unsigned integer")
+        if entry.inline is not None:
+            return None
+        if entry.nbytes > MAX_VALUE_BYTES:
+            raise BrokenSlideError(f"TIFF tag {entry.tag} claims {entry.nbytes} bytes")
+        if entry.offset + entry.nbytes > self.size:
+            raise BrokenSlideError(f"TIFF tag {entry.tag} points beyond the file's end")
+        return entry.offset, entry.offset + entry.nbytes
 
     # -- reading -----------------------------------------------------------------
 

@@ -16,8 +16,11 @@ from tiler.errors import BrokenSlideError, UnsupportedFormatError
 from tiler.slide_structure import (
     MAX_TILES,
     AssociatedStructure,
+    Deferred,
+    Extent,
     LevelStructure,
     SlideStructure,
+    TilePositions,
     check_level_size,
     downsamples,
     format_double,
@@ -49,6 +52,7 @@ from tiler.tiff_directories import (
     XML_PACKET,
     Y_RESOLUTION,
     Directory,
+    Entry,
     TiffDirectories,
 )
 
@@ -123,13 +127,14 @@ def tiff_structure(tiff: TiffDirectories) -> SlideStructure:
         if directory.index not in used or _is_tiled(directory):
             # A level's strips, if it also has some, are not what OpenSlide reads.
             unused += _unused_extents(tiff, directory, STRIP_OFFSETS, STRIP_BYTE_COUNTS)
+    tables = {(d.offset, tag) for d in level_dirs for tag in (TILE_OFFSETS, TILE_BYTE_COUNTS)}
     return SlideStructure(
         container="bigtiff" if tiff.bigtiff else "tiff",
         vendor=vendor,
         levels=tuple(levels),
         associated=tuple(sorted(associated, key=lambda a: a.name)),
         properties=properties,
-        structure=list(tiff.structure),
+        structure=tiff.structure + tiff.value_extents(skip=tables),
         unused=unused,
         tiff=tiff,
     )
@@ -208,8 +213,7 @@ def _aperio(
             associated.append(_associated(tiff, directory, name))
     if not level_dirs:
         raise BrokenSlideError("the Aperio slide has no tiled level")
-    levels = _levels(tiff, level_dirs)
-    levels = _aperio_missing_tiles(levels)
+    levels = _levels(tiff, level_dirs, aperio=True)
     properties |= _tiff_properties(tiff, tiff.directories[0])
     return levels, associated, properties
 
@@ -237,46 +241,25 @@ def _aperio_properties(tiff: TiffDirectories) -> dict[str, str]:
 _SPACE = " \t\n\v\f\r"
 
 
-def _aperio_missing_tiles(levels: list[LevelStructure]) -> list[LevelStructure]:
-    """Aperio tiles with no bytes are drawn from the level above, and so are the tiles of
-    the next level that cover them ("sometimes corrupt", says OpenSlide), level by level."""
-    result = []
-    carried: set[int] = set()
-    for i, level in enumerate(levels):
-        missing = carried | {int(t) for t in np.flatnonzero(level.counts == 0)}
-        result.append(_with_drawn_elsewhere(level, missing))
-        carried = set()
-        if i + 1 < len(levels) and missing:
-            below = levels[i + 1]
-            concat_x = round(level.cols / below.cols)
-            concat_y = round(level.rows / below.rows)
-            if concat_x == 0 or concat_y == 0:
-                raise BrokenSlideError("an Aperio level has more tiles than the level above")
-            for tile in missing:
-                col = (tile % level.cols) // concat_x
-                row = (tile // level.cols) // concat_y
-                if col < below.cols and row < below.rows:
-                    carried.add(row * below.cols + col)
-    return result
-
-
-def _with_drawn_elsewhere(level: LevelStructure, tiles: set[int]) -> LevelStructure:
-    if not tiles:
-        return level
-    return LevelStructure(
-        width=level.width,
-        height=level.height,
-        tile_width=level.tile_width,
-        tile_height=level.tile_height,
-        downsample=level.downsample,
-        offsets=level.offsets,
-        counts=level.counts,
-        codec=level.codec,
-        decode_reason=level.decode_reason,
-        jpeg_colorspace=level.jpeg_colorspace,
-        jpeg_tables=level.jpeg_tables,
-        drawn_elsewhere=frozenset(tiles),
-    )
+def _missing(
+    counts: Deferred[np.ndarray], finer: LevelStructure | None, cols: int, rows: int
+) -> frozenset[int]:
+    """The tiles OpenSlide draws from elsewhere: those with no bytes and, in an Aperio
+    slide (`finer` given), the tiles covering one missing in the finer level (drawn from
+    it: "sometimes corrupt", says OpenSlide), level by level."""
+    missing = {int(t) for t in np.flatnonzero(counts.get() == 0)}
+    above = finer.missing.get() if finer is not None else frozenset()
+    if finer is not None and above:
+        concat_x = round(finer.cols / cols)
+        concat_y = round(finer.rows / rows)
+        if concat_x == 0 or concat_y == 0:
+            raise BrokenSlideError("an Aperio level has more tiles than the level above")
+        for tile in above:
+            col = (tile % finer.cols) // concat_x
+            row = (tile // finer.cols) // concat_y
+            if col < cols and row < rows:
+                missing.add(row * cols + col)
+    return frozenset(missing)
 
 
 # -- generic tiled TIFF --------------------------------------------------------------
@@ -304,12 +287,7 @@ def _generic_level_dirs(tiff: TiffDirectories) -> list[Directory]:
 def _generic(
     tiff: TiffDirectories,
 ) -> tuple[list[LevelStructure], list[AssociatedStructure], dict[str, str]]:
-    levels = _levels(tiff, _generic_level_dirs(tiff))
-    # TIFF has no missing tiles, but WSI-derived TIFFs might: OpenSlide leaves them empty.
-    levels = [
-        _with_drawn_elsewhere(level, {int(t) for t in np.flatnonzero(level.counts == 0)})
-        for level in levels
-    ]
+    levels = _levels(tiff, _generic_level_dirs(tiff), aperio=False)
     first = tiff.directories[0]
     properties = _tiff_properties(tiff, first) | _resolution_properties(tiff, first)
     return levels, [], properties
@@ -346,19 +324,34 @@ def _codec(compression: int) -> str:
     return _CODECS[compression]
 
 
-def _levels(tiff: TiffDirectories, directories: list[Directory]) -> list[LevelStructure]:
+def _levels(
+    tiff: TiffDirectories, directories: list[Directory], *, aperio: bool
+) -> list[LevelStructure]:
     sizes = []
     for directory in directories:
         width = _required(tiff, directory, IMAGE_WIDTH)
         height = _required(tiff, directory, IMAGE_LENGTH)
         sizes.append((width, height))
-    return [
-        _level(tiff, directory, downsample)
-        for directory, downsample in zip(directories, downsamples(sizes), strict=True)
-    ]
+    levels: list[LevelStructure] = []
+    #: Where the byte counts of the finer levels lie (an Aperio level's table needs them).
+    finer_counts: tuple[Extent, ...] = ()
+    for directory, downsample in zip(directories, downsamples(sizes), strict=True):
+        finer = levels[-1] if aperio and levels else None
+        level, counts = _level(tiff, directory, downsample, finer, finer_counts)
+        levels.append(level)
+        if aperio and counts is not None:
+            finer_counts += (counts,)
+    return levels
 
 
-def _level(tiff: TiffDirectories, directory: Directory, downsample: float) -> LevelStructure:
+def _level(
+    tiff: TiffDirectories,
+    directory: Directory,
+    downsample: float,
+    finer: LevelStructure | None,
+    finer_counts: tuple[Extent, ...],
+) -> tuple[LevelStructure, Extent | None]:
+    """The level (its tile table read on first use) and where its byte counts lie."""
     width = _required(tiff, directory, IMAGE_WIDTH)
     height = _required(tiff, directory, IMAGE_LENGTH)
     tile_width = _required(tiff, directory, TILE_WIDTH)
@@ -369,14 +362,17 @@ def _level(tiff: TiffDirectories, directory: Directory, downsample: float) -> Le
     planar = tiff.uint(directory, PLANAR_CONFIG, 1)
     if planar != 1:
         raise UnsupportedFormatError("TIFF levels with separate colour planes are not mapped")
-    tiles = -(-width // tile_width) * -(-height // tile_height)
-    offsets, counts = _offsets_counts(tiff, directory, TILE_OFFSETS, TILE_BYTE_COUNTS)
-    if len(offsets) < tiles:
-        raise BrokenSlideError(
-            f"TIFF directory {directory.index} has {len(offsets)} tiles, needs {tiles}"
-        )
-    offsets, counts = offsets[:tiles], counts[:tiles]
-    _check_extents(tiff, directory, offsets, counts)
+    cols, rows = -(-width // tile_width), -(-height // tile_height)
+    offsets_entry, counts_entry = _table_entries(tiff, directory, cols * rows)
+    counts_at = tiff.table_extent(counts_entry)
+    own = tuple(e for e in (tiff.table_extent(offsets_entry), counts_at) if e is not None)
+    counts = Deferred(lambda: tiff.uints(counts_entry)[: cols * rows])
+
+    def positions() -> TilePositions:
+        offsets = tiff.uints(offsets_entry)[: cols * rows]
+        _check_extents(tiff, directory, offsets, counts.get())
+        return TilePositions(offsets, counts.get())
+
     photometric = tiff.uint(directory, PHOTOMETRIC)
     reason = _decode_reason(tiff, directory, codec, photometric)
     colorspace = "ycbcr"
@@ -385,19 +381,41 @@ def _level(tiff: TiffDirectories, directory: Directory, downsample: float) -> Le
     elif photometric == _PHOTOMETRIC_RGB:
         colorspace = "rgb"
     tables = tiff.blob(directory, JPEG_TABLES) if reason is None else None
-    return LevelStructure(
+    level = LevelStructure(
         width=width,
         height=height,
         tile_width=tile_width,
         tile_height=tile_height,
         downsample=downsample,
-        offsets=offsets,
-        counts=counts,
         codec=codec,
+        positions=Deferred(positions),
+        missing=Deferred(lambda: _missing(counts, finer, cols, rows)),
+        table=own + finer_counts,
         decode_reason=reason,
         jpeg_colorspace="rgb" if colorspace == "rgb" else "ycbcr",
         jpeg_tables=tables,
     )
+    return level, counts_at
+
+
+def _table_entries(tiff: TiffDirectories, directory: Directory, tiles: int) -> tuple[Entry, Entry]:
+    """A level's TileOffsets and TileByteCounts entries, checked against what the
+    directory declares before their values are read (they may arrive later)."""
+    offsets = directory.entries.get(TILE_OFFSETS)
+    counts = directory.entries.get(TILE_BYTE_COUNTS)
+    if offsets is None or counts is None:
+        raise BrokenSlideError(f"TIFF directory {directory.index} has 0 tiles, needs {tiles}")
+    if offsets.count > MAX_TILES or counts.count > MAX_TILES:
+        raise BrokenSlideError(f"TIFF directory {directory.index} claims absurd tile counts")
+    if offsets.count != counts.count:
+        raise BrokenSlideError(
+            f"TIFF directory {directory.index} has {offsets.count} offsets, {counts.count} counts"
+        )
+    if offsets.count < tiles:
+        raise BrokenSlideError(
+            f"TIFF directory {directory.index} has {offsets.count} tiles, needs {tiles}"
+        )
+    return offsets, counts
 
 
 def _decode_reason(

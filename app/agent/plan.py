@@ -1,8 +1,10 @@
 """In which order a slide's bytes cross the link: what the pathologist needs first.
 
-The file's structure and its small images first (the hub can then describe the slide
-and draw its overview), then the levels from the coarsest to full resolution, each
-level's tissue before its blank glass, and the bytes nothing reads last. Neighbouring
+The structure every reader needs first (the hub can then describe the slide), its
+small images, then the levels from the coarsest to full resolution, each level's tile
+table (where its tiles lie: most of a pyramid's structure is the full resolution's)
+right before its tissue, its tissue before its blank glass, and the bytes nothing
+reads last. Neighbouring
 ranges in that order are joined into pieces of at most `piece_bytes`, so a request
 carries enough to keep the link busy without making a viewer's wish wait long behind it.
 """
@@ -102,6 +104,8 @@ def _glass(layout: FileLayout, tissue: dict[TileKey, float]) -> set[int]:
 
 def _rank(item: ByteRange, layout: FileLayout, glass: set[int]) -> tuple[int, ...]:
     coarsest = len(layout.levels)
+    if item.kind == "structure" and item.needed_by:  # before the coarsest level needing it
+        return (2, coarsest - max(item.needed_by), -1)
     if item.kind == "structure":
         return (0, 0, 0)
     if item.kind == "associated":

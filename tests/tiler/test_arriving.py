@@ -118,10 +118,11 @@ class Transfer:
 
 
 def plan(layout: FileLayout, order: str, seed: int) -> list[list[tuple[int, int]]]:
-    """The steps of a transfer: lists of ranges, structure first."""
+    """The steps of a transfer: lists of ranges, the structure every reader needs first;
+    the levels' tile tables come with the rest, before or after their tiles."""
     rng = random.Random(seed)
-    structure = [(r.start, r.end) for r in layout.ranges if r.kind == "structure"]
-    rest = [r for r in layout.ranges if r.kind != "structure"]
+    structure = [(r.start, r.end) for r in layout.ranges if is_outline(r)]
+    rest = [r for r in layout.ranges if not is_outline(r)]
     spans = lambda ranges: [(r.start, r.end) for r in ranges]  # noqa: E731
     if order == "random":
         rng.shuffle(rest)
@@ -150,13 +151,26 @@ def plan(layout: FileLayout, order: str, seed: int) -> list[list[tuple[int, int]
     return [structure, spans(few), spans([r for r in rest if r not in few])]
 
 
+def is_outline(r: ByteRange) -> bool:
+    """Structure every reader needs (not a level's tile table)."""
+    return r.kind == "structure" and not r.needed_by
+
+
+def table_gaps(layout: FileLayout, level: int, received: ReceivedRanges) -> list[tuple[int, int]]:
+    """The bytes of the level's tile table not yet received, from the layout."""
+    table = [r for r in layout.ranges if r.kind == "structure" and level in r.needed_by]
+    return merged([gap for r in table for gap in received.missing(r.start, r.end)])
+
+
 def expected_final(
     layout: FileLayout, bands: list[Band], tiles: ArrivingTiles, received: ReceivedRanges, key: Key
 ) -> bool:
-    """Whether every stored tile the Deep Zoom tile is made from has arrived, from the
-    layout (not from the reader under test)."""
+    """Whether the band level's tile table and every stored tile the Deep Zoom tile is
+    made from have arrived, from the layout (not from the reader under test)."""
     box = tiles.grid.tile_box(*key)
     band = band_of(bands, key[0])
+    if table_gaps(layout, band.level, received):
+        return False
     x0, y0, x1, y1 = source_window(band, tiles.grid, box)
     level = layout.levels[band.level]
     for t_col in range(x0 // level.tile_width, (x1 - 1) // level.tile_width + 1):
@@ -245,13 +259,18 @@ def check_missing_ranges(
     received: ReceivedRanges,
     now: dict[Key, tuple[bytes, bool]],
 ) -> None:
-    """An interim tile's missing ranges are bytes not yet received, and exactly those
-    that make it final (checked on a copy of the received ranges, for a sample)."""
+    """An interim tile's missing ranges are bytes not yet received: its level's tile
+    table while that has not arrived, then exactly those that make it final (checked on
+    a copy of the received ranges, for a sample)."""
     interim = [key for key, (_, final) in now.items() if not final]
     for key in interim[:: max(1, len(interim) // 25)]:
         missing = tiles.missing_ranges(*key)
         assert missing, key
         assert all(not received.covers(start, start + 1) for start, _ in missing)
+        table = table_gaps(layout, band_of(bands, key[0]).level, received)
+        if table:
+            assert missing == table, key
+            continue
         after = ReceivedRanges.from_pairs(received.size, received.to_pairs())
         for start, end in missing:
             after.add(start, end)
@@ -654,3 +673,38 @@ def test_requests_while_ranges_arrive(finished: object, tmp_path: Path) -> None:
                 list(pool.map(ask, keys))
             writer.result()
         assert all(map(ask, keys))
+
+
+def test_a_band_whose_table_shows_missing_tiles_stays_interim(tmp_path: Path) -> None:
+    """The bands are chosen before the tile tables arrive, as if every tile were stored:
+    level 1 (downsample 2.002) counts as read from its JPEG tiles. Its table shows tiles
+    OpenSlide draws from level 0, so the finished slide makes those Deep Zoom levels from
+    level 0: their tiles stay interim (and wait for no bytes) until the file is whole,
+    while level 0's band is final where its tiles are in."""
+    from tests.tiler import slide_files as make
+
+    path = make.aperio_slide(tmp_path / "missing.svs", width=1101, height=701, missing=(3, 20))
+    layout = file_layout(path)
+    finished = SlidePixels(open_slide(path))
+    assert [band.level for band in finished.bands] == [0]
+    transfer = Transfer(path, tmp_path / "arriving.svs", seed=14)
+    transfer.arrive([(r.start, r.end) for r in layout.ranges if is_outline(r)])
+    expected = SlideTiles(open_slide(path), pixels=finished)
+    with transfer.partial() as partial:
+        tiles = ArrivingTiles(partial)
+        assumed = tiles.bands
+        assert [band.level for band in assumed] == [0, 1, 2]
+        transfer.arrive([(r.start, r.end) for r in layout.ranges if not is_outline(r)])
+        level_0 = band_of(assumed, tiles.grid.z_max)
+        finals = 0
+        for key in keys_of(tiles.grid):
+            data, final = tiles.tile(*key)
+            if key[0] < level_0.z_low:  # made from levels 1 and 2: not as the finished slide
+                assert not final and tiles.missing_ranges(*key) == [], key
+            elif final:
+                assert data == expected.tile(*key), key
+                finals += 1
+        assert finals and tiles.is_final(tiles.grid.z_max, 2, 1)  # no missing tile under it
+        assert not tiles.is_final(tiles.grid.z_max, 0, 0)  # over missing tiles 3 and 20
+        assert not tiles.overview_final()
+        assert not tiles.same_tiles_as(finished)

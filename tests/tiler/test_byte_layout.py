@@ -52,6 +52,7 @@ def assert_partition(layout: FileLayout) -> None:
         assert (r.name is not None) == (r.kind == "associated"), r
         if r.kind == "tile":
             assert r.tiles, r
+        assert not r.needed_by or r.kind == "structure", r
         position = r.end
     assert position == layout.size
 
@@ -106,6 +107,39 @@ def assert_matches_tifffile(path: Path, layout: FileLayout) -> None:
                         assert r.kind in ("unused", "tile") and r.end >= offset + count
 
 
+def assert_tables_match_tifffile(path: Path, layout: FileLayout) -> None:
+    """The structure a level waits for is its pages' TileOffsets and TileByteCounts
+    arrays as tifffile finds them, needed by that level, the byte counts of an Aperio
+    slide by every coarser level too; the rest of the structure by no level."""
+    with openslide.OpenSlide(path) as osr:
+        levels = list(osr.level_dimensions)
+    expected: list[tuple[int, int, tuple[int, ...]]] = []
+    with tifffile.TiffFile(path) as tif:
+        word = 8 if tif.is_bigtiff else 4
+        for page in tif.pages:
+            assert isinstance(page, tifffile.TiffPage)
+            if not page.is_tiled or (page.imagewidth, page.imagelength) not in levels:
+                continue
+            level = levels.index((page.imagewidth, page.imagelength))
+            for name in ("TileOffsets", "TileByteCounts"):
+                tag = page.tags[name]
+                if tag.valuebytecount <= word:
+                    continue  # in the directory: structure every reader has
+                coarser = layout.vendor == "aperio" and name == "TileByteCounts"
+                needed = tuple(range(level, len(levels) if coarser else level + 1))
+                expected.append((tag.valueoffset, tag.valueoffset + tag.valuebytecount, needed))
+    joined: list[tuple[int, int, tuple[int, ...]]] = []
+    for start, end, needed in sorted(expected):
+        if joined and joined[-1][1] == start and joined[-1][2] == needed:
+            joined[-1] = (joined[-1][0], end, needed)
+        else:
+            joined.append((start, end, needed))
+    tables = [(r.start, r.end, r.needed_by) for r in layout.ranges if r.needed_by]
+    assert tables == joined
+    structure = layout.bytes_by_kind()["structure"]
+    assert layout.describing_bytes() + sum(layout.level_bytes("structure")) == structure
+
+
 @pytest.mark.parametrize("name", READABLE)
 def test_real_slide_layout(shared_slides: Path, name: str) -> None:
     path = shared_slides / name
@@ -115,6 +149,9 @@ def test_real_slide_layout(shared_slides: Path, name: str) -> None:
     assert_matches_openslide(path, layout)
     if layout.container != "dicom":
         assert_matches_tifffile(path, layout)
+        assert_tables_match_tifffile(path, layout)
+    else:
+        assert not any(r.needed_by for r in layout.ranges)  # see dicom_slide
 
 
 @pytest.mark.parametrize("name", sorted(UNREADABLE))
@@ -168,6 +205,7 @@ def test_synthetic_slide_layout(layout_slides: dict[str, Path], name: str) -> No
     assert reason == ("level 0: JPEG 2000 tiles need OpenSlide" if "jp2k" in name else None)
     if layout.container != "dicom":
         assert_matches_tifffile(path, layout)
+        assert_tables_match_tifffile(path, layout)
     assert layout.container == ("bigtiff" if name.endswith("-big") else layout.container)
 
 
@@ -231,6 +269,7 @@ def test_libvips_written_slides(
     assert_partition(layout)
     assert_matches_openslide(path, layout)
     assert_matches_tifffile(path, layout)
+    assert_tables_match_tifffile(path, layout)
     assert layout.container == container
 
 

@@ -271,3 +271,84 @@ def test_lying_tile_header_is_not_decoded(layout_slides: dict[str, Path], tmp_pa
     received.add(0, size)
     with PartialSlide(target, size, received) as partial, pytest.raises(BrokenSlideError):
         partial.read_level_tile(*r.tiles[0])
+
+
+# -- tile tables that arrive after the slide was described -----------------------------
+
+
+def staged_tiff(
+    offsets: tuple[int, ...] = (300, 310),
+    counts: tuple[int, ...] = (10, 10),
+    *,
+    declared: int = 2,
+    at: int | None = None,
+) -> tuple[bytes, tuple[int, int]]:
+    """A two-tile JPEG level whose tile table lies out of line after the directory: the
+    file, and where its table lies. `declared`: the entries the directory claims;
+    `at`: where it says the offsets are (default: where they are)."""
+    bits_at, table_at = 200, 208
+    entries = [
+        *tiled(width=128)[:7],
+        (258, 3, 3, bits_at),
+        (324, 4, declared, table_at if at is None else at),
+        (325, 4, declared, table_at + 4 * len(offsets)),
+    ]
+    head = tiff(sorted(entries))
+    tail = bytes(bits_at - len(head)) + struct.pack("<3H", 8, 8, 8) + bytes(2)
+    table = struct.pack(f"<{len(offsets)}I", *offsets) + struct.pack(f"<{len(counts)}I", *counts)
+    data = head + tail + table
+    return data + bytes(320 - len(data)), (table_at, table_at + len(table))
+
+
+def test_a_tile_table_is_checked_when_it_arrives(tmp_path: Path) -> None:
+    """Described from its directories, the slide's table arrives pointing beyond the
+    file: a typed error then, from every question about the level's tiles."""
+    data, (start, end) = staged_tiff(offsets=(300, 1 << 30))
+    target = tmp_path / "late.tiff"
+    target.write_bytes(data)
+    received = ReceivedRanges(len(data))
+    received.add(0, start)
+    received.add(end, len(data))
+    with PartialSlide(target, len(data), received) as partial:
+        assert partial.ready and partial.info.width == 128
+        assert not partial.table_arrived(0) and not partial.arrived_tiles(0).any()
+        assert partial.missing_ranges(0, (0, 0, 2, 1)) == [(start, end)]
+        partial.check_tables()  # nothing to check yet
+        received.add(start, end)
+        for question in (
+            partial.check_tables,
+            lambda: partial.table_arrived(0),
+            lambda: partial.arrived_tiles(0),
+            lambda: partial.read_level_tile(0, 1, 0),
+        ):
+            with pytest.raises(BrokenSlideError, match="beyond the file's end"):
+                question()
+    with pytest.raises(BrokenSlideError, match="beyond the file's end"):
+        file_layout(target)  # the finished file fails the same way
+    check(target)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ({"declared": 1, "offsets": (300,), "counts": (10,)}, "has 1 tiles, needs 2"),
+        ({"at": 1 << 20}, "points beyond the file's end"),
+        ({"declared": 1 << 23}, "absurd tile counts"),
+    ],
+)
+def test_a_tile_table_declared_wrong_is_refused_before_it_arrives(
+    tmp_path: Path, case: dict[str, object], reason: str
+) -> None:
+    """What the directory says of its table (how many entries, where) is checked with
+    the directory: nothing of the table has arrived, and the slide is refused."""
+    data, (start, _) = staged_tiff(**case)  # type: ignore[arg-type]
+    target = tmp_path / "declared.tiff"
+    target.write_bytes(data)
+    received = ReceivedRanges(len(data))
+    received.add(0, start)
+    with (
+        PartialSlide(target, len(data), received) as partial,
+        pytest.raises(BrokenSlideError, match=reason),
+    ):
+        partial.ready  # noqa: B018
+    check(target)

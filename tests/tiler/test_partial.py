@@ -14,7 +14,7 @@ import openslide
 import pytest
 
 from tiler import open_slide
-from tiler.byte_layout import FileLayout, file_layout
+from tiler.byte_layout import ByteRange, FileLayout, file_layout
 from tiler.errors import NotArrivedError, NotDecodableError, NotFoundError
 from tiler.partial import PartialSlide
 from tiler.received import ReceivedRanges
@@ -269,3 +269,117 @@ def test_reads_from_a_thread_pool_while_ranges_arrive(
                 list(pool.map(read, keys))
             writer.result()
         assert all(pool_result for pool_result in map(read, keys))
+
+
+def table_of(layout: FileLayout, level: int) -> list[ByteRange]:
+    """The structure ranges the level's tiles wait for (its tile table)."""
+    return [r for r in layout.ranges if r.kind == "structure" and level in r.needed_by]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "aperio/CMU-1-Small-Region.svs",
+        "generic-tiff/test_orient1.tif",
+        "aperio-rgb",
+        "aperio-ycbcr-big",
+        "aperio-missing",
+        "generic",
+        "generic-big",
+        "odd-jpeg",
+        "two-step",
+    ],
+)
+def test_described_before_the_tile_tables(
+    shared_slides: Path,
+    layout_slides: dict[str, Path],
+    synthetic_slides: dict[str, Path],
+    tmp_path: Path,
+    name: str,
+) -> None:
+    """The structure every reader needs, every tile and image, but no level's tile
+    table: the slide is described as OpenSlide describes it and no tile has arrived,
+    each waiting for its table's bytes. The tables arriving coarsest first bring exactly
+    their level's tiles (an Aperio level's only with every finer level's byte counts)."""
+    path = slide_path(name, shared_slides, layout_slides | synthetic_slides)
+    layout = file_layout(path)
+    first = [r for r in layout.ranges if not r.needed_by and r.kind != "other"]
+    copy = tmp_path / path.name
+    sparse_copy(path, copy, [(r.start, r.end) for r in layout.ranges], seed=5)
+    received = ReceivedRanges(layout.size)
+    for r in first:
+        received.add(r.start, r.end)
+    levels = range(len(layout.levels))
+    with PartialSlide(copy, layout.size, received) as partial, whole(path) as finished:
+        assert partial.ready
+        assert partial.info.to_json(with_properties=True) == finished.info.to_json(
+            with_properties=True
+        )
+        assert all(partial.has_associated(image) for image in layout.associated)
+        inline = {level for level in levels if not table_of(layout, level)}
+        assert {key[0] for key in partial.tiles_in(0, layout.size)} <= inline
+        for level in set(levels) - inline:
+            grid = partial.tile_grid(level)
+            window = (0, 0, grid.cols, grid.rows)
+            assert not partial.table_arrived(level)
+            assert not partial.arrived_tiles(level).any()
+            assert not partial.has_level_tile(level, 0, 0)
+            if layout.levels[level].decode_reason is None:
+                assert partial.read_level_tile(level, 0, 0) is None
+                expected = merged_spans([(r.start, r.end) for r in table_of(layout, level)])
+                assert partial.missing_ranges(level, window) == expected
+        for level in inline:  # one tile: its place is in its directory
+            assert partial.tile_grid(level).cols * partial.tile_grid(level).rows == 1
+            assert partial.table_arrived(level)
+        for coarsest in reversed(levels):
+            for r in layout.ranges:
+                if r.needed_by and max(r.needed_by) == coarsest:
+                    received.add(r.start, r.end)
+            for level in levels:
+                complete = all(received.covers(r.start, r.end) for r in table_of(layout, level))
+                assert partial.table_arrived(level) == complete
+                arrived = partial.arrived_tiles(level)
+                assert np.array_equal(arrived, finished.arrived_tiles(level) & complete)
+                assert partial.has_level_tile(level, 0, 0) == bool(arrived[0, 0])
+        partial.check_tables()
+
+
+def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def test_an_aperio_level_waits_for_the_finer_byte_counts(
+    layout_slides: dict[str, Path], tmp_path: Path
+) -> None:
+    """OpenSlide draws the level-1 tile over a missing level-0 tile from level 0: which
+    level-1 tiles it draws so is known only from level 0's byte counts, so level 1 has
+    not arrived before them, whatever its own table says."""
+    path = layout_slides["aperio-missing"]
+    layout = file_layout(path)
+    counts_of_0 = [
+        r for r in layout.ranges if r.needed_by and 0 in r.needed_by and 1 in r.needed_by
+    ]
+    assert len(counts_of_0) == 1
+    rest = [(r.start, r.end) for r in layout.ranges if r not in counts_of_0]
+    copy = tmp_path / "arriving.svs"
+    sparse_copy(path, copy, [(r.start, r.end) for r in layout.ranges], seed=6)
+    received = ReceivedRanges(layout.size)
+    for start, end in rest:
+        received.add(start, end)
+    with PartialSlide(copy, layout.size, received) as partial:
+        assert not partial.table_arrived(0) and not partial.table_arrived(1)
+        assert not partial.arrived_tiles(1).any()
+        (counts,) = counts_of_0
+        assert partial.missing_ranges(1, (0, 0, 2, 2)) == [(counts.start, counts.end)]
+        received.add(counts.start, counts.end)
+        assert partial.table_arrived(1)
+        arrived = partial.arrived_tiles(1)
+        assert not arrived[0, 1] and arrived.sum() == arrived.size - 1  # over tile 3
+        with pytest.raises(NotDecodableError):
+            partial.read_level_tile(1, 1, 0)

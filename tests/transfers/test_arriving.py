@@ -6,6 +6,7 @@ events, IIIF and the navigator's map from what has arrived, the case clock."""
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import random
 from pathlib import Path
@@ -15,12 +16,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.agent.plan import pieces
+from app.agent.plan import pieces, send_order
 from app.core.config import Settings
 from benchmarks.synthetic_slide import SyntheticSlideSpec, build_slide
 from tests.conftest import World
 from tests.transfers.test_protocol import digest
-from tiler.byte_layout import file_layout
+from tiler.byte_layout import ByteRange, FileLayout, file_layout
 from tiler.cache import SlideCache
 from tiler.deepzoom import DeepZoomGrid, TileOptions
 from tiler.received import ReceivedRanges
@@ -64,6 +65,19 @@ class Sending:
     def send_kind(self, *kinds: str) -> None:
         for item in self.layout.ranges:
             if item.kind in kinds and (item.start, item.end) not in self.sent:
+                self.send(item.start, item.end)
+
+    def send_first_structure(self) -> None:
+        """The structure every reader needs: not the levels' tile tables."""
+        for item in self.layout.ranges:
+            if item.kind == "structure" and not item.needed_by:
+                self.send(item.start, item.end)
+
+    def send_table(self, level: int) -> None:
+        """What the agent sends right before the level's tiles: the tile-table ranges
+        whose coarsest reader is this level."""
+        for item in self.layout.ranges:
+            if item.needed_by and max(item.needed_by) == level:
                 self.send(item.start, item.end)
 
     def send_level(self, level: int) -> None:
@@ -219,3 +233,104 @@ def test_a_case_is_ready_once_its_slides_overview_is_in(
     assert 0 < body["slide_state"]["received"] < 1  # "arriving 37 %"
     claimed = client.post(f"/api/cases/{case['id']}/claim", headers=world.auth("path_north"))
     assert claimed.status_code == 200
+
+
+def test_described_and_overview_final_before_the_full_resolutions_table(
+    client: TestClient, world: World, aperio: Path
+) -> None:
+    """The structure every reader needs describes the slide; the coarse levels with their
+    tables make the overview final while the full resolution's tile offsets (most of
+    the structure) have not crossed; a viewer looking at full resolution pulls that
+    table first, then the tiles' bytes."""
+    sending = Sending(client, world, aperio)
+    headers = world.auth("path_north")
+    full_table = [item for item in sending.layout.ranges if item.needed_by == (0,)]
+    assert full_table  # the level-0 offsets: level 0 alone needs them
+    sending.send_first_structure()
+    slide = client.get(f"/api/slides/{sending.slide_id}", headers=headers).json()
+    assert (slide["width"], slide["height"], slide["status"]) == (6000, 4500, "arriving")
+    assert len(slide["levels"]) == 3 and slide["mpp_x"] == pytest.approx(0.499)
+    dzi = client.get(f"/dzi/{sending.slide_id}.dzi", headers=headers)
+    assert dzi.status_code == 200 and 'Width="6000"' in dzi.text
+    assert sending.tile(3, 0, 0).headers["slidebridge-tile"] == "interim"  # glass yet
+    arrival = client.get(f"/api/slides/{sending.slide_id}/arrival", headers=headers).json()
+    assert arrival["cols"] == 25 and not any(base64.b64decode(arrival["arrived"]))
+    sending.send_kind("associated")
+    for level in (2, 1):
+        sending.send_table(level)
+        sending.send_level(level)
+    for z in range(0, 12):  # to 1/4 of full resolution: levels 2 and 1
+        cols, rows = DeepZoomGrid(6000, 4500).tile_counts(z)
+        for col, row in {(0, 0), (cols - 1, rows - 1), (cols // 2, rows // 2)}:
+            tile = sending.tile(z, col, row)
+            assert tile.headers["slidebridge-tile"] == "final", (z, col, row)
+            assert tile.content == finished_tile(aperio, z, col, row)
+    state = client.get(
+        f"/api/transfers/{sending.transfer['id']}", headers=world.auth("tech_north")
+    ).json()
+    assert state["overview_at"] is not None  # the case could be claimed now
+    received = ReceivedRanges.from_pairs(state["size"], state["ranges"])
+    assert not any(received.covers(item.start, item.end) for item in full_table)
+    assert state["received"] < 0.5
+    # Full resolution: its table first, then (asked again) the tiles' bytes.
+    assert sending.tile(13, 3, 2).headers["slidebridge-tile"] == "interim"
+    wanted = client.get(
+        f"/api/transfers/{sending.transfer['id']}", headers=world.auth("tech_north")
+    ).json()["wanted"]
+    assert [tuple(span) for span in wanted] == [(r.start, r.end) for r in full_table]
+    for start, end in wanted:
+        sending.send(start, end)
+    assert sending.tile(13, 3, 2).headers["slidebridge-tile"] == "interim"
+    wanted = client.get(
+        f"/api/transfers/{sending.transfer['id']}", headers=world.auth("tech_north")
+    ).json()["wanted"]
+    level_0 = [
+        (item.start, item.end) for item in sending.layout.ranges
+        if item.kind == "tile" and item.tiles[0].level == 0
+    ]  # fmt: skip
+    assert wanted and all(  # the bytes of full-resolution tiles, the table in
+        all(span in level_0 for span in layout_spans(sending.layout, start, end))
+        for start, end in wanted
+    )
+    for start, end in wanted:
+        sending.send(start, end)
+    final = sending.tile(13, 3, 2)
+    assert final.headers["slidebridge-tile"] == "final"
+    assert final.content == finished_tile(aperio, 13, 3, 2)
+
+
+def layout_spans(layout: FileLayout, start: int, end: int) -> list[tuple[int, int]]:
+    return [(r.start, r.end) for r in layout.ranges if start <= r.start and r.end <= end]
+
+
+def test_the_plan_sends_each_levels_table_right_before_its_tiles(aperio: Path) -> None:
+    """The structure every reader needs, the associated images, then level by level from
+    the coarsest: the ranges of its tile table, then its tiles."""
+    layout = file_layout(aperio)
+    order = send_order(layout)
+    placed = sorted((start, end, index) for index, (start, end) in enumerate(order))
+    starts = [start for start, _, _ in placed]
+
+    def position(r: ByteRange) -> int:
+        start, end, index = placed[bisect.bisect_right(starts, r.start) - 1]
+        assert start <= r.start < end  # (a long range is cut: its first piece)
+        return index
+
+    def stage(r: ByteRange) -> tuple[int, int]:
+        coarsest = len(layout.levels)
+        if r.kind == "structure" and not r.needed_by:
+            return (0, 0)
+        if r.kind == "associated":
+            return (1, 0)
+        if r.kind == "structure":  # a tile table, before its coarsest reader's tiles
+            return (2 + coarsest - max(r.needed_by), 0)
+        if r.kind == "tile":
+            return (2 + coarsest - min(t.level for t in r.tiles), 1)
+        return (9, 0)
+
+    ranked = sorted(layout.ranges, key=position)
+    stages = [stage(r) for r in ranked]
+    assert stages == sorted(stages)
+    assert {stage(r) for r in layout.ranges if r.needed_by} == {
+        (2 + 3 - level, 0) for level in (0, 1, 2)
+    }

@@ -18,6 +18,7 @@ from app.core.config import Settings
 from app.core.storage import content_path
 from app.services.transfers.store import part_path
 from tests.conftest import SLIDES, SMALL_SVS, World
+from tests.tiler.test_layout_hostile import staged_tiff
 from tiler.byte_layout import file_layout
 
 DATA = SMALL_SVS.read_bytes()
@@ -221,3 +222,24 @@ def test_a_structure_the_engine_refuses_ends_the_transfer_at_once(
         f"/api/slides/{transfer.json()['slide_id']}", headers=world.auth("tech_north")
     )
     assert slide.json()["status"] == "failed"
+
+
+def test_a_tile_table_the_engine_refuses_ends_the_transfer_when_it_arrives(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    """The slide is described from its directories; its tile table, arriving later and
+    pointing beyond the file, fails the transfer at once, as a broken structure does."""
+    data, (start, end) = staged_tiff(offsets=(300, 1 << 30))
+    declared = {"filename": "late.tiff", "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
+    transfer = client.post("/api/transfers", json=declared, headers=world.auth("tech_north"))
+    transfer_id, slide_id = transfer.json()["id"], transfer.json()["slide_id"]
+    assert put(client, world, transfer_id, 0, data[:start]).status_code == 201
+    slide = client.get(f"/api/slides/{slide_id}", headers=world.auth("tech_north")).json()
+    assert (slide["status"], slide["width"]) == ("arriving", 128)
+    refused = put(client, world, transfer_id, start, data[start:end])
+    assert refused.status_code == 422, refused.text
+    assert "beyond the file's end" in refused.json()["detail"]
+    state = client.get(f"/api/transfers/{transfer_id}", headers=world.auth("tech_north")).json()
+    assert state["status"] == "failed"
+    assert not part_path(settings.data_dir, uuid.UUID(transfer_id)).exists()

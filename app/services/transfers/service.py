@@ -362,22 +362,24 @@ def _case_changed(ctx: Context, transfer: Transfer) -> None:
 
 
 def _describe_once_readable(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> None:
-    """Once the file's structure is in, the slide record gets what the engine reads from
-    it (size, levels, resolution); a structure the engine refuses ends the transfer
-    at once, with the reason, rather than after the last byte."""
+    """Once the structure every reader needs is in, the slide record gets what the
+    engine reads from it (size, levels, resolution); a structure the engine refuses
+    ends the transfer at once, with the reason, rather than after the last byte. So
+    does a level's tile table, which may arrive later, as soon as it is in."""
     db = ctx.db
-    with db.read() as session:
-        slide = session.get(SlideRecord, transfer.slide_id)
-    if slide is None or slide.width:
-        return
     partial = hub.arrivals.partial(transfer)
     try:
         if not partial.ready:
             return
         info = partial.info
+        partial.check_tables()
     except SlideError as error:
         _refuse(ctx, settings, hub, transfer, error.reason)
         raise
+    with db.read() as session:
+        slide = session.get(SlideRecord, transfer.slide_id)
+    if slide is None or slide.width:
+        return
     with db.write() as session:
         row = session.get(SlideRecord, transfer.slide_id)
         if row is not None and not row.width:
