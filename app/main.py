@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from wsgiref.simple_server import WSGIServer
 
 import anyio
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, start_http_server
 
 from app.api.cors import IiifCors
 from app.api.errors import install_error_handler
@@ -17,17 +19,32 @@ from app.api.static import mount_static
 from app.api.tile_access import TileAccess
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
 from app.core.db import Database
+from app.core.metrics import process_exits, scrape_registry
 from app.services import staging
 from app.services.cases.ingest import IngestLoop
 from app.services.first_run import FirstRun
 from app.services.imaging.capacity import RenderCapacity
 from app.services.live import LiveHub
 from app.services.streams import StreamGuard
+from app.services.telemetry import DatabaseGauges
 from app.services.tiles import TileService
 from workers.dispatch import dispatcher_for
 from workers.embedded import EmbeddedWorkers
 
 log = logging.getLogger(__name__)
+
+
+def serve_metrics(address: str | None, registry: CollectorRegistry) -> WSGIServer | None:
+    """/metrics without a credential on the scraper's own address, if one is set."""
+    if address is None:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        server, _thread = start_http_server(int(port), host.strip("[]"), registry)
+    except OSError as error:  # taken: in multiprocess mode a sibling answers for all
+        log.warning("metrics: not serving on %s: %s", address, error.strerror)
+        return None
+    return server
 
 
 def create_app(
@@ -50,9 +67,13 @@ def create_app(
         ingest.start()
         if workers is not None:
             workers.start()
+        scraper = serve_metrics(settings.metrics_address, app.state.metrics)
         try:
             yield
         finally:
+            if scraper is not None:
+                scraper.shutdown()
+            process_exits()
             if workers is not None:
                 await anyio.to_thread.run_sync(workers.stop)
             await anyio.to_thread.run_sync(ingest.stop)
@@ -81,6 +102,7 @@ def create_app(
     app.state.streams = StreamGuard(db, settings)  # open streams re-check their credentials
     app.state.first_run = FirstRun(db)  # the one-time setup link of an empty hub
     app.state.transfers = tiles.transfers  # arriving slides and viewers' wishes
+    app.state.metrics = scrape_registry(DatabaseGauges(db, settings))  # what /metrics answers
     install_error_handler(app)
     app.include_router(router)
     mount_static(app)

@@ -36,6 +36,10 @@ class EmbeddedWorkers:
             thread.start()
             self._threads.append(thread)
 
+    def alive(self) -> int:
+        """Worker threads running (fewer than started means one died: `/readyz` says so)."""
+        return sum(1 for thread in self._threads if thread.is_alive())
+
     def notify(self) -> None:
         """A job was queued: look now instead of at the next poll."""
         self._wake.set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import agent, engine, service
+from app.cli import agent, engine, operations, service
 
 cli = typer.Typer(
     no_args_is_help=True,
@@ -17,7 +17,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     help="SlideBridge: whole-slide telepathology.",
 )
-for module in (engine, service, agent):
+for module in (engine, service, operations, agent):
     module.register(cli)
 
 

@@ -205,6 +205,22 @@ class Settings(BaseSettings):
         gt=0,
         description="How often creating an upload also removes expired ones.",
     )
+    metrics_address: str | None = Field(
+        default=None,
+        max_length=300,
+        pattern=r"^\S+:\d{1,5}$",
+        description="`HOST:PORT` where this process also serves /metrics WITHOUT a "
+        "credential, for a Prometheus scraper: bind it to an address only the scraper "
+        "reaches. On the service's own address /metrics needs an admin. With several "
+        "processes give each its own port, or share PROMETHEUS_MULTIPROC_DIR (then the "
+        "first process to bind answers for all).",
+    )
+    min_free_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=0,
+        description="`slidebridge check` fails when the data directory has less free space "
+        "than this (default: room for one largest upload).",
+    )
     embedded_workers: int = Field(
         default=1, ge=0, le=64, description="Pyramid-build threads inside `slidebridge serve`."
     )

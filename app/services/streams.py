@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import col, select
 
-from app.core import audit
+from app.core import audit, metrics
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import TooManyRequestsError
@@ -90,6 +90,9 @@ class StreamGuard:
     ) -> AsyncIterator[StreamLease]:
         """Held while a stream (or a long request body) runs on `credential`."""
         lease = StreamLease(credential, asyncio.get_running_loop(), counted=counted)
+        # Event streams and upload bodies are the two kinds of long request.
+        gauge = metrics.OPEN_STREAMS if counted else metrics.UPLOAD_BODIES
+        gauge.inc()
         with self._lock:
             self._leases.add(lease)
             if self._watcher is None:
@@ -100,6 +103,7 @@ class StreamGuard:
         try:
             yield lease
         finally:
+            gauge.dec()
             with self._lock:
                 self._leases.discard(lease)
 

@@ -9,12 +9,14 @@ the link: `no-store`), in the header `SlideBridge-Tile`.
 from __future__ import annotations
 
 import re
+import time
 
 import anyio
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import ContextDep, SessionDep, TilesDep
 from app.api.tile_access import TileAccess, credential_of
+from app.core.metrics import observe_tile
 from app.models.slides import SlideStatus
 from app.services.audited import visible_slide_audited
 from app.services.tiles import TileService
@@ -59,6 +61,7 @@ async def dzi_tile(
     credential and site check is the usual one, re-used briefly (`TileAccess`); a
     tile from the built pyramid is one indexed SQLite read, done right here, and
     only a tile made from the slide goes to a worker thread."""
+    started = time.perf_counter()
     if fmt not in MEDIA:
         raise NotFoundError(f"no tile format {fmt[:10]!r}: jpeg or webp")
     z, t_col, t_row = _index(level, "level"), _index(col, "column"), _index(row, "row")
@@ -74,14 +77,17 @@ async def dzi_tile(
     etag = f'"{slide.sha256[:24]}-{source}-{fmt}-{z}-{t_col}-{t_row}"'
     headers = {"Cache-Control": TILE_CACHE, "ETag": etag, FINALITY: "final"}
     if source != "arriving" and etag_matches(request, etag):
+        observe_tile(source, time.perf_counter() - started, fresh=False)
         return Response(status_code=304, headers=headers)
     if source == "pyramid":
         tile = tiles.tile(slide, z, t_col, t_row, fmt)
     else:
         tile = await anyio.to_thread.run_sync(tiles.tile, slide, z, t_col, t_row, fmt)
+    fresh = not tile.final or not etag_matches(request, etag)
+    observe_tile(source, time.perf_counter() - started, final=tile.final, fresh=fresh)
     if not tile.final:
         # Rendered from what has arrived so far: never kept, never an error.
         headers = {"Cache-Control": "no-store", FINALITY: "interim"}
-    elif etag_matches(request, etag):
+    elif not fresh:
         return Response(status_code=304, headers=headers)
     return Response(tile.data, media_type=MEDIA[fmt], headers=headers)

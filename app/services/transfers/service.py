@@ -25,7 +25,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.core import audit
+from app.core import audit, metrics
 from app.core.access import check_may_add_slides, site_filter, target_site, visible_case
 from app.core.config import Settings
 from app.core.db import Database
@@ -312,6 +312,7 @@ def receive(
                     expires_at=utcnow() + timedelta(hours=settings.upload_expire_hours),
                 )
             )
+    metrics.UPLOAD_BYTES.labels("progressive").inc(len(body))
     hub.arrivals.arrived(transfer, start, end)
     _describe_once_readable(ctx, settings, hub, transfer)
     current = _fresh(db, transfer.id)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from app.core import metrics
 from app.core.access import check_may_add_slides, site_filter, target_site, visible_case
 from app.core.audit import Actor, record
 from app.core.config import Settings
@@ -155,6 +156,7 @@ def commit_offset(db: Database, settings: Settings, upload: Upload, offset: int)
             .where(col(Upload.id) == upload.id, col(Upload.status) == UploadStatus.receiving)
             .values(offset=offset, expires_at=expires)
         )
+    metrics.UPLOAD_BYTES.labels("tus").inc(max(0, offset - upload.offset))
     upload.offset = offset
     upload.expires_at = expires
 
