@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import fail
+from app.cli.common import byte_progress, fail
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from app.agent.courier import Courier
 
 DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
@@ -40,25 +38,6 @@ def _token(server: str) -> str:
         return login(server, username, password)
     except UploadRefusedError as error:
         fail(error.reason)
-
-
-def _bar() -> Progress:
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
 
 
 def upload(
@@ -87,7 +66,7 @@ def upload(
         server, _token(server), state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum
     )
     failed = 0
-    with _bar() as bar:
+    with byte_progress() as bar:
         for path in paths:
             task = bar.add_task(path.name[:40], total=path.stat().st_size)
 
@@ -125,7 +104,7 @@ def send(
 
     courier = _courier(server, state_dir, piece_kb, connections)
     failed = 0
-    with _bar() as bar:
+    with byte_progress() as bar:
         for path in paths:
             task = bar.add_task(path.name[:40], total=path.stat().st_size)
 

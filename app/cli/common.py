@@ -1,13 +1,38 @@
-"""What every command shares: the one way bad input ends a command."""
+"""What every command shares: the one way bad input ends a command, the progress bar."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def fail(message: str) -> NoReturn:
     """One line on stderr, status 2: never a traceback for bad input."""
     typer.echo(f"slidebridge: error: {' '.join(message.split())}", err=True)
     raise typer.Exit(2)
+
+
+def byte_progress(*, stderr: bool = False) -> Progress:
+    """A bar of bytes with speed and time left (drawn only on a terminal)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=stderr),
+    )

@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.common import fail
+from app.cli.common import byte_progress, fail
+from app.cli.service import _settings
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from app.core.config import Settings
     from app.core.probes import Finding
+    from app.services.backup import Summary
 
 
 def _load_settings() -> tuple[Settings | None, list[Finding]]:
@@ -105,11 +109,99 @@ def check() -> None:
         raise typer.Exit(1)
 
 
+class _Bar:
+    """`Progress` (app.services.backup) drawn as a byte bar on stderr."""
+
+    def __init__(self) -> None:
+        self.bar = byte_progress(stderr=True)
+        self.task: TaskID | None = None
+
+    def begin(self, description: str, total: int) -> None:
+        if not total:
+            return  # nothing to copy: no bar
+        self.bar.start()
+        self.task = self.bar.add_task(description, total=total)
+
+    def advance(self, done: int) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, done)
+
+    def end(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024**2:,.1f} MiB".replace(",", " ")
+
+
+def _report(verb: str, summary: Summary) -> None:
+    files = summary.files
+    typer.echo(
+        f"{verb}: database ({summary.database}, {_size(summary.database_bytes)}, schema "
+        f"{summary.revision}); {files.copied} files copied ({_size(files.copied_bytes)}), "
+        f"{files.unchanged} unchanged ({_size(files.unchanged_bytes)}), every copy checked "
+        "against its SHA-256"
+    )
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+Verify = Annotated[
+    bool,
+    typer.Option(
+        "--verify", help="Also re-read files already copied and check their SHA-256 (slow)."
+    ),
+]
+
+
+def backup(
+    dest: Annotated[Path, typer.Argument(help="Backup directory (empty, or a previous backup).")],
+    verify: Verify = False,
+    quiet: Quiet = False,
+) -> None:
+    """Back up the database and the slide store into DEST; again into the same DEST copies
+    only what changed. Safe while the hub runs."""
+    from app.services.backup import BackupError, back_up
+
+    settings = _settings()
+    try:
+        summary = back_up(settings, dest, None if quiet else _Bar(), verify=verify)
+    except (BackupError, OSError) as error:
+        fail(getattr(error, "reason", None) or str(error))
+    _report(f"backup in {dest}", summary)
+    if summary.files.damaged:
+        for relative in summary.files.damaged:
+            typer.echo(f"DAMAGED {relative}: its bytes no longer match its SHA-256", err=True)
+        raise typer.Exit(1)
+
+
+def restore(
+    source: Annotated[Path, typer.Argument(help="A directory made by `slidebridge backup`.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a database that holds tables.")
+    ] = False,
+    verify: Verify = False,
+    quiet: Quiet = False,
+) -> None:
+    """Restore a backup into the configured database and data directory (stop the hub
+    first). Every file is checked against its SHA-256 before the database is touched."""
+    from app.services.backup import BackupError
+    from app.services.backup import restore as run_restore
+
+    settings = _settings()
+    try:
+        summary = run_restore(
+            settings, source, None if quiet else _Bar(), replace=replace, verify=verify
+        )
+    except (BackupError, OSError) as error:
+        fail(getattr(error, "reason", None) or str(error))
+    _report(f"restored from {source}", summary)
+
+
 def register(cli: typer.Typer) -> None:
     """Attach the operations commands to the root command."""
-    commands: list[tuple[str, Callable[..., Any]]] = [("check", check)]
+    commands: list[tuple[str, Callable[..., Any]]] = [
+        ("check", check), ("backup", backup), ("restore", restore),
+    ]  # fmt: skip
     for name, command in commands:
         cli.command(name)(command)
-
-
-__all__ = ["Annotated", "Path", "fail", "register"]
