@@ -10,11 +10,13 @@ from wsgiref.simple_server import WSGIServer
 import anyio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.cors import IiifCors
 from app.api.errors import install_error_handler
 from app.api.headers import SecurityHeaders
 from app.api.main import router
+from app.api.request_id import RequestIdMiddleware
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
@@ -108,4 +110,8 @@ def create_app(
     mount_static(app)
     app.add_middleware(IiifCors, origins=settings.iiif_cors_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
+    # The last added runs first: the request id judges the peer that connected, then
+    # X-Forwarded-* from a trusted proxy replace its address (uvicorn's own is off).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(RequestIdMiddleware, trusted=settings.forwarded_allow_ips)
     return app

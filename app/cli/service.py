@@ -69,11 +69,18 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
     """Run the web service (and, without Redis, the pyramid workers) on the embedded default."""
-    import uvicorn
+    import logging.config
 
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from app.core.logs import uvicorn_config
     from app.main import create_app
 
     settings = _settings()
+    log_config = uvicorn_config(settings.log_format)
+    if log_config is not None:  # before create_app logs anything
+        logging.config.dictConfig(log_config)
     _database(settings).dispose()
     app = create_app(settings, run_workers=True, migrate=False)
     shown = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host  # noqa: S104
@@ -88,7 +95,12 @@ def serve(
     typer.echo(f"  data: {settings.data_dir.resolve()}  database: {_redacted(settings)}")
     if settings.redis_url:
         typer.echo("  jobs go to Redis: start `slidebridge worker` processes to run them")
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    # X-Forwarded-* are applied inside the app (create_app), after the request id has
+    # judged the peer that connected: uvicorn's own proxy headers stay off.
+    uvicorn.run(
+        app, host=host, port=port, proxy_headers=False, log_level="info",
+        log_config=log_config or LOGGING_CONFIG,
+    )  # fmt: skip
 
 
 def _redacted(settings: Settings) -> str:

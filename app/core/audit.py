@@ -16,6 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
+from app.core import request_id
 from app.core.db import Database
 from app.models.accounts import User
 from app.models.audit import AuditEvent, Outcome
@@ -46,7 +47,9 @@ def record(
     object_id: uuid.UUID | str | None = None,
     site_id: uuid.UUID | None = None,
     detail: str | None = None,
+    request: str | None = None,
 ) -> None:
+    """`request`: the request id, if not the current request's (a burst recorded later)."""
     event = AuditEvent(
         user_id=actor.user_id,
         username=actor.username[:64] if actor.username else None,
@@ -57,6 +60,7 @@ def record(
         object_id=str(object_id) if object_id is not None else None,
         site_id=site_id,
         detail=detail[:500] if detail else None,
+        request_id=request or request_id.current(),
     )
     with db.write() as session:
         session.add(event)
@@ -72,6 +76,8 @@ class _Burst:
     actor: Actor
     action: str
     reason: str
+    #: The first refused request's id; the burst's count is recorded after it ended.
+    request: str | None = None
     more: int = 0
 
 
@@ -98,7 +104,7 @@ class RefusalAudit:
                 burst.more += 1
                 burst.reason = reason
                 return
-            self._bursts[burst_key] = _Burst(db, actor, action, reason)
+            self._bursts[burst_key] = _Burst(db, actor, action, reason, request_id.current())
         record(db, actor, action, Outcome.denied, detail=reason)
         timer = threading.Timer(self.seconds, self._flush, args=(burst_key,))
         timer.daemon = True
@@ -111,7 +117,10 @@ class RefusalAudit:
             return
         detail = f"{burst.more} more refused within {self.seconds:g} s: {burst.reason}"
         try:
-            record(burst.db, burst.actor, burst.action, Outcome.denied, detail=detail)
+            record(
+                burst.db, burst.actor, burst.action, Outcome.denied, detail=detail,
+                request=burst.request,
+            )  # fmt: skip
         except Exception:  # the app stopped meanwhile (its database is gone)
             log.exception("audit: %s lost", detail)
 

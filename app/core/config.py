@@ -142,6 +142,21 @@ class Settings(BaseSettings):
         "change state, besides the request's own Host (needed only behind a proxy that "
         "rewrites Host).",
     )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        max_length=1000,
+        description="Addresses (comma-separated; networks allowed) of the reverse proxies "
+        "whose `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Request-ID` the service "
+        "believes: the audit then records the client's address, not the proxy's, and the "
+        "proxy's request id. Anyone else's headers are ignored. `*` trusts every peer: "
+        "only when nothing but the proxy can connect.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: `slidebridge serve` logs one JSON object per line (time, "
+        "level, logger, message, request_id; access lines with client, method, path, "
+        "status), for a log collector.",
+    )
     hsts_seconds: int = Field(
         default=365 * 24 * 3600,
         ge=0,

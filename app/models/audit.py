@@ -28,6 +28,8 @@ class AuditEventBase(SQLModel):
     client: str | None = Field(default=None, max_length=64)
     outcome: Outcome = Field(sa_type=EnumText)
     detail: str | None = Field(default=None, max_length=500)
+    #: The request that caused it (`X-Request-ID`): its log lines carry the same id.
+    request_id: str | None = Field(default=None, max_length=64, index=True)
 
 
 class AuditEvent(AuditEventBase, table=True):

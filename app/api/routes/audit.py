@@ -25,6 +25,7 @@ def list_audit_events(
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     site_id: uuid.UUID | None = None,
     outcome: Outcome | None = None,
+    request_id: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -46,6 +47,8 @@ def list_audit_events(
         query = query.where(AuditEvent.site_id == site_id)
     if outcome is not None:
         query = query.where(AuditEvent.outcome == outcome)
+    if request_id is not None:
+        query = query.where(AuditEvent.request_id == request_id)
     if since is not None:
         query = query.where(col(AuditEvent.at) >= _aware(since))
     if until is not None:
