@@ -57,6 +57,8 @@ def test_one_scrape_counts_every_process(two_hubs: tuple[HubProcess, HubProcess,
     first, second, scraper = two_hubs
     for hub in (first, second):  # on the service's address: admins only
         assert httpx.get(f"{hub.base}/metrics").status_code == 401
+        ready = httpx.get(f"{hub.base}/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["checks"]["queue"] == "ok"
     auth = token(first)
     assert scrape(second, auth)[OPEN] == 0
     with httpx.stream("GET", f"{first.base}/api/cases/events", headers=auth, timeout=30) as stream:

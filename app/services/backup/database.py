@@ -69,6 +69,19 @@ def _run(program: str, arguments: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"{program}: {lines[-1]}")
 
 
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """SQLite's online backup, page by page, into `target` (made, or replaced in place
+    with its WAL: no stale -wal file survives). The source is opened read-only: a wrong
+    path must not leave an empty database behind."""
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    writer = sqlite3.connect(target)
+    try:
+        reader.backup(writer)
+    finally:
+        writer.close()
+        reader.close()
+
+
 def revision(settings: Settings) -> str | None:
     db = Database.from_settings(settings)
     try:
@@ -87,14 +100,7 @@ def dump(settings: Settings, target: Path) -> None:
             source_file = _sqlite_file(settings)
             if not source_file.is_file():
                 raise BackupError(f"no SQLite database at {source_file}")
-            # Read-only: a wrong path must not leave an empty database behind.
-            source = sqlite3.connect(f"file:{source_file}?mode=ro", uri=True)
-            copy = sqlite3.connect(aside)
-            try:
-                source.backup(copy)
-            finally:
-                copy.close()
-                source.close()
+            _sqlite_copy(source_file, aside)
         else:
             env, name, schema = _postgres(settings)
             scope = ["--schema", schema] if schema else []
@@ -126,14 +132,7 @@ def load(settings: Settings, source: Path, *, replace: bool) -> None:
     if kind(settings) == "sqlite":
         target_file = _sqlite_file(settings)
         target_file.parent.mkdir(parents=True, exist_ok=True)
-        backup = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        target = sqlite3.connect(target_file)
-        try:
-            # Page by page into the live file, its WAL included: no stale -wal survives.
-            backup.backup(target)
-        finally:
-            target.close()
-            backup.close()
+        _sqlite_copy(source, target_file)
         return
     env, name, _schema = _postgres(settings)
     clean = ["--clean", "--if-exists"] if replace else []

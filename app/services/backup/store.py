@@ -57,6 +57,14 @@ class Report:
     #: Slide files whose bytes do not match their name: damaged on the hub's disk.
     damaged: list[str] = field(default_factory=list)
 
+    def kept(self, size: int) -> None:
+        self.unchanged += 1
+        self.unchanged_bytes += size
+
+    def wrote(self, size: int) -> None:
+        self.copied += 1
+        self.copied_bytes += size
+
 
 def checked_path(relative: str) -> PurePosixPath:
     """A manifest's path, refused unless it is a plain file path inside one of `PARTS`
@@ -191,8 +199,7 @@ def back_up(
         if _unchanged(relative, path, stat, old, store / relative, verify):
             assert old is not None
             files[relative] = old
-            report.unchanged += 1
-            report.unchanged_bytes += old.size
+            report.kept(old.size)
         else:
             to_copy.append((relative, path, stat))
     progress.begin("slide store", sum(stat.st_size for _, _, stat in to_copy))
@@ -214,8 +221,7 @@ def back_up(
         else:
             digest = copy_hashed(path, target, stat.st_size, progress)
         files[relative] = StoredFile(size=stat.st_size, sha256=digest, mtime_ns=stat.st_mtime_ns)
-        report.copied += 1
-        report.copied_bytes += stat.st_size
+        report.wrote(stat.st_size)
     progress.end()
     return files, report
 
@@ -250,8 +256,7 @@ def restore(
             and relative.startswith("slides/")
             and (not verify or file_hash(target) == entry.sha256)
         ):
-            report.unchanged += 1
-            report.unchanged_bytes += entry.size
+            report.kept(entry.size)
         else:
             to_copy.append((relative, entry))
     progress.begin("slide store", sum(entry.size for _, entry in to_copy))
@@ -265,7 +270,6 @@ def restore(
             scratch.unlink()
             raise BackupError(f"the backup's {relative} is damaged: its SHA-256 changed")
         scratch.replace(target)
-        report.copied += 1
-        report.copied_bytes += entry.size
+        report.wrote(entry.size)
     progress.end()
     return report
