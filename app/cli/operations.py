@@ -6,6 +6,7 @@ not count), so it can gate a deployment script or a monitoring probe.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -91,6 +92,9 @@ def findings(settings: Settings) -> list[Finding]:
     for directory in (settings.slides_dir, settings.pyramids_dir, settings.staging_dir):
         found.append(probes.writable(directory, f"storage {directory.name}"))
     found.append(probes.free_space(settings.data_dir, settings.min_free_bytes))
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if shared:  # every web process writes its metrics there
+        found.append(probes.writable(Path(shared), "metrics directory"))
     return found
 
 

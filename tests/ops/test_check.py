@@ -49,6 +49,7 @@ def _failed(lines: list[str]) -> list[str]:
             "FAILED  database: OperationalError",
         ),
         ({"SLIDEBRIDGE_MIN_FREE_BYTES": str(1 << 60)}, "FAILED  free space: "),
+        ({"PROMETHEUS_MULTIPROC_DIR": "/proc/nowhere"}, "FAILED  metrics directory: "),
     ],
 )
 def test_each_problem_is_one_line(settings: Settings, extra: dict[str, str], expected: str) -> None:
