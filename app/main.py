@@ -13,6 +13,7 @@ from app.api.cors import IiifCors
 from app.api.errors import install_error_handler
 from app.api.headers import SecurityHeaders
 from app.api.main import router
+from app.api.openapi import install_openapi
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
@@ -82,6 +83,7 @@ def create_app(
     app.state.first_run = FirstRun(db)  # the one-time setup link of an empty hub
     app.state.transfers = tiles.transfers  # arriving slides and viewers' wishes
     install_error_handler(app)
+    install_openapi(app)
     app.include_router(router)
     mount_static(app)
     app.add_middleware(IiifCors, origins=settings.iiif_cors_origins)
