@@ -14,6 +14,7 @@ from app.api.errors import install_error_handler
 from app.api.headers import SecurityHeaders
 from app.api.main import router
 from app.api.openapi import install_openapi
+from app.api.server_errors import ServerErrors
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
@@ -88,4 +89,6 @@ def create_app(
     mount_static(app)
     app.add_middleware(IiifCors, origins=settings.iiif_cors_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
+    # Outermost: an unexpected error is logged without its message (patient data).
+    app.add_middleware(ServerErrors)
     return app

@@ -50,17 +50,22 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    # Statement parameters are patient data (MRNs, names): never in an error's message,
+    # so never in a log or a traceback. `echo` stays off for the same reason.
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=20,
             max_overflow=20,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 class Database:

@@ -54,6 +54,6 @@ def test_no_server_error_and_no_schema_violation(
                 "--exclude-path-regex", EXCLUDED,
                 "--request-timeout", "30", "--workers", "1", "--no-shrink",
             ],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
         )  # fmt: skip
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
