@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from app.api.body_limits import BodyLimits
 from app.api.cors import IiifCors
 from app.api.errors import install_error_handler
 from app.api.headers import SecurityHeaders
@@ -87,6 +88,7 @@ def create_app(
     install_openapi(app)
     app.include_router(router)
     mount_static(app)
+    app.add_middleware(BodyLimits, settings=settings)  # before any route reads a body
     app.add_middleware(IiifCors, origins=settings.iiif_cors_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
     # Outermost: an unexpected error is logged without its message (patient data).
