@@ -12,11 +12,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api.body_limits import BodyLimits
 from app.api.cors import IiifCors
 from app.api.errors import install_error_handler
 from app.api.headers import SecurityHeaders
 from app.api.main import router
+from app.api.openapi import install_openapi
 from app.api.request_id import RequestIdMiddleware
+from app.api.server_errors import ServerErrors
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
@@ -106,10 +109,14 @@ def create_app(
     app.state.transfers = tiles.transfers  # arriving slides and viewers' wishes
     app.state.metrics = scrape_registry(DatabaseGauges(db, settings))  # what /metrics answers
     install_error_handler(app)
+    install_openapi(app)
     app.include_router(router)
     mount_static(app)
+    app.add_middleware(BodyLimits, settings=settings)  # before any route reads a body
     app.add_middleware(IiifCors, origins=settings.iiif_cors_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
+    # An unexpected error is logged without its message (patient data), under the request's id.
+    app.add_middleware(ServerErrors)
     # The last added runs first: the request id judges the peer that connected, then
     # X-Forwarded-* from a trusted proxy replace its address (uvicorn's own is off).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)

@@ -30,8 +30,11 @@ def _free_port() -> int:
 class HubProcess:
     """One `slidebridge serve` process at a time on a fixed port and data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, *, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> None:
         self.port = _free_port()
+        self.log = log  # where the server's output goes (else nowhere)
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -40,6 +43,7 @@ class HubProcess:
             "SLIDEBRIDGE_DATA_DIR": str(data_dir),
             "SLIDEBRIDGE_BUILD_PROCESSES": "1",
             "SLIDEBRIDGE_UPLOAD_COMMIT_BYTES": str(128 * 1024),
+            **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -50,11 +54,12 @@ class HubProcess:
         )  # fmt: skip
 
     def start(self) -> None:
+        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [str(SLIDEBRIDGE), "serve", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=self.env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a machine shared with other test runs
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:

@@ -6,10 +6,13 @@ mapping walks the class hierarchy, so a new subclass inherits its parent's code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import json
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
@@ -109,8 +112,46 @@ async def _handle(request: Request, error: Exception) -> Response:
     return error_response(request, error)
 
 
+#: Longest `input` or `ctx` (as JSON) a validation error repeats; longer ones are left out,
+#: so a 20 MB body refused for one bad field is not sent back (or logged) whole.
+ECHO_CHARS = 200
+MESSAGE_CHARS = 300
+
+
+def _short(value: Any) -> Any | None:
+    try:
+        encoded = jsonable_encoder(value)
+        text = json.dumps(encoded)
+    except (TypeError, ValueError):
+        return None
+    return encoded if len(text) <= ECHO_CHARS else None
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's list of `{loc, msg, type}` (the documented `ValidationError`), with the
+    refused `input` and its `ctx` only when short."""
+    result: list[dict[str, Any]] = []
+    for error in errors:
+        item: dict[str, Any] = {
+            "loc": [part if isinstance(part, int) else str(part)[:64] for part in error["loc"]],
+            "msg": str(error["msg"])[:MESSAGE_CHARS],
+            "type": str(error["type"]),
+        }
+        for key in ("input", "ctx"):
+            if key in error and (short := _short(error[key])) is not None:
+                item[key] = short
+        result.append(item)
+    return result
+
+
+async def _handle_validation(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": validation_errors(error.errors())}, status_code=422)
+
+
 def install_error_handler(app: FastAPI) -> None:
     app.add_exception_handler(SlideBridgeError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
 
 
 class BodyRoute(APIRoute):

@@ -189,6 +189,19 @@ class Settings(BaseSettings):
         description="`lax` keeps links from e-mail working; `strict` never sends the "
         "cookie on a request started by another site.",
     )
+    max_json_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest request body of a route without its own limit (cases, "
+        "reports, sign-in, ...): a case request is a few KiB. Larger is a 413, refused "
+        "before it is parsed or its credential checked.",
+    )
+    max_annotation_body_bytes: int = Field(
+        default=32 * 1024**2,
+        ge=1024,
+        description="Largest body of an annotation write: a QuPath export of 10,000 "
+        "shapes is ~2 MB, one 50,000-point outline ~5 MB.",
+    )
     max_upload_bytes: int = Field(
         default=20 * 1024**3, ge=1, description="Largest slide file accepted by POST /api/slides."
     )

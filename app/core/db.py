@@ -12,6 +12,7 @@ timeout instead.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,18 +50,45 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+class EncodedJSON(str):
+    """A JSON column's value encoded before its transaction: written as it is.
+
+    Encoding a 50,000-point outline takes most of a second; done inside a write
+    transaction, SQLite's one write lock waits for it (a slide open's audit row too)."""
+
+
+def encode_json(value: object) -> EncodedJSON:
+    return EncodedJSON(json.dumps(value))
+
+
+def _json_serializer(value: object) -> str:
+    # json.dumps, as SQLAlchemy's default, except for text encoded ahead.
+    return str(value) if isinstance(value, EncodedJSON) else json.dumps(value)
+
+
 def make_engine(url: str) -> Engine:
+    # Statement parameters are patient data (MRNs, names): never in an error's message,
+    # so never in a log or a traceback. `echo` stays off for the same reason.
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=20,
             max_overflow=20,
+            hide_parameters=True,
+            json_serializer=_json_serializer,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        hide_parameters=True,
+        json_serializer=_json_serializer,
+    )
 
 
 class Database:

@@ -103,20 +103,25 @@ class CaseCreate(CaseFields):
 
 
 class CaseUpdate(SQLModel):
-    """PATCH: any of the request's fields, while no pathologist has claimed the case."""
+    """PATCH: any of the request's fields, while no pathologist has claimed the case.
 
-    patient_mrn: str | None = Field(default=None, min_length=1, max_length=64)
-    patient_name: str | None = Field(default=None, min_length=1, max_length=200)
+    A field left out stays as it is. Only the fields the request may leave empty take
+    `null`; the others are typed without it (a `null` MRN is a 422, never a NOT NULL
+    violation in the database)."""
+
+    # `= Field(default=None)` on a type without None: absent is allowed, null is refused.
+    patient_mrn: str = Field(default=None, min_length=1, max_length=64)
+    patient_name: str = Field(default=None, min_length=1, max_length=200)
     patient_dob: date | None = None
-    patient_sex: Sex | None = None
-    specimen_site: str | None = Field(default=None, min_length=1, max_length=200)
-    specimen_laterality: Laterality | None = None
-    specimen_type: str | None = Field(default=None, max_length=200)
-    clinical_question: str | None = Field(default=None, min_length=1, max_length=2000)
+    patient_sex: Sex = Field(default=None)
+    specimen_site: str = Field(default=None, min_length=1, max_length=200)
+    specimen_laterality: Laterality = Field(default=None)
+    specimen_type: str = Field(default=None, max_length=200)
+    clinical_question: str = Field(default=None, min_length=1, max_length=2000)
     surgeon_name: str | None = Field(default=None, max_length=200)
     operating_room: str | None = Field(default=None, max_length=64)
     history: str | None = Field(default=None, max_length=4000)
-    priority: CasePriority | None = None
+    priority: CasePriority = Field(default=None)
 
 
 class CaseTimes(SQLModel):

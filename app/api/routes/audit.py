@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.api.deps import CurrentAdmin, SessionDep
+from app.api.paging import Offset
 from app.models.audit import AuditEvent, AuditEventPublic, AuditPage, Outcome
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -28,7 +29,7 @@ def list_audit_events(
     request_id: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Newest first. `action` matches exactly or as a prefix ending in `.` (e.g. `slide.`)."""

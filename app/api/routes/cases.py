@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContextDep, request_context
+from app.api.paging import Offset
 from app.api.stream_access import open_stream
 from app.core.db import Database
 from app.models.cases import (
@@ -63,7 +64,7 @@ def list_cases(
     status: Annotated[list[CaseStatus] | None, Query()] = None,
     site: Annotated[str | None, Query(max_length=32)] = None,
     type: Annotated[CaseType | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> CaseList:
     """Urgent first, then the oldest request first: the order a worklist is worked in."""

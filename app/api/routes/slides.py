@@ -16,6 +16,7 @@ from app.api.deps import (
     TilesDep,
     get_dispatcher,
 )
+from app.api.paging import Offset
 from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image, visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
@@ -98,7 +99,7 @@ async def upload_slide(
 def list_slides(
     ctx: ContextDep,
     site: Annotated[str | None, Query(max_length=32)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SlideList:
     return service.list_visible(ctx, site, offset, limit)

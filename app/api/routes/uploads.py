@@ -98,9 +98,18 @@ def _state_headers(upload: Upload) -> dict[str, str]:
 
 @router.options("", status_code=204, include_in_schema=False)
 @router.options("/", status_code=204)
-@router.options("/{upload_id}", status_code=204)
 def discover(request: Request, settings: SettingsDep) -> Response:
     """tus discovery (no credentials needed, as for a CORS preflight)."""
+    return _discovery(settings)
+
+
+@router.options("/{upload_id}", status_code=204)
+def discover_upload(upload_id: str, settings: SettingsDep) -> Response:
+    """tus discovery, asked of an upload's URL (as a CORS preflight does)."""
+    return _discovery(settings)
+
+
+def _discovery(settings: Settings) -> Response:
     return Response(
         status_code=204,
         headers={
