@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 from tiler.decoded_cache import DecodedCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
-from tiler.imaging import encode_image, encode_tile, uniform_colour, uniform_image_colour
+from tiler.imaging import encode_image, encode_tile, rgb_image, uniform_colour
 from tiler.jpeg_tiles import JpegPyramid
 from tiler.level_pixels import SlidePixels, anchor_reader, level_reader
 from tiler.levels import (
@@ -156,13 +155,7 @@ class _StageWorker:
             else None
         )
         self.blank_tiles: dict[tuple[int, int, bytes], bytes] = {}
-        self.blank_files: dict[bytes, Path] = {}
-
-    def encode(self, tile: Image.Image) -> bytes:
-        colour = uniform_image_colour(tile)
-        if colour is None:
-            return encode_image(tile, self.stage.options)
-        return self.blank_tile(tile.width, tile.height, colour)
+        self.blank_files: dict[bytes, str] = {}
 
     def blank_tile(self, width: int, height: int, colour: bytes) -> bytes:
         """One encoding per size and colour of blank glass: the bytes of encoding those
@@ -228,24 +221,21 @@ class _StageWorker:
         """Tiles of levels z .. z - levels + 1 (at most three) cut from `source`, a
         window of level z at (x0, y0): level z - k is R(source, 2**k)."""
         axes = Axis.of(self.stage.grid, z)
-        # Pillow images from here on: tiles are cropped and encoded in C, with one
-        # conversion per level instead of one per tile.
-        source_image = Image.fromarray(to_uint8(source))
         for k in range(levels):
-            image = source_image.reduce(1 << k) if k else source_image
-            if k and (source.dtype != np.uint8 or self.touches_edge(source, z, x0, y0)):
-                image = Image.fromarray(box_reduce(source, 1 << k, x0, y0, *axes))
+            pixels = to_uint8(source) if k == 0 else box_reduce(source, 1 << k, x0, y0, *axes)
+            # Tiles are views of the level's array: blank glass is told on them (a few
+            # sampled pixels settle a tissue tile), and Pillow unpacks a tissue tile's
+            # rows straight from the array, with no image of the whole region.
             ox, oy = x0 >> k, y0 >> k
             for box in self.region_tiles(z, i, j, k):
                 left, top = box.z_x - ox, box.z_y - oy
-                crop = image.crop((left, top, left + box.width, top + box.height))
-                yield box.z, box.col, box.row, self.encode(crop)
-
-    def touches_edge(self, source: np.ndarray, z: int, x0: int, y0: int) -> bool:
-        """Whether a window of level z reaches its right or bottom edge, where
-        `box_reduce` weighs partial pixels (elsewhere Pillow's reduce is the same)."""
-        width, height = self.stage.grid.level_dimensions(z)
-        return bool(x0 + source.shape[1] == width or y0 + source.shape[0] == height)
+                view = pixels[top : top + box.height, left : left + box.width]
+                colour = uniform_colour(view)
+                if colour is None:
+                    data = encode_image(rgb_image(view), self.stage.options)
+                else:
+                    data = self.blank_tile(box.width, box.height, colour)
+                yield box.z, box.col, box.row, data
 
     def whole_band_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
         """The band's remaining levels from one whole level: stages of three levels,
@@ -291,7 +281,8 @@ class _StageWorker:
 
     def write_file(self, z: int, col: int, row: int, data: bytes) -> None:
         assert self.stage.dzi_dir is not None
-        path = self.stage.dzi_dir / str(z) / f"{col}_{row}.{self.stage.options.format}"
+        # Plain strings: pathlib's joins cost more than the write itself here.
+        path = f"{self.stage.dzi_dir}/{z}/{col}_{row}.{self.stage.options.format}"
         # Blank glass (one encoding shared by many tiles): a hard link to its first file
         # costs a third of writing the same bytes again. Bytes compare lengths first, so
         # testing a tissue tile against the few blank encodings is cheap.
