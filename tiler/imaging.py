@@ -72,4 +72,8 @@ def uniform_colour(rgb: np.ndarray) -> bytes | None:
     for y, x in ((height - 1, width - 1), (height // 2, width // 2), (0, width - 1)):
         if rgb[y, x].tobytes() != first:
             return None
-    return first if bool((rgb == rgb[0, 0]).all()) else None
+    # Rows as runs of bytes (no copy while pixels are packed): numpy then compares long
+    # runs, not three bytes at a time as on the HxWx3 view.
+    rows = rgb.reshape(height, width * 3)
+    pattern = np.frombuffer(first * width, np.uint8)
+    return first if bool((rows == pattern).all()) else None

@@ -53,12 +53,14 @@ from tiler.levels import (
 )
 from tiler.registry import open_slide
 from tiler.slide import Slide
-from tiler.tilepack import TilePackWriter
+from tiler.tilepack import TileShard, pack_shards
 
 Layout = Literal["dzi", "tilepack"]
 ProgressCallback = Callable[[float], None]
 Reader = Callable[[int, int, int, int], np.ndarray]
 TileRecord = tuple[int, int, int, bytes]
+#: A tile-pack shard file's name in the build's scratch directory (one per process).
+SHARD_PATTERN = "shard-{pid}.sqlite"
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,10 @@ class _Stage:
     #: Where the stage's reduction by eight goes (None when the band ends in the stage).
     next_path: Path | None
     next_shape: tuple[int, int, int]
-    #: Directory for standard DZI files, or None to hand tiles back for a tile pack.
+    #: Directory for standard DZI files, or None for a tile pack.
     dzi_dir: Path | None
+    #: Where each process writes its shard of the tile pack (the build's scratch dir).
+    shard_dir: Path
 
     @property
     def levels(self) -> int:
@@ -265,19 +269,22 @@ class _StageWorker:
             rows, cols = self.next_level_block(i, j)
             self.next_pixels[rows, cols] = value
 
-    def run(self, i: int, j: int) -> tuple[int, list[TileRecord]]:
-        """Build one region; DZI tiles are written here, pack tiles are handed back."""
-        handed_back: list[TileRecord] = []
+    def run(self, i: int, j: int) -> int:
+        """Build one region; DZI tiles are written as files, pack tiles into this
+        process's shard: nothing but a count goes back to the parent."""
+        tiles: list[TileRecord] = []
         count = 0
         for z, col, row, data in self.tiles_of_region(i, j):
             count += 1
             if self.stage.dzi_dir is None:
-                handed_back.append((z, col, row, data))
+                tiles.append((z, col, row, data))
             else:
                 self.write_file(z, col, row, data)
+        if tiles:
+            _shard(self.stage.shard_dir).add(tiles)
         # No flush: the mapping is shared, so the next stage's processes see these
         # pixels through the page cache; the file is scratch and never needs to be durable.
-        return count, handed_back
+        return count
 
     def write_file(self, z: int, col: int, row: int, data: bytes) -> None:
         assert self.stage.dzi_dir is not None
@@ -313,7 +320,27 @@ def _init_worker(niceness: int) -> None:
         os.nice(niceness)
 
 
-def _run_task(task: tuple[_Stage, tuple[int, int]]) -> tuple[int, list[TileRecord]]:
+#: This process's open shards, by build directory and process id (a forked worker
+#: opens its own, never its parent's connection).
+_shards: dict[tuple[Path, int], TileShard] = {}
+
+
+def _shard(directory: Path) -> TileShard:
+    """This process's shard of the tile pack being built in `directory`."""
+    key = (directory, os.getpid())
+    shard = _shards.get(key)
+    if shard is None:
+        shard = _shards[key] = TileShard(directory / SHARD_PATTERN.format(pid=os.getpid()))
+    return shard
+
+
+def _close_shard(directory: Path) -> None:
+    shard = _shards.pop((directory, os.getpid()), None)
+    if shard is not None:
+        shard.close()
+
+
+def _run_task(task: tuple[_Stage, tuple[int, int]]) -> int:
     stage, region = task
     worker = _workers.get(stage)
     if worker is None:
@@ -363,7 +390,6 @@ class _Builder:
         self.progress = progress
         self.processes = processes
         self.tiles_done = 0
-        self.pack: TilePackWriter | None = None
         self.pool: ProcessPoolExecutor | None = None
 
     def build(self, slide: Slide, dzi_dir: Path | None, pack_path: Path | None) -> str:
@@ -373,8 +399,6 @@ class _Builder:
         if dzi_dir is not None:
             for z in range(grid.level_count):
                 (dzi_dir / str(z)).mkdir(parents=True)
-        if pack_path is not None:
-            self.pack = TilePackWriter(pack_path, grid, self.options)
         # The parent decides, once, which levels are read from their JPEG tiles and so
         # which bands there are: the same decision the on-the-fly path makes.
         pixels = SlidePixels(slide)
@@ -409,10 +433,12 @@ class _Builder:
                 ]
         finally:
             if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
+                self.pool.shutdown(cancel_futures=True)  # workers exit: shards closed
+            _close_shard(self.work_dir)
         pixel_source = "slide JPEG tiles" if raw_levels else "OpenSlide"
-        if self.pack is not None:
-            self.pack.finish()
+        if pack_path is not None:
+            shards = sorted(self.work_dir.glob(SHARD_PATTERN.format(pid="*")))
+            pack_shards(pack_path, shards, grid, self.options)
         return pixel_source
 
     def _stage(
@@ -425,7 +451,9 @@ class _Builder:
     ) -> _Stage:
         """A stage from `z_top`, with a scratch file for its reduction by eight if the
         band goes on past it."""
-        stage = _Stage(grid, self.options, source, z_top, z_low, None, (0, 0, 3), dzi_dir)
+        stage = _Stage(
+            grid, self.options, source, z_top, z_low, None, (0, 0, 3), dzi_dir, self.work_dir
+        )
         z_next = z_top - LEVELS_PER_STAGE
         if stage.whole or z_next < z_low:
             return stage
@@ -433,12 +461,10 @@ class _Builder:
         shape = (nh, nw, 3)
         path = self.work_dir / f"level-{z_next}.rgb"
         np.memmap(path, np.uint16, "w+", shape=shape).flush()
-        return _Stage(grid, self.options, source, z_top, z_low, path, shape, dzi_dir)
+        return _Stage(grid, self.options, source, z_top, z_low, path, shape, dzi_dir, self.work_dir)
 
-    def _collect(self, count: int, tiles: list[TileRecord]) -> None:
+    def _collect(self, count: int) -> None:
         self.tiles_done += count
-        if self.pack is not None and tiles:
-            self.pack.add(tiles)
         if self.progress is not None:
             self.progress(min(1.0, self.tiles_done / self.total_tiles))
 
@@ -448,7 +474,7 @@ class _Builder:
             workers: dict[_Stage, _StageWorker] = {}
             for stage, region in tasks:
                 worker = workers.get(stage) or workers.setdefault(stage, _StageWorker(stage))
-                self._collect(*worker.run(*region))
+                self._collect(worker.run(*region))
             return
         if self.pool is None:
             context = multiprocessing.get_context(_start_method())
@@ -456,7 +482,7 @@ class _Builder:
         # Consecutive regions of a row to one worker, so that they share boundary tiles.
         chunk = min(8, max(1, len(tasks) // (4 * self.processes)))
         for result in self.pool.map(_run_task, tasks, chunksize=chunk):
-            self._collect(*result)
+            self._collect(result)
 
 
 def _publish_dzi(building: Path, out_dir: Path, name: str, grid_xml: str) -> None:
@@ -526,8 +552,6 @@ def build_pyramid(
         reason = " ".join(str(error).split()) or type(error).__name__
         raise BrokenSlideError(f"{slide_path.name}: pyramid build failed: {reason}") from error
     finally:
-        if builder.pack is not None:
-            builder.pack.abort()
         shutil.rmtree(building, ignore_errors=True)
         slide.close()
     seconds = time.perf_counter() - started
