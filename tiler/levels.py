@@ -40,9 +40,10 @@ a rounding at every stage. A pixel's weight is the
 share of the slide it covers, in level-0 pixels: the product of its column's and its
 row's, which are X's downsample for every column but the last, and
 l0 - (size - 1) * downsample for the last (`DeepZoomGrid.edge_weights`, as integers).
-Every implementation that is exact gives the same bytes: sums of whole blocks of
-uint8 are exact in uint16 (as Pillow's `reduce` and libvips' `shrink` are for whole,
-equally weighted blocks), and the rest is computed here in integers.
+Every implementation that is exact gives the same bytes: Pillow's `reduce` is exact
+for whole, equally weighted blocks of uint8 (a power-of-two divisor; libvips' `shrink`
+is not: it rounds otherwise), sums of whole blocks are exact in uint16, and the rest
+is computed here in integers.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tiler.deepzoom import DeepZoomGrid, TileBox
+from tiler.imaging import rgb_image
 from tiler.slide import Level, SlideInfo
 
 #: Deep Zoom levels per stage: A_(m+1) is R(A_m, 2**LEVELS_PER_STAGE).
@@ -201,7 +203,9 @@ def box_reduce(
     if factor == 1 and fraction_out == 0:
         return np.array(to_uint8(pixels))
     if fraction_in == fraction_out == 0:
-        out = block_mean(pixels, factor)
+        # Pillow is exact for whole, equally weighted blocks (a power-of-two divisor),
+        # and faster than numpy or libvips here (`benchmarks.tiling_stages`).
+        out = np.array(rgb_image(pixels).reduce(factor))
     elif fraction_in == 0 and factor == STAGE_FACTOR:
         out = block_sums(pixels, factor) << (FRACTION_BITS - 6)  # (sum / 64) * 256, exact
     else:
@@ -223,8 +227,7 @@ def box_reduce(
 def block_sums(pixels: np.ndarray, factor: int) -> np.ndarray:
     """Sums of the factor x factor blocks of uint8 pixels (a power of two up to 8), as
     uint16 (at most 64 * 255), by pairwise adds of rows then columns (several times
-    faster than a reshaped sum, and than Pillow's or libvips' reductions: see
-    `benchmarks.tiling_stages`); a partial last block gives a value the caller replaces."""
+    faster than a reshaped sum); a partial last block gives a value the caller replaces."""
     height, width = pixels.shape[:2]
     out_h, out_w = -(-height // factor), -(-width // factor)
     if height != out_h * factor or width != out_w * factor:
@@ -239,16 +242,6 @@ def block_sums(pixels: np.ndarray, factor: int) -> np.ndarray:
         sums = sums[:, 0::2] + sums[:, 1::2]
         factor >>= 1
     return sums
-
-
-def block_mean(pixels: np.ndarray, factor: int) -> np.ndarray:
-    """R(pixels, factor) for whole, equally weighted blocks of uint8 pixels: each block's
-    mean rounded half up (a partial last block gives a value the caller replaces)."""
-    shift = 2 * (factor.bit_length() - 1)
-    sums = block_sums(pixels, factor)
-    sums += 1 << (shift - 1)
-    sums >>= shift
-    return sums.astype(np.uint8)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

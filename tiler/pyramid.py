@@ -356,14 +356,16 @@ def _open_source(
     """The slide and its JPEG levels, opened once per worker process for every stage,
     with a cache of decoded JPEG tiles: those a region shares with the next one (its
     margin and the tiles straddling the boundary) decode once, as a worker takes a
-    row of regions in turn."""
+    row of regions in turn. 16 MB holds them; the tiles a region shares with the one
+    below are decoded again (a row of regions is more than any bound per process
+    should hold on a wide slide, and the region below is often another worker's)."""
     opened = _opened.get(path)
     if opened is None:
         slide = open_slide(path)
         pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
         if not _in_worker:  # the parent (the service) keeps nothing open after a build
             return slide, pyramid, None
-        opened = _opened[path] = (slide, pyramid, DecodedCache(48 << 20))
+        opened = _opened[path] = (slide, pyramid, DecodedCache(16 << 20))
     return opened
 
 
