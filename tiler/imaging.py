@@ -29,15 +29,21 @@ def rgb_image(rgb: np.ndarray) -> Image.Image:
     array into it; the builder encodes a tile from a region of a level, so unpacking
     just the tile's rows from the region's buffer is one pass over its pixels."""
     height, width = rgb.shape[:2]
-    if rgb.dtype != np.uint8 or rgb.strides[1:] != (3, 1):
-        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    base = rgb.base if isinstance(rgb.base, np.ndarray) else rgb
+    if (
+        rgb.dtype != np.uint8
+        or rgb.strides[1:] != (3, 1)
+        or base.dtype != np.uint8
+        or not base.flags.c_contiguous
+    ):
+        rgb = base = np.ascontiguousarray(rgb, dtype=np.uint8)
     stride = rgb.strides[0]
-    # The bytes from the first pixel to the last, as one flat run the raw decoder
-    # reads row by row with the array's stride.
+    # The bytes from the first pixel to the last, as one flat run of the array's
+    # buffer that the raw decoder reads row by row with the array's stride.
+    start = rgb.__array_interface__["data"][0] - base.__array_interface__["data"][0]
     span = (height - 1) * stride + 3 * width
-    flat = np.lib.stride_tricks.as_strided(rgb, shape=(span,), strides=(1,))
     image = Image.new("RGB", (width, height), None)
-    image.frombytes(flat.data, "raw", ("RGB", stride, 1))
+    image.frombytes(base.data.cast("B")[start : start + span], "raw", ("RGB", stride, 1))
     return image
 
 
