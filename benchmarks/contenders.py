@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ class Contender:
     #: True when it writes a container rather than one file per tile, so the
     #: tile count must come from its own report.
     container: bool = False
+    #: Worker processes asked for (ours), or None: the contender's own default.
+    processes: int | None = None
+    #: What runs, with versions (the anchors' line above the table).
+    version: str = ""
 
 
 def _slidebridge() -> str:
@@ -45,32 +50,50 @@ def _python_module(module: str) -> Argv:
     return lambda slide, out: [sys.executable, "-m", module, str(slide), str(out)]
 
 
-def all_contenders() -> tuple[list[Contender], list[str]]:
-    """The contenders available here, and notes on the ones left out."""
-    notes: list[str] = []
-    contenders = [
+def _tile_command(layout: str, processes: int) -> Argv:
+    extra = ["--layout", "tilepack"] if layout == "tilepack" else []
+
+    def argv(slide: Path, out: Path) -> list[str]:
+        command = [_slidebridge(), "tile", str(slide), str(out), "--json"]
+        return [*command, "--processes", str(processes), *extra]
+
+    return argv
+
+
+def ours(processes: list[int]) -> list[Contender]:
+    """SlideBridge's builders, DZI files and tile pack, at each worker-process count."""
+    return [
         Contender(
-            "slidebridge-dzi",
-            lambda slide, out: [_slidebridge(), "tile", str(slide), str(out), "--json"],
+            f"slidebridge-{layout}" + (f" x{count}" if len(processes) > 1 else ""),
+            _tile_command(layout, count),
             ours=True,
-        ),
-        Contender(
-            "slidebridge-tilepack",
-            lambda slide, out: [
-                _slidebridge(),
-                "tile",
-                str(slide),
-                str(out),
-                "--json",
-                "--layout",
-                "tilepack",
-            ],
-            ours=True,
-            container=True,
-        ),
+            container=layout == "tilepack",
+            processes=count,
+        )
+        for count in processes
+        for layout in ("dzi", "tilepack")
     ]
+
+
+def _dist(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def anchors() -> tuple[list[Contender], list[str]]:
+    """The anchors available here, with their versions, and notes on the ones left out."""
+    import openslide
+    import pyvips
+
+    notes: list[str] = []
+    contenders = []
     cli = vips_cli()
     if cli is not None:
+        done = subprocess.run(
+            [cli, "--version"], capture_output=True, text=True, check=False, env=clean_env()
+        )
         contenders.append(
             Contender(
                 "vips-dzsave",
@@ -86,13 +109,28 @@ def all_contenders() -> tuple[list[Contender], list[str]]:
                     "--suffix",
                     ".jpg[Q=75]",
                 ],
+                version=f"{cli}: {done.stdout.strip() or 'unknown version'} (system package)",
             )
         )
     else:
         notes.append("vips CLI not found: vips-dzsave skipped, ratios are to pyvips-dzsave")
-    contenders.append(Contender("pyvips-dzsave", _python_module("benchmarks.pyvips_baseline")))
+    libvips = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
     contenders.append(
-        Contender("deepzoom-generator", _python_module("benchmarks.deepzoom_baseline"))
+        Contender(
+            "pyvips-dzsave",
+            _python_module("benchmarks.pyvips_baseline"),
+            version=f"pyvips {_dist('pyvips')}, libvips {libvips} (pyvips-binary wheel)",
+        )
+    )
+    contenders.append(
+        Contender(
+            "deepzoom-generator",
+            _python_module("benchmarks.deepzoom_baseline"),
+            version=(
+                f"openslide-python {_dist('openslide-python')} DeepZoomGenerator, "
+                f"OpenSlide {openslide.__library_version__}, Pillow {_dist('pillow')}"
+            ),
+        )
     )
     return contenders, notes
 

@@ -6,7 +6,9 @@ threads), so short-lived processes that a sampler would miss still count. Memory
 has no such aggregate: a sampler thread sums the RSS of the live tree every
 `interval` seconds and keeps the peak (a process living under ~100 ms may be
 missed). RSS counts pages shared between forked workers once per process, so a
-pool's figure is an upper bound.
+pool's figure is an upper bound; the proportional set size (PSS: each shared page
+split between the processes sharing it) is summed too, every few samples, as the
+memory a pool really holds.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Measurement:
     stdout: str
     stderr: str
     timed_out: bool = False
+    #: Highest sampled sum of the tree's proportional set sizes (0 where unknown).
+    peak_pss_bytes: int = 0
 
 
 class _TreeMemorySampler(threading.Thread):
@@ -46,6 +50,7 @@ class _TreeMemorySampler(threading.Thread):
         self._interval = interval
         self._stop_event = threading.Event()
         self.peak_rss_bytes = 0
+        self.peak_pss_bytes = 0
         try:
             self._root: psutil.Process | None = psutil.Process(pid)
         except psutil.Error:  # already gone: nothing to sample
@@ -60,6 +65,8 @@ class _TreeMemorySampler(threading.Thread):
             if sample % _RESCAN_EVERY == 0:
                 procs = self._tree(self._root)
             self.peak_rss_bytes = max(self.peak_rss_bytes, self._rss(procs))
+            if sample % _RESCAN_EVERY == 1:  # smaps_rollup costs more than statm
+                self.peak_pss_bytes = max(self.peak_pss_bytes, self._pss(procs))
             sample += 1
             self._stop_event.wait(self._interval)
 
@@ -77,6 +84,16 @@ class _TreeMemorySampler(threading.Thread):
             try:
                 total += int(proc.memory_info().rss)
             except psutil.Error:  # exited since the last listing
+                continue
+        return total
+
+    @staticmethod
+    def _pss(procs: list[psutil.Process]) -> int:
+        total = 0
+        for proc in procs:
+            try:
+                total += int(getattr(proc.memory_full_info(), "pss", 0))
+            except psutil.Error:
                 continue
         return total
 
@@ -142,6 +159,7 @@ def run_measured(
             wall_s=wall,
             cpu_s=usage.ru_utime + usage.ru_stime,
             peak_rss_bytes=sampler.peak_rss_bytes,
+            peak_pss_bytes=sampler.peak_pss_bytes,
             returncode=proc.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),

@@ -68,12 +68,16 @@ def warm_page_cache(path: Path) -> None:
             pass
 
 
-def prepare(path: Path | None, width: int, height: int) -> tuple[Path, dict[str, Any]]:
-    """The slide to measure: `path`, or the cached synthetic slide of that size; with its
-    description, and read once so that no contender pays a cold read the next skips."""
-    spec = None
-    if path is None:
-        spec = SyntheticSlideSpec(width=width, height=height)
+def prepare(
+    path: Path | None, width: int, height: int, spec: SyntheticSlideSpec | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """The slide to measure: `path`, or the cached synthetic slide of that size (or of
+    `spec`); with its description, and read once so that no contender pays a cold read
+    the next skips."""
+    if path is not None:
+        spec = None
+    else:
+        spec = spec or SyntheticSlideSpec(width=width, height=height)
         path = synthetic(spec)
     description = describe(path, spec)
     warm_page_cache(path)

@@ -41,12 +41,16 @@ class SyntheticSlideSpec:
     #: keeps every halving down to one tile, (1,) makes a single-level slide.
     levels: tuple[int, ...] | None = None
     bigtiff: bool = True
+    #: The scikit-image sample the tissue is tiled from: the histology sample, or another
+    #: shipped image ("coffee", "astronaut", ...) for a slide of other texture.
+    texture: str = "immunohistochemistry"
 
 
-def _texture() -> pyvips.Image:
+def _texture(name: str) -> pyvips.Image:
     from skimage import data  # a test/benchmark dependency only
 
-    sample = data.immunohistochemistry()  # 512x512 RGB histology, shipped in the wheel
+    # Default: the 512x512 RGB histology sample; every sample named is in the wheel.
+    sample = getattr(data, name)()
     tile = pyvips.Image.new_from_array(sample, interpretation="srgb")
     # Mirror the sample into a 2x2 block so that the repeat has no visible seams.
     top = tile.join(tile.fliphor(), "horizontal")
@@ -80,7 +84,7 @@ def _description(spec: SyntheticSlideSpec, width: int, height: int) -> str:
 
 def build_slide(path: Path, spec: SyntheticSlideSpec = SyntheticSlideSpec()) -> Path:
     """Write the slide to `path` (aside first, so a crash leaves nothing half-made)."""
-    texture = _texture()
+    texture = _texture(spec.texture)
     across = -(-spec.width // texture.width)
     down = -(-spec.height // texture.height)
     tissue = texture.replicate(across, down).crop(0, 0, spec.width, spec.height)

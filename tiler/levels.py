@@ -41,8 +41,9 @@ share of the slide it covers, in level-0 pixels: the product of its column's and
 row's, which are X's downsample for every column but the last, and
 l0 - (size - 1) * downsample for the last (`DeepZoomGrid.edge_weights`, as integers).
 Every implementation that is exact gives the same bytes: Pillow's `reduce` is exact
-for whole, equally weighted blocks of uint8 (a power-of-two divisor), sums of whole
-8x8 blocks are exact in uint16, and the rest is computed here in integers.
+for whole, equally weighted blocks of uint8 (a power-of-two divisor; libvips' `shrink`
+is not: it rounds otherwise), sums of whole blocks are exact in uint16, and the rest
+is computed here in integers.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from tiler.deepzoom import DeepZoomGrid, TileBox
+from tiler.imaging import rgb_image
 from tiler.slide import Level, SlideInfo
 
 #: Deep Zoom levels per stage: A_(m+1) is R(A_m, 2**LEVELS_PER_STAGE).
@@ -202,10 +203,11 @@ def box_reduce(
     if factor == 1 and fraction_out == 0:
         return np.array(to_uint8(pixels))
     if fraction_in == fraction_out == 0:
-        # Pillow is exact for whole, equally weighted blocks (a power-of-two divisor).
-        out = np.array(Image.fromarray(np.ascontiguousarray(pixels)).reduce(factor))
+        # Pillow is exact for whole, equally weighted blocks (a power-of-two divisor),
+        # and faster than numpy or libvips here (`benchmarks.tiling_stages`).
+        out = np.array(rgb_image(pixels).reduce(factor))
     elif fraction_in == 0 and factor == STAGE_FACTOR:
-        out = _block_sums_8x8(pixels) << (FRACTION_BITS - 6)  # (sum / 64) * 256, exact
+        out = block_sums(pixels, factor) << (FRACTION_BITS - 6)  # (sum / 64) * 256, exact
     else:
         return _exact_reduce(pixels, factor, x0, y0, x_axis, y_axis, fraction_out)
     # Redo the last column/row where the block is partial or weighted.
@@ -222,21 +224,23 @@ def box_reduce(
     return out
 
 
-def _block_sums_8x8(pixels: np.ndarray) -> np.ndarray:
-    """Sums of the whole 8x8 blocks of uint8 pixels, as uint16 (at most 64 * 255), by
-    pairwise adds (several times faster than a reshaped sum); a partial last block
-    gives a value that the caller replaces."""
+def block_sums(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Sums of the factor x factor blocks of uint8 pixels (a power of two up to 8), as
+    uint16 (at most 64 * 255), by pairwise adds of rows then columns (several times
+    faster than a reshaped sum); a partial last block gives a value the caller replaces."""
     height, width = pixels.shape[:2]
-    out_h, out_w = -(-height // 8), -(-width // 8)
-    padded = np.zeros((out_h * 8, out_w * 8, 3), dtype=np.uint16)
-    padded[:height, :width] = pixels
-    sums = padded
-    for _ in range(3):
-        h, w = sums.shape[:2]
-        pairs = sums.reshape(h, w // 2, 2, 3)
-        sums = pairs[:, :, 0] + pairs[:, :, 1]
-        pairs = sums.reshape(h // 2, 2, w // 2, 3)
-        sums = pairs[:, 0] + pairs[:, 1]
+    out_h, out_w = -(-height // factor), -(-width // factor)
+    if height != out_h * factor or width != out_w * factor:
+        padded = np.zeros((out_h * factor, out_w * factor, 3), dtype=np.uint8)
+        padded[:height, :width] = pixels
+        pixels = padded
+    sums = pixels[0::2].astype(np.uint16)
+    sums += pixels[1::2]
+    sums = sums[:, 0::2] + sums[:, 1::2]
+    while factor > 2:
+        sums = sums[0::2] + sums[1::2]
+        sums = sums[:, 0::2] + sums[:, 1::2]
+        factor >>= 1
     return sums
 
 

@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 from tiler.decoded_cache import DecodedCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
-from tiler.imaging import encode_image, encode_tile, uniform_colour, uniform_image_colour
+from tiler.imaging import encode_image, encode_tile, rgb_image, uniform_colour
 from tiler.jpeg_tiles import JpegPyramid
 from tiler.level_pixels import SlidePixels, anchor_reader, level_reader
 from tiler.levels import (
@@ -54,12 +53,14 @@ from tiler.levels import (
 )
 from tiler.registry import open_slide
 from tiler.slide import Slide
-from tiler.tilepack import TilePackWriter
+from tiler.tilepack import TileShard, pack_shards
 
 Layout = Literal["dzi", "tilepack"]
 ProgressCallback = Callable[[float], None]
 Reader = Callable[[int, int, int, int], np.ndarray]
 TileRecord = tuple[int, int, int, bytes]
+#: A tile-pack shard file's name in the build's scratch directory (one per process).
+SHARD_PATTERN = "shard-{pid}.sqlite"
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,10 @@ class _Stage:
     #: Where the stage's reduction by eight goes (None when the band ends in the stage).
     next_path: Path | None
     next_shape: tuple[int, int, int]
-    #: Directory for standard DZI files, or None to hand tiles back for a tile pack.
+    #: Directory for standard DZI files, or None for a tile pack.
     dzi_dir: Path | None
+    #: Where each process writes its shard of the tile pack (the build's scratch dir).
+    shard_dir: Path
 
     @property
     def levels(self) -> int:
@@ -156,13 +159,7 @@ class _StageWorker:
             else None
         )
         self.blank_tiles: dict[tuple[int, int, bytes], bytes] = {}
-        self.blank_files: dict[bytes, Path] = {}
-
-    def encode(self, tile: Image.Image) -> bytes:
-        colour = uniform_image_colour(tile)
-        if colour is None:
-            return encode_image(tile, self.stage.options)
-        return self.blank_tile(tile.width, tile.height, colour)
+        self.blank_files: dict[bytes, str] = {}
 
     def blank_tile(self, width: int, height: int, colour: bytes) -> bytes:
         """One encoding per size and colour of blank glass: the bytes of encoding those
@@ -228,24 +225,21 @@ class _StageWorker:
         """Tiles of levels z .. z - levels + 1 (at most three) cut from `source`, a
         window of level z at (x0, y0): level z - k is R(source, 2**k)."""
         axes = Axis.of(self.stage.grid, z)
-        # Pillow images from here on: tiles are cropped and encoded in C, with one
-        # conversion per level instead of one per tile.
-        source_image = Image.fromarray(to_uint8(source))
         for k in range(levels):
-            image = source_image.reduce(1 << k) if k else source_image
-            if k and (source.dtype != np.uint8 or self.touches_edge(source, z, x0, y0)):
-                image = Image.fromarray(box_reduce(source, 1 << k, x0, y0, *axes))
+            pixels = to_uint8(source) if k == 0 else box_reduce(source, 1 << k, x0, y0, *axes)
+            # Tiles are views of the level's array: blank glass is told on them (a few
+            # sampled pixels settle a tissue tile), and Pillow unpacks a tissue tile's
+            # rows straight from the array, with no image of the whole region.
             ox, oy = x0 >> k, y0 >> k
             for box in self.region_tiles(z, i, j, k):
                 left, top = box.z_x - ox, box.z_y - oy
-                crop = image.crop((left, top, left + box.width, top + box.height))
-                yield box.z, box.col, box.row, self.encode(crop)
-
-    def touches_edge(self, source: np.ndarray, z: int, x0: int, y0: int) -> bool:
-        """Whether a window of level z reaches its right or bottom edge, where
-        `box_reduce` weighs partial pixels (elsewhere Pillow's reduce is the same)."""
-        width, height = self.stage.grid.level_dimensions(z)
-        return bool(x0 + source.shape[1] == width or y0 + source.shape[0] == height)
+                view = pixels[top : top + box.height, left : left + box.width]
+                colour = uniform_colour(view)
+                if colour is None:
+                    data = encode_image(rgb_image(view), self.stage.options)
+                else:
+                    data = self.blank_tile(box.width, box.height, colour)
+                yield box.z, box.col, box.row, data
 
     def whole_band_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
         """The band's remaining levels from one whole level: stages of three levels,
@@ -275,23 +269,27 @@ class _StageWorker:
             rows, cols = self.next_level_block(i, j)
             self.next_pixels[rows, cols] = value
 
-    def run(self, i: int, j: int) -> tuple[int, list[TileRecord]]:
-        """Build one region; DZI tiles are written here, pack tiles are handed back."""
-        handed_back: list[TileRecord] = []
+    def run(self, i: int, j: int) -> int:
+        """Build one region; DZI tiles are written as files, pack tiles into this
+        process's shard: nothing but a count goes back to the parent."""
+        tiles: list[TileRecord] = []
         count = 0
         for z, col, row, data in self.tiles_of_region(i, j):
             count += 1
             if self.stage.dzi_dir is None:
-                handed_back.append((z, col, row, data))
+                tiles.append((z, col, row, data))
             else:
                 self.write_file(z, col, row, data)
+        if tiles:
+            _shard(self.stage.shard_dir).add(tiles)
         # No flush: the mapping is shared, so the next stage's processes see these
         # pixels through the page cache; the file is scratch and never needs to be durable.
-        return count, handed_back
+        return count
 
     def write_file(self, z: int, col: int, row: int, data: bytes) -> None:
         assert self.stage.dzi_dir is not None
-        path = self.stage.dzi_dir / str(z) / f"{col}_{row}.{self.stage.options.format}"
+        # Plain strings: pathlib's joins cost more than the write itself here.
+        path = f"{self.stage.dzi_dir}/{z}/{col}_{row}.{self.stage.options.format}"
         # Blank glass (one encoding shared by many tiles): a hard link to its first file
         # costs a third of writing the same bytes again. Bytes compare lengths first, so
         # testing a tissue tile against the few blank encodings is cheap.
@@ -322,7 +320,27 @@ def _init_worker(niceness: int) -> None:
         os.nice(niceness)
 
 
-def _run_task(task: tuple[_Stage, tuple[int, int]]) -> tuple[int, list[TileRecord]]:
+#: This process's open shards, by build directory and process id (a forked worker
+#: opens its own, never its parent's connection).
+_shards: dict[tuple[Path, int], TileShard] = {}
+
+
+def _shard(directory: Path) -> TileShard:
+    """This process's shard of the tile pack being built in `directory`."""
+    key = (directory, os.getpid())
+    shard = _shards.get(key)
+    if shard is None:
+        shard = _shards[key] = TileShard(directory / SHARD_PATTERN.format(pid=os.getpid()))
+    return shard
+
+
+def _close_shard(directory: Path) -> None:
+    shard = _shards.pop((directory, os.getpid()), None)
+    if shard is not None:
+        shard.close()
+
+
+def _run_task(task: tuple[_Stage, tuple[int, int]]) -> int:
     stage, region = task
     worker = _workers.get(stage)
     if worker is None:
@@ -338,14 +356,16 @@ def _open_source(
     """The slide and its JPEG levels, opened once per worker process for every stage,
     with a cache of decoded JPEG tiles: those a region shares with the next one (its
     margin and the tiles straddling the boundary) decode once, as a worker takes a
-    row of regions in turn."""
+    row of regions in turn. 16 MB holds them; the tiles a region shares with the one
+    below are decoded again (a row of regions is more than any bound per process
+    should hold on a wide slide, and the region below is often another worker's)."""
     opened = _opened.get(path)
     if opened is None:
         slide = open_slide(path)
         pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
         if not _in_worker:  # the parent (the service) keeps nothing open after a build
             return slide, pyramid, None
-        opened = _opened[path] = (slide, pyramid, DecodedCache(48 << 20))
+        opened = _opened[path] = (slide, pyramid, DecodedCache(16 << 20))
     return opened
 
 
@@ -372,7 +392,6 @@ class _Builder:
         self.progress = progress
         self.processes = processes
         self.tiles_done = 0
-        self.pack: TilePackWriter | None = None
         self.pool: ProcessPoolExecutor | None = None
 
     def build(self, slide: Slide, dzi_dir: Path | None, pack_path: Path | None) -> str:
@@ -382,8 +401,6 @@ class _Builder:
         if dzi_dir is not None:
             for z in range(grid.level_count):
                 (dzi_dir / str(z)).mkdir(parents=True)
-        if pack_path is not None:
-            self.pack = TilePackWriter(pack_path, grid, self.options)
         # The parent decides, once, which levels are read from their JPEG tiles and so
         # which bands there are: the same decision the on-the-fly path makes.
         pixels = SlidePixels(slide)
@@ -418,10 +435,12 @@ class _Builder:
                 ]
         finally:
             if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
+                self.pool.shutdown(cancel_futures=True)  # workers exit: shards closed
+            _close_shard(self.work_dir)
         pixel_source = "slide JPEG tiles" if raw_levels else "OpenSlide"
-        if self.pack is not None:
-            self.pack.finish()
+        if pack_path is not None:
+            shards = sorted(self.work_dir.glob(SHARD_PATTERN.format(pid="*")))
+            pack_shards(pack_path, shards, grid, self.options)
         return pixel_source
 
     def _stage(
@@ -434,7 +453,9 @@ class _Builder:
     ) -> _Stage:
         """A stage from `z_top`, with a scratch file for its reduction by eight if the
         band goes on past it."""
-        stage = _Stage(grid, self.options, source, z_top, z_low, None, (0, 0, 3), dzi_dir)
+        stage = _Stage(
+            grid, self.options, source, z_top, z_low, None, (0, 0, 3), dzi_dir, self.work_dir
+        )
         z_next = z_top - LEVELS_PER_STAGE
         if stage.whole or z_next < z_low:
             return stage
@@ -442,12 +463,10 @@ class _Builder:
         shape = (nh, nw, 3)
         path = self.work_dir / f"level-{z_next}.rgb"
         np.memmap(path, np.uint16, "w+", shape=shape).flush()
-        return _Stage(grid, self.options, source, z_top, z_low, path, shape, dzi_dir)
+        return _Stage(grid, self.options, source, z_top, z_low, path, shape, dzi_dir, self.work_dir)
 
-    def _collect(self, count: int, tiles: list[TileRecord]) -> None:
+    def _collect(self, count: int) -> None:
         self.tiles_done += count
-        if self.pack is not None and tiles:
-            self.pack.add(tiles)
         if self.progress is not None:
             self.progress(min(1.0, self.tiles_done / self.total_tiles))
 
@@ -457,7 +476,7 @@ class _Builder:
             workers: dict[_Stage, _StageWorker] = {}
             for stage, region in tasks:
                 worker = workers.get(stage) or workers.setdefault(stage, _StageWorker(stage))
-                self._collect(*worker.run(*region))
+                self._collect(worker.run(*region))
             return
         if self.pool is None:
             context = multiprocessing.get_context(_start_method())
@@ -465,7 +484,7 @@ class _Builder:
         # Consecutive regions of a row to one worker, so that they share boundary tiles.
         chunk = min(8, max(1, len(tasks) // (4 * self.processes)))
         for result in self.pool.map(_run_task, tasks, chunksize=chunk):
-            self._collect(*result)
+            self._collect(result)
 
 
 def _publish_dzi(building: Path, out_dir: Path, name: str, grid_xml: str) -> None:
@@ -535,8 +554,6 @@ def build_pyramid(
         reason = " ".join(str(error).split()) or type(error).__name__
         raise BrokenSlideError(f"{slide_path.name}: pyramid build failed: {reason}") from error
     finally:
-        if builder.pack is not None:
-            builder.pack.abort()
         shutil.rmtree(building, ignore_errors=True)
         slide.close()
     seconds = time.perf_counter() - started
