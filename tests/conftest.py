@@ -219,3 +219,12 @@ def north_slide(client: TestClient, world: World) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@pytest.fixture(scope="session")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Synthetic pictures (phone photograph, camera capture, OME-TIFF, ...): see
+    tests/tiler/image_files.py."""
+    from tests.tiler.image_files import write_pictures
+
+    return write_pictures(tmp_path_factory.mktemp("pictures"))

@@ -1,15 +1,19 @@
 """Slides: register, look up (audited), describe and delete; shared by the API and the CLI.
 
-Where the files live is `app.core.storage`'s contract. One file is one slide so
-far: multi-file formats (MIRAX `.mrxs` with its data folder, DICOM series spread
-over files) cannot be registered yet.
+Where the files live is `app.core.storage`'s contract. A picture only libvips reads
+(a phone photograph, a camera capture, a stripped TIFF) is stored as the tiled
+pyramidal TIFF the engine writes from it once on registration (`PYRAMID_SUFFIX`):
+its record keeps the received file's SHA-256 and reader name, and every tile is read
+from the tiled copy, never by decoding the whole picture again.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import func
@@ -32,8 +36,12 @@ from app.services.audited import visible_slide_audited
 from app.services.context import Context
 from app.services.staging import StagedFile, move_into_place, safe_suffix
 from tiler import SlideError, SlideInfo, open_slide
+from tiler.registry import write_tiled_copy
 
 log = logging.getLogger(__name__)
+
+#: The suffix of a stored tiled copy of a picture, after the received file's SHA-256.
+PYRAMID_SUFFIX = ".pyramid.tiff"
 
 
 @dataclass(frozen=True)
@@ -92,20 +100,21 @@ def register(
     so a refused upload leaves nothing behind.
     """
     try:
-        try:
+        with _their_name_in_errors(staged):
             info = probe(staged.path)
-        except SlideError as error:
-            # The engine names the file it read: that is our random staging name, not theirs.
-            error.reason = error.reason.replace(staged.path.name, staged.display_name)
-            error.args = (error.reason,)
-            raise
         with db.read() as session:
             existing = _existing(session, site.id, staged.sha256)
             if existing is not None:
                 staged.discard()
                 return Registered(existing, False, None, 0)
             check_quota(session, settings, site, staged.size)
-        relative = content_path(staged.sha256, safe_suffix(staged.path.name))
+        with _their_name_in_errors(staged):
+            stored = _tiled_copy(settings, staged, info)
+        if stored is not None:
+            staged.discard()
+            staged, info = stored
+        suffix = PYRAMID_SUFFIX if stored is not None else safe_suffix(staged.path.name)
+        relative = content_path(staged.sha256, suffix)
         move_into_place(staged, settings.data_dir / relative)
     except BaseException:
         staged.discard()
@@ -136,6 +145,36 @@ def register(
             raise
         return Registered(winner, False, None, 0)
     return Registered(slide, True, job.id, priority)
+
+
+@contextmanager
+def _their_name_in_errors(staged: StagedFile) -> Iterator[None]:
+    """The engine names the file it read: that is our random staging name, not theirs."""
+    try:
+        yield
+    except SlideError as error:
+        error.reason = error.reason.replace(staged.path.name, staged.display_name)
+        error.args = (error.reason,)
+        raise
+
+
+def _tiled_copy(
+    settings: Settings, staged: StagedFile, info: SlideInfo
+) -> tuple[StagedFile, SlideInfo] | None:
+    """The tiled pyramid to store instead of a picture, as a staged file that keeps the
+    received file's name and SHA-256, and its metadata (levels as the engine will read
+    them; the reader and calibration of the received file). None for a slide."""
+    target = settings.staging_dir / f"{uuid.uuid4().hex}{PYRAMID_SUFFIX}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not write_tiled_copy(staged.path, target):
+            return None
+        stored = probe(target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    copy = StagedFile(target, staged.sha256, target.stat().st_size, staged.display_name)
+    return copy, replace(stored, vendor=info.vendor, mpp_x=info.mpp_x, mpp_y=info.mpp_y)
 
 
 def describe(slide: SlideRecord, info: SlideInfo) -> None:
