@@ -30,7 +30,14 @@ from app.core.storage import content_path, pyramid_path, slide_file
 from app.models.accounts import Site
 from app.models.audit import Outcome
 from app.models.jobs import URGENT_PRIORITY, Job
-from app.models.slides import LevelPublic, SlideList, SlidePublic, SlideRecord, SlideStatus
+from app.models.slides import (
+    Calibration,
+    LevelPublic,
+    SlideList,
+    SlidePublic,
+    SlideRecord,
+    SlideStatus,
+)
 from app.models.transfers import Transfer, TransferStatus
 from app.services.audited import visible_slide_audited
 from app.services.context import Context
@@ -182,6 +189,7 @@ def describe(slide: SlideRecord, info: SlideInfo) -> None:
     slide.vendor = info.vendor[:64]
     slide.width, slide.height = info.width, info.height
     slide.mpp_x, slide.mpp_y = info.mpp_x, info.mpp_y
+    slide.calibration = Calibration.file if info.mpp_x and info.mpp_y else None
     slide.objective_power = info.objective_power
     slide.levels = [level.__dict__ for level in info.levels]
     slide.associated = list(info.associated)
@@ -220,6 +228,7 @@ def to_public(slide: SlideRecord, site_code: str, received: float = 1.0) -> Slid
         height=slide.height,
         mpp_x=slide.mpp_x,
         mpp_y=slide.mpp_y,
+        calibration=slide.calibration,
         objective_power=slide.objective_power,
         levels=[LevelPublic.model_validate(level) for level in slide.levels],
         associated=list(slide.associated),

@@ -19,8 +19,9 @@ from app.api.deps import (
 from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image, visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
-from app.models.slides import SlideList, SlidePublic, SlideStatus
+from app.models.slides import CalibrationUpdate, SlideList, SlidePublic, SlideStatus
 from app.models.transfers import ArrivalMap
+from app.services import calibration
 from app.services import slides as service
 from app.services.audited import visible_slide_audited
 from app.services.imaging import vips
@@ -117,6 +118,14 @@ def arrival(slide_id: str, request: Request, ctx: ContextDep, session: SessionDe
     slide = visible_slide(session, ctx.user, slide_id)
     tiles: TileService = request.app.state.tiles
     return transfer_service.arrival_map(ctx, tiles.transfers, tiles.current(slide))
+
+
+@router.put("/{slide_id}/calibration")
+def set_calibration(slide_id: str, update: CalibrationUpdate, ctx: ContextDep) -> SlidePublic:
+    """Set the µm per pixel of a picture whose file states none (a stage micrometer's
+    reading): technicians and pathologists of the slide's site; 409 if the file is
+    calibrated. Audited, refusals included. The scale bar and measurements use it."""
+    return calibration.calibrate(ctx, slide_id, update)
 
 
 @router.delete("/{slide_id}", status_code=204)
