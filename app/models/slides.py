@@ -45,6 +45,9 @@ class SlideBase(SQLModel):
     mpp_y: float | None = None
     objective_power: float | None = None
     calibration: Calibration | None = Field(default=None, sa_type=EnumText)
+    #: The SHA-256 of the file the site sent, when what is stored is derived from it (a
+    #: picture stored as its tiled copy); `sha256` is always that of what is stored.
+    received_sha256: str | None = Field(default=None, max_length=64, index=True)
 
 
 class SlideRecord(SlideBase, table=True):

@@ -44,7 +44,10 @@ class StagedFile:
     display_name: str
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.path.is_dir():  # the files of one slide (`slide_sets`)
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass

@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.core.config import Settings
+from app.core.db import Database
 from app.services.staging import display_name, safe_suffix
 from tests.conftest import BOXES_TIFF, SLIDES, SMALL_SVS, World, upload
+from workers.embedded import EmbeddedWorkers
 
 SLIDE_KEYS = {
     "id", "site", "name", "sha256", "status", "progress", "error", "vendor", "width",
@@ -226,19 +228,24 @@ def test_a_picture_is_stored_as_a_tiled_pyramid_and_served_like_a_slide(
     world: World,
     settings: Settings,
     pictures: dict[str, Path],
+    db: Database,
     name: str,
 ) -> None:
     path = SLIDES / "plain-tiff" / "grey10kx5k.tif" if name == "grey10kx5k" else pictures[name]
     response = upload(client, world, "tech_north", path)
     assert response.status_code == 201, response.text
     body = response.json()
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert body["sha256"] == sha  # the received file's, whatever is stored
+    received = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert body["received_sha256"] == received
     assert body["vendor"].startswith(("image-", "ome-tiff"))
     assert len(body["levels"]) > 1  # the tiled copy's pyramid levels
+    sha = body["sha256"]  # what is stored: the tiled copy
     stored = settings.slides_dir / sha[:2] / sha[2:4] / f"{sha}.pyramid.tiff"
     assert stored_files(settings) == [stored]  # the picture itself is not kept
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
     assert body["size_bytes"] == stored.stat().st_size
+    again = upload(client, world, "tech_north", path, name="again.jpg")
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
     if name == "phone":  # stands as it was taken (EXIF orientation 6)
         assert (body["width"], body["height"]) == (480, 640)
     if name in ("camera16", "ome"):
@@ -256,3 +263,7 @@ def test_a_picture_is_stored_as_a_tiled_pyramid_and_served_like_a_slide(
     region = client.get(f"/iiif/3/{slide_id}/full/64,/0/default.jpg", headers=headers)
     assert region.status_code == 200
     assert Image.open(io.BytesIO(region.content)).width == 64
+    # The pyramid job checks the stored file against its SHA-256 and builds from it.
+    assert EmbeddedWorkers(db, settings).run_once("test-worker")
+    built = client.get(f"/api/slides/{slide_id}", headers=headers).json()
+    assert (built["status"], built["error"]) == ("ready", None)

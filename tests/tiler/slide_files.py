@@ -350,12 +350,19 @@ def dicom_slide(
     sparse: bool = False,
     split: bool = False,
     seed: int = 3,
+    pixels: np.ndarray | None = None,
+    instance: str = "1.2.3.4.5.6.7",
+    image_type: str = "DERIVED\\PRIMARY\\VOLUME\\NONE",
+    spacing_mm: float = 0.00025,
 ) -> Path:
     """A one-level VL WSI with JPEG baseline frames (YBR_FULL_422). `offsets`: "none",
     "basic" or "extended" table; `sparse`: TILED_SPARSE with per-frame positions, frames
     in reverse order and one tile without a frame; `split`: each frame in two fragments
-    (needs an offset table)."""
-    pixels = tissue(width, height, seed)
+    (needs an offset table). One file of a series: `pixels`, `instance` (SOP Instance
+    UID), `image_type` (VOLUME, LABEL, OVERVIEW) and `spacing_mm` per file."""
+    if pixels is None:
+        pixels = tissue(width, height, seed)
+    height, width = pixels.shape[:2]
     cols, _rows = -(-width // tile), -(-height // tile)
     tiles = _tiles(pixels, tile)
     order = list(range(len(tiles)))
@@ -370,15 +377,16 @@ def dicom_slide(
     meta_body = (
         _element(0x0002, 0x0001, "OB", b"\0\1")
         + _text(0x0002, 0x0002, "UI", "1.2.840.10008.5.1.4.1.1.77.1.6")
-        + _text(0x0002, 0x0003, "UI", "1.2.3.4.5.6.7")
+        + _text(0x0002, 0x0003, "UI", instance)
         + _text(0x0002, 0x0010, "UI", syntax)
     )
     meta = _ul(0x0002, 0x0000, len(meta_body)) + meta_body
-    pixel_measures = _sequence(0x0028, 0x9110, [_text(0x0028, 0x0030, "DS", "0.00025\\0.00025")])
+    spacing = f"{spacing_mm:g}\\{spacing_mm:g}"
+    pixel_measures = _sequence(0x0028, 0x9110, [_text(0x0028, 0x0030, "DS", spacing)])
     data = (
-        _text(0x0008, 0x0008, "CS", "DERIVED\\PRIMARY\\VOLUME\\NONE")
+        _text(0x0008, 0x0008, "CS", image_type)
         + _text(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.77.1.6")
-        + _text(0x0008, 0x0018, "UI", "1.2.3.4.5.6.7")
+        + _text(0x0008, 0x0018, "UI", instance)
         + _text(0x0020, 0x000E, "UI", "1.2.3.4.5.6.8")
         + _text(0x0020, 0x9311, "CS", "TILED_SPARSE" if sparse else "TILED_FULL")
         + _us(0x0028, 0x0002, 3)
