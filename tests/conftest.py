@@ -228,3 +228,11 @@ def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.tiler.image_files import write_pictures
 
     return write_pictures(tmp_path_factory.mktemp("pictures"))
+
+
+@pytest.fixture
+def dicom_series(tmp_path: Path) -> Path:
+    """A DICOM WSI series of three level files and a label (tests/tiler/slide_files.py)."""
+    from tests.tiler.slide_files import dicom_series as write
+
+    return write(tmp_path / "series")
