@@ -5,6 +5,7 @@ Slidedat.ini; incomplete, mixed and hostile folders are refused with the reason.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -101,15 +102,17 @@ def test_mirax_files_are_those_slidedat_names(tmp_path: Path) -> None:
 def test_incomplete_or_padded_mirax_is_refused(tmp_path: Path) -> None:
     root = _mirax(tmp_path / "missing")
     (root / "scan" / "Data0001.dat").unlink()
-    with pytest.raises(InconsistentSetError, match="incomplete MIRAX slide: scan/Data0001.dat"):
+    with pytest.raises(
+        InconsistentSetError, match=re.escape("incomplete MIRAX slide: scan/Data0001.dat")
+    ):
         scan(root)
     root = _mirax(tmp_path / "extra")
     (root / "scan" / "Data0002.dat").write_bytes(b"")
-    with pytest.raises(InconsistentSetError, match="scan/Data0002.dat is not part of"):
+    with pytest.raises(InconsistentSetError, match=re.escape("scan/Data0002.dat is not part of")):
         scan(root)
     root = _mirax(tmp_path / "noini")
     (root / "scan" / "Slidedat.ini").unlink()
-    with pytest.raises(InconsistentSetError, match="Slidedat.ini is missing"):
+    with pytest.raises(InconsistentSetError, match=re.escape("Slidedat.ini is missing")):
         scan(root)
     root = _mirax(tmp_path / "escape")
     ini = root / "scan" / "Slidedat.ini"
