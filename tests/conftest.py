@@ -236,3 +236,11 @@ def dicom_series(tmp_path: Path) -> Path:
     from tests.tiler.slide_files import dicom_series as write
 
     return write(tmp_path / "series")
+
+
+@pytest.fixture
+def mirax_folder(tmp_path: Path) -> Path:
+    """A folder holding a synthetic MIRAX slide, `scan.mrxs` + `scan/` (three levels)."""
+    from tests.tiler.mirax_files import mirax_slide
+
+    return mirax_slide(tmp_path / "mirax")

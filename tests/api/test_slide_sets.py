@@ -156,3 +156,34 @@ def test_a_wrong_set_is_422_with_the_reason_and_nothing_is_kept(
 def test_a_surgeon_may_not_add_a_set(client: TestClient, world: World, dicom_series: Path) -> None:
     response = send(client, world, dicom_series, user="surgeon_north")
     assert response.status_code == 403
+
+
+def test_a_mirax_slide_becomes_one_slide(
+    client: TestClient, world: World, settings: Settings, db: Database, mirax_folder: Path
+) -> None:
+    response = send(client, world, mirax_folder)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["vendor"], body["width"], body["height"]) == ("mirax", 1536, 1024)
+    digest = body["sha256"]
+    stored = settings.slides_dir / digest[:2] / digest[2:4] / digest
+    assert (stored / "scan.mrxs").is_file() and (stored / "scan" / "Slidedat.ini").is_file()
+    assert EmbeddedWorkers(db, settings).run_once("test-worker")
+    built = client.get(f"/api/slides/{body['id']}", headers=world.auth("path_north")).json()
+    assert (built["status"], built["error"]) == ("ready", None)
+    # Deleting the slide removes its folder.
+    assert (
+        client.delete(f"/api/slides/{body['id']}", headers=world.auth("admin")).status_code == 204
+    )
+    assert not stored.exists()
+
+
+def test_a_mirax_slide_without_a_data_file_is_refused(
+    client: TestClient, world: World, settings: Settings, mirax_folder: Path
+) -> None:
+    declared = manifest(mirax_folder)
+    declared["files"] = [f for f in declared["files"] if f["path"] != "scan/Data0001.dat"]
+    response = send(client, world, mirax_folder, declared)
+    assert response.status_code == 422
+    assert "incomplete MIRAX slide: scan/Data0001.dat is missing" in response.json()["detail"]
+    assert stored_files(settings) == []

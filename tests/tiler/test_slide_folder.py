@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.tiler.slide_files import dicom_series as write_series
+from tests.tiler.slide_files import tissue
 from tiler import BrokenSlideError, SlideError, UnsupportedFormatError, open_slide
 from tiler.pyramid import build_pyramid
 from tiler.slide_folder import InconsistentSetError, scan
@@ -138,3 +139,24 @@ def test_hostile_folders_are_refused(dicom_series: Path, tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     with pytest.raises(SlideError, match="empty"):
         open_slide(tmp_path / "empty")
+
+
+def test_a_mirax_slide_is_one_slide(mirax_folder: Path, tmp_path: Path) -> None:
+    folder = scan(mirax_folder)
+    assert folder.kind == "mirax" and len(folder.files) == 5
+    with open_slide(mirax_folder) as slide:
+        info = slide.info
+        assert info.vendor == "mirax" and (info.width, info.height) == (1536, 1024)
+        assert [lv.downsample for lv in info.levels] == [1.0, 2.0, 4.0]
+        assert info.mpp_x == pytest.approx(0.25) and info.objective_power == 20
+        expected = tissue(1536, 1024, seed=31)[:256, :256].astype(int)
+        read = slide.read_rgb((0, 0), 0, (256, 256)).astype(int)
+        assert abs(read - expected).mean() < 12  # JPEG at quality 90 of a noisy texture
+    result = build_pyramid(mirax_folder, tmp_path / "out", processes=1)
+    assert 'Width="1536"' in result.path.read_text()
+
+
+def test_a_mirax_slide_missing_a_data_file_is_refused(mirax_folder: Path) -> None:
+    (mirax_folder / "scan" / "Data0001.dat").unlink()
+    with pytest.raises(InconsistentSetError, match=re.escape("scan/Data0001.dat is missing")):
+        open_slide(mirax_folder)
