@@ -63,5 +63,9 @@ def write_tiled_copy(path: str | os.PathLike[str], dest: str | os.PathLike[str])
     with open_slide(path) as slide:
         if not isinstance(slide, VipsSlide):
             return False
-        slide.write_tiled_pyramid(Path(dest))
+    picture = VipsSlide(path, once_through=True)
+    try:
+        picture.write_tiled_pyramid(Path(dest))
+    finally:
+        picture.close()
     return True

@@ -153,7 +153,9 @@ class VipsSlide(Slide):
     """One plain image as a one-level slide (page 0 of a multi-page file). Thread-safe:
     libvips regions are made per call."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, once_through: bool = False) -> None:
+        """`once_through`: the pixels will be read once, top to bottom (a conversion), so
+        libvips may stream them instead of decoding the whole picture first."""
         self.path = Path(path)
         self.broken = False
         if not self.path.is_file():
@@ -168,6 +170,13 @@ class VipsSlide(Slide):
         try:
             # Header only: libvips decodes no pixel until one is asked for.
             raw = pyvips.Operation.call(loader, str(self.path), fail_on="error")
+            upright = _field(raw, "orientation") in (None, "1", "2")
+            if once_through and upright and raw.format == "uchar":
+                # Rows come in file order and need no scaling pass (16-bit captures are
+                # scaled by their maximum, read first): a stream suffices.
+                raw = pyvips.Operation.call(
+                    loader, str(self.path), fail_on="error", access="sequential"
+                )
         except pyvips.Error as error:
             raise read_failure(self.path, "open image", error) from error
         hardening.check_dimensions(self.path.name, raw.width, raw.height, str(self.path))
