@@ -211,6 +211,8 @@ class _SetReader:
         if self.current is None:
             text = self._text.decode("utf-8", "replace")
             if self._name == "manifest":
+                if self.manifest is not None:
+                    raise UnprocessableError("one 'manifest' field per slide")
                 self.manifest = _parse_manifest(text)
                 self.declared = _checked(self.manifest, self.max_bytes)
                 self.folder.mkdir(parents=True)

@@ -109,6 +109,7 @@ def _altered(folder: Path) -> dict[str, Any]:
         ("escape", "not a file name inside one slide folder"),
         ("no-manifest", "send the 'manifest' field before the files"),
         ("bad-manifest", "the manifest is not valid"),
+        ("two-manifests", "one 'manifest' field per slide"),
     ],
 )
 def test_a_wrong_set_is_422_with_the_reason_and_nothing_is_kept(
@@ -140,6 +141,13 @@ def test_a_wrong_set_is_422_with_the_reason_and_nothing_is_kept(
             "/api/slides/sets",
             headers=world.auth("tech_north"),
             files=[("file", ("IM0001.dcm", data))],
+        )
+    elif case == "two-manifests":
+        text = json.dumps(manifest(dicom_series))
+        response = client.post(
+            "/api/slides/sets",
+            headers=world.auth("tech_north"),
+            files=[("manifest", (None, text)), ("manifest", (None, text))],
         )
     else:
         response = client.post(
