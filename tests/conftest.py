@@ -219,3 +219,28 @@ def north_slide(client: TestClient, world: World) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@pytest.fixture(scope="session")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Synthetic pictures (phone photograph, camera capture, OME-TIFF, ...): see
+    tests/tiler/image_files.py."""
+    from tests.tiler.image_files import write_pictures
+
+    return write_pictures(tmp_path_factory.mktemp("pictures"))
+
+
+@pytest.fixture
+def dicom_series(tmp_path: Path) -> Path:
+    """A DICOM WSI series of three level files and a label (tests/tiler/slide_files.py)."""
+    from tests.tiler.slide_files import dicom_series as write
+
+    return write(tmp_path / "series")
+
+
+@pytest.fixture
+def mirax_folder(tmp_path: Path) -> Path:
+    """A folder holding a synthetic MIRAX slide, `scan.mrxs` + `scan/` (three levels)."""
+    from tests.tiler.mirax_files import mirax_slide
+
+    return mirax_slide(tmp_path / "mirax")

@@ -83,3 +83,29 @@ def test_bad_input_exits_2_with_one_line(settings: Settings, args: tuple[str, ..
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not list(Path(settings.data_dir / "slides").rglob("*.svs"))
+
+
+def test_slide_add_a_folder_of_one_slides_files(settings: Settings, dicom_series: Path) -> None:
+    run(settings, "site", "add", "NORTH", "--name", "North")
+    added = run(settings, "slide", "add", str(dicom_series), "--site", "NORTH")
+    assert added.exit_code == 0, added.stderr
+    assert "registered (dicom, 1024x768)" in added.stdout
+    again = run(settings, "slide", "add", str(dicom_series), "--site", "NORTH")
+    assert "already registered" in again.stdout
+    (dicom_series / "IM0002.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)
+    broken = run(settings, "slide", "add", str(dicom_series), "--site", "NORTH")
+    assert broken.exit_code == 2 and "IM0002.dcm" in broken.stderr, broken.stderr
+    info = subprocess.run(
+        [*SLIDEBRIDGE, "info", str(dicom_series.parent / "series"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert info.returncode == 2 and "IM0002.dcm" in info.stderr
+    db = Database.from_settings(settings)
+    with db.read() as session:
+        [slide] = session.exec(select(SlideRecord)).all()
+        assert slide.name == "series" and len(slide.levels) == 3
+    db.dispose()
+    stored = list(Path(settings.data_dir / "slides").rglob("*.dcm"))
+    assert len(stored) == 4 and not list(Path(settings.data_dir / "staging").rglob("*"))

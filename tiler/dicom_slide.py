@@ -392,6 +392,40 @@ def dicom_structure(read_at: ReadAt, size: int) -> SlideStructure:
     )
 
 
+@dataclass(frozen=True)
+class DicomIdentity:
+    """Which series a DICOM file belongs to and what it holds (VOLUME, LABEL, OVERVIEW,
+    THUMBNAIL): enough to tell whether files sent as one slide are one slide."""
+
+    series: str
+    flavor: str
+    width: int
+    height: int
+
+
+def dicom_identity(read_at: ReadAt, size: int) -> DicomIdentity:
+    """The series and image type of a DICOM WSI file, from its data set (no pixel read)."""
+    reader = _Reader(read_at, size)
+    if size < 132 or reader.read(128, 4) != b"DICM":
+        raise UnsupportedFormatError("not a DICOM file")
+    meta, pos = _file_meta(reader)
+    if _strings(meta.get(MEDIA_SOP_CLASS))[:1] != [_WSI_CLASS]:
+        raise UnsupportedFormatError("not a DICOM whole-slide image")
+    syntax = (_strings(meta.get(TRANSFER_SYNTAX)) or [""])[0]
+    if syntax not in _SYNTAXES:
+        raise BrokenSlideError(f"unsupported DICOM transfer syntax {syntax}")
+    walker = _Walker(reader)
+    walker.dataset(pos, None, ())
+    top = walker.found.top
+    series = (_strings(top.get(SERIES_INSTANCE)) or [""])[0]
+    if not series:
+        raise BrokenSlideError("the DICOM file lacks its series UID")
+    flavor = (_strings(top.get(IMAGE_TYPE))[2:3] or [""])[0]
+    width = _int(top.get(TOTAL_COLUMNS)) or 0
+    height = _int(top.get(TOTAL_ROWS)) or 0
+    return DicomIdentity(series, flavor, width, height)
+
+
 def _file_meta(reader: _Reader) -> tuple[dict[int, _Value], int]:
     """Group 0002 elements (always explicit VR little endian) and where the data set starts."""
     meta: dict[int, _Value] = {}

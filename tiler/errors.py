@@ -7,6 +7,8 @@ place, never by matching strings.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class SlideBridgeError(Exception):
     """Root of every error SlideBridge raises on purpose."""
@@ -66,3 +68,14 @@ class RangeOutsideFileError(ByteRangeError):
 
 class RangeOverlapError(ByteRangeError):
     """The range overlaps bytes already received without being wholly inside them."""
+
+
+def one_line(error: BaseException, path: Path) -> str:
+    """A library's message on one line, without the server's directory layout."""
+    text = " ".join(str(error).replace(str(path), path.name).split())
+    return text[:500] or type(error).__name__
+
+
+def read_failure(path: Path, what: str, error: BaseException) -> BrokenSlideError:
+    """A reader's failure to `what` (e.g. "read pixels") in `path`, as one typed error."""
+    return BrokenSlideError(f"{path.name}: cannot {what}: {one_line(error, path)}", path=str(path))

@@ -18,6 +18,20 @@ MAX_DECODE_PIXELS = 20_000 * 20_000
 #: Largest dimension any side may have.
 MAX_SIDE = 1_000_000
 
+
+def check_dimensions(name: str, width: int, height: int, path: str | None = None) -> None:
+    """Refuse an image whose header's size is empty or beyond what we agree to decode,
+    before any pixel is decoded."""
+    from tiler.errors import BrokenSlideError, SlideTooLargeError
+
+    if width <= 0 or height <= 0:
+        raise BrokenSlideError(f"{name}: empty image ({width}x{height})", path=path)
+    if width * height > MAX_SLIDE_PIXELS or max(width, height) > MAX_SIDE:
+        raise SlideTooLargeError(
+            f"{name}: {width}x{height} pixels is beyond the accepted size", path=path
+        )
+
+
 pyvips.block_untrusted_set(True)
 Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False

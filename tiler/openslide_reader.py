@@ -21,6 +21,8 @@ from tiler.errors import (
     SlideError,
     SlideTooLargeError,
     UnsupportedFormatError,
+    one_line,
+    read_failure,
 )
 from tiler.slide import Level, Slide, SlideInfo, background_of, composite_on
 
@@ -45,12 +47,6 @@ def _calibration(properties: Mapping[str, str], key: str) -> float | None:
     return mpp if mpp is not None and mpp <= MAX_PLAUSIBLE_MPP else None
 
 
-def _one_line(error: BaseException, path: Path) -> str:
-    """The library's message on one line, without the server's directory layout."""
-    text = " ".join(str(error).replace(str(path), path.name).split())
-    return text or type(error).__name__
-
-
 class OpenSlideSlide(Slide):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -70,7 +66,7 @@ class OpenSlideSlide(Slide):
             ) from error
         except (openslide.OpenSlideError, OSError, ValueError) as error:
             raise BrokenSlideError(
-                f"{self.path.name}: cannot open {vendor} slide: {_one_line(error, self.path)}",
+                f"{self.path.name}: cannot open {vendor} slide: {one_line(error, self.path)}",
                 path=str(path),
             ) from error
         self._info = self._read_info(vendor)
@@ -79,13 +75,7 @@ class OpenSlideSlide(Slide):
         osr = self._osr
         props = dict(osr.properties)
         width, height = osr.dimensions
-        if width <= 0 or height <= 0:
-            raise BrokenSlideError(f"{self.path.name}: empty slide ({width}x{height})")
-        if width * height > hardening.MAX_SLIDE_PIXELS or max(width, height) > hardening.MAX_SIDE:
-            raise SlideTooLargeError(
-                f"{self.path.name}: {width}x{height} pixels is beyond the accepted size",
-                path=str(self.path),
-            )
+        hardening.check_dimensions(self.path.name, width, height, str(self.path))
         levels = [
             Level(w, h, float(d))
             for (w, h), d in zip(osr.level_dimensions, osr.level_downsamples, strict=True)
@@ -119,10 +109,7 @@ class OpenSlideSlide(Slide):
             return self._osr.read_region(l0_location, level, size)
         except openslide.OpenSlideError as error:
             self.broken = True
-            raise BrokenSlideError(
-                f"{self.path.name}: cannot read pixels: {_one_line(error, self.path)}",
-                path=str(self.path),
-            ) from error
+            raise read_failure(self.path, "read pixels", error) from error
 
     def associated_image(self, name: str) -> Image.Image:
         if name not in self._info.associated:
@@ -139,7 +126,7 @@ class OpenSlideSlide(Slide):
         except openslide.OpenSlideError as error:
             self.broken = True
             raise BrokenSlideError(
-                f"{self.path.name}: cannot read {name}: {_one_line(error, self.path)}"
+                f"{self.path.name}: cannot read {name}: {one_line(error, self.path)}"
             ) from error
         import numpy as np
 

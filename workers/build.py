@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.storage import PYRAMID_OPTIONS, file_sha256, pyramid_path, slide_file
+from app.core.storage import PYRAMID_OPTIONS, pyramid_path, slide_file, stored_sha256
 from app.models.jobs import Job, JobState
 from app.models.slides import SlideRecord
 from tiler import SlideError
@@ -72,7 +72,7 @@ def run_claimed(db: Database, settings: Settings, job: Job, owner: str) -> JobSt
     try:
         jobs.set_progress(db, job.id, owner, slide.id, 0.0)
         source = slide_file(settings, slide.storage_path)
-        if file_sha256(source) != slide.sha256:
+        if stored_sha256(source) != slide.sha256:
             raise SlideError("the stored slide file does not match its SHA-256 (damaged storage)")
         build_pyramid(
             source,

@@ -31,6 +31,12 @@ class Unit:
     def multi_file(self) -> bool:
         return len(self.files) != 1 or self.files[0].suffix.lower() == ".mrxs"
 
+    def base(self, root: Path) -> Path:
+        """What the unit's relative file names start from: its own folder (a DICOM
+        series), or the scanner's folder (a MIRAX `.mrxs` beside its folder)."""
+        folder = root / self.name
+        return folder if folder.is_dir() else root
+
 
 def _signature(root: Path, files: list[Path]) -> tuple[tuple[str, int, int], ...]:
     out = []

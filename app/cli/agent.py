@@ -17,6 +17,8 @@ import typer
 from app.cli.common import byte_progress, fail
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from app.agent.courier import Courier
 
 DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
@@ -40,8 +42,30 @@ def _token(server: str) -> str:
         fail(error.reason)
 
 
+def _send_set(server: str, token: str, path: Path, site: str | None, bar: Progress) -> bool:
+    """A folder of one slide's files (a DICOM series, a MIRAX slide's parent) as one
+    slide; False when the hub refused it (the reason printed)."""
+    from app.agent.hub import UploadRefusedError
+    from app.agent.sets import SetSender
+
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    task = bar.add_task(path.name[:40], total=sum(p.stat().st_size for p in files))
+    try:
+        slide_id = SetSender(server, token).send(
+            path, files, site=site, progress=lambda done, _t: bar.update(task, completed=done)
+        )
+    except UploadRefusedError as error:
+        bar.console.print(f"[red]refused[/red] {error.reason}")
+        return False
+    bar.console.print(f"{path.name}: slide {slide_id} (one slide of several files)")
+    return True
+
+
 def upload(
-    paths: Annotated[list[Path], typer.Argument(help="Slide files.", exists=True, dir_okay=False)],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Slide files, or folders of one slide's files.", exists=True),
+    ],
     server: Server,
     site: Annotated[str | None, typer.Option(help="Site code (default: your own).")] = None,
     case: Annotated[str | None, typer.Option(help="Case id (frozen section).")] = None,
@@ -56,18 +80,21 @@ def upload(
         ),
     ] = False,
 ) -> None:
-    """Upload slide files, resuming after cuts and across runs; prints each slide id."""
+    """Upload slide files, resuming after cuts and across runs; prints each slide id. A
+    folder is one slide of several files (sent whole again after a cut)."""
     from rich.progress import TaskID
 
     from app.agent.hub import UploadRefusedError
     from app.agent.tus import Sender
 
-    sender = Sender(
-        server, _token(server), state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum
-    )
+    token = _token(server)
+    sender = Sender(server, token, state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum)
     failed = 0
     with byte_progress() as bar:
         for path in paths:
+            if path.is_dir():
+                failed += not _send_set(server, token, path, site, bar)
+                continue
             task = bar.add_task(path.name[:40], total=path.stat().st_size)
 
             def advance(done: int, _total: int, task: TaskID = task) -> None:
@@ -86,7 +113,10 @@ def upload(
 
 
 def send(
-    paths: Annotated[list[Path], typer.Argument(help="Slide files.", exists=True, dir_okay=False)],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Slide files, or folders of one slide's files.", exists=True),
+    ],
     server: Server,
     site: Annotated[str | None, typer.Option(help="Site code (default: your own).")] = None,
     case: Annotated[str | None, typer.Option(help="Case id (frozen section).")] = None,
@@ -97,15 +127,19 @@ def send(
     """Send slides in the order the pathologist needs them: the hub shows each slide from
     its first bytes, and what a viewer looks at comes first. Resumes after cuts and
     restarts; exits 0 when the hub has verified every file. Formats the hub cannot show
-    while they arrive go in byte order (tus)."""
+    while they arrive go in byte order (tus); a folder is one slide of several files."""
     from rich.progress import TaskID
 
     from app.agent.hub import UploadRefusedError
 
-    courier = _courier(server, state_dir, piece_kb, connections)
+    token = _token(server)
+    courier = _courier(server, state_dir, piece_kb, connections, token=token)
     failed = 0
     with byte_progress() as bar:
         for path in paths:
+            if path.is_dir():
+                failed += not _send_set(server, token, path, site, bar)
+                continue
             task = bar.add_task(path.name[:40], total=path.stat().st_size)
 
             def advance(done: int, _total: int, task: TaskID = task) -> None:
@@ -123,12 +157,18 @@ def send(
         raise typer.Exit(1)
 
 
-def _courier(server: str, state_dir: Path, piece_kb: int = 256, connections: int = 2) -> Courier:
+def _courier(
+    server: str,
+    state_dir: Path,
+    piece_kb: int = 256,
+    connections: int = 2,
+    token: str | None = None,
+) -> Courier:
     from app.agent.courier import Courier
     from app.agent.send import ProgressiveSender
     from app.agent.tus import Sender
 
-    token = _token(server)
+    token = token or _token(server)
     progressive = ProgressiveSender(
         server, token, piece_bytes=piece_kb * 1024, connections=connections
     )
@@ -144,32 +184,32 @@ def watch(
     interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 5.0,
     once: Annotated[bool, typer.Option(help="Stop when nothing is left to send.")] = False,
 ) -> None:
-    """Send new slides from a scanner's folder once they stop growing, in order of arrival."""
+    """Send new slides from a scanner's folder once they stop growing, in order of arrival;
+    a DICOM series folder or a MIRAX slide goes as one slide of several files."""
     from app.agent.hub import UploadRefusedError
+    from app.agent.sets import SetSender
     from app.agent.watch import WatchState, scan
 
-    courier = _courier(server, state_dir)
+    token = _token(server)
+    courier = _courier(server, state_dir, token=token)
+    sets = SetSender(server, token)
     state = WatchState.load(state_dir / f"watch-{site}.json")
     typer.echo(f"watching {directory} for site {site} (Ctrl-C stops)")
     while True:
         units = scan(directory)
         for unit in state.ready(units, settle):
-            if unit.multi_file:
-                # The hub registers one file per slide so far; a MIRAX folder or a DICOM
-                # series needs server-side grouping. Keep it unsent, say so once.
-                if unit.name not in state.sent:
-                    typer.echo(f"{unit.name}: multi-file slide, not sent (hub support pending)")
-                    state.sent[unit.name] = {"deferred": "multi-file"}
-                continue
             try:
-                sent = courier.deliver(unit.files[0], site=site)
+                if unit.multi_file:
+                    slide_id = sets.send(unit.base(directory), list(unit.files), site=site)
+                else:
+                    slide_id = courier.deliver(unit.files[0], site=site).slide_id
             except UploadRefusedError as error:
                 typer.echo(f"refused: {error.reason}", err=True)
                 state.record(unit, refused=error.reason)
                 continue
-            state.record(unit, slide_id=sent.slide_id)
-            typer.echo(f"{unit.name}: slide {sent.slide_id}")
-        pending = [u for u in units if not state.is_sent(u) and not u.multi_file]
+            state.record(unit, slide_id=slide_id)
+            typer.echo(f"{unit.name}: slide {slide_id}")
+        pending = [u for u in units if not state.is_sent(u)]
         if once and not pending:
             return
         time.sleep(min(interval, settle) if once else interval)

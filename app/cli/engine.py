@@ -19,7 +19,7 @@ from app.cli.common import fail
 
 
 def info(
-    path: Annotated[Path, typer.Argument(help="Slide file.")],
+    path: Annotated[Path, typer.Argument(help="Slide file, or a folder of one slide's files.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     properties: Annotated[bool, typer.Option(help="Include every vendor property.")] = False,
 ) -> None:
@@ -62,7 +62,7 @@ def progress_bar(label: str) -> Iterator[Callable[[float], None] | None]:
 
 
 def tile(
-    path: Annotated[Path, typer.Argument(help="Slide file.")],
+    path: Annotated[Path, typer.Argument(help="Slide file, or a folder of one slide's files.")],
     outdir: Annotated[Path, typer.Argument(help="Writes OUTDIR/NAME.dzi and OUTDIR/NAME_files/.")],
     tile_size: Annotated[int, typer.Option(help="Tile size without overlap.")] = 254,
     overlap: Annotated[int, typer.Option(help="Pixels shared with each neighbour.")] = 1,

@@ -225,14 +225,19 @@ def user_enable(username: Annotated[str, typer.Argument()]) -> None:
 
 @slide_cli.command("add")
 def slide_add(
-    path: Annotated[Path, typer.Argument(help="A slide file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A slide file, or a folder holding one slide's files (MIRAX, DICOM)."),
+    ],
     site: Annotated[str, typer.Option(help="Site code the slide belongs to.")],
     urgent: Annotated[bool, typer.Option(help="Intraoperative: build its pyramid first.")] = False,
 ) -> None:
-    """Register a slide file as `POST /api/slides` does (the file is copied into the store)."""
+    """Register a slide as `POST /api/slides` (a file) or `POST /api/slides/sets` (a folder
+    of one slide's files) does; the files are copied into the store."""
     from app.core import audit
     from app.services import accounts
     from app.services import slides as slide_service
+    from app.services.slide_sets import stage_local_folder
     from app.services.staging import stage_local_file
     from workers.dispatch import dispatcher_for
 
@@ -240,11 +245,12 @@ def slide_add(
     db = _database(settings)
     actor = audit.Actor(None, "cli", "local")
     with _bad_input_exits():
-        if not path.is_file():
-            fail(f"not a file: {path}")
+        if not path.is_file() and not path.is_dir():
+            fail(f"not a file or folder: {path}")
         with db.read() as session:
             site_row = accounts.site_by_code(session, site)
-        staged = stage_local_file(path, settings.staging_dir, settings.max_upload_bytes)
+        stage = stage_local_folder if path.is_dir() else stage_local_file
+        staged = stage(path, settings.staging_dir, settings.max_upload_bytes)
         result = slide_service.register(db, settings, staged, site_row, urgent=urgent)
     slide_service.record_registration(db, actor, result, site_row.id, staged.display_name)
     if result.job_id is not None:

@@ -90,6 +90,14 @@ def check_may_add_slides(user: User) -> None:
         raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
 
 
+def check_may_calibrate(user: User) -> None:
+    """A calibration is a reading of the glass under the site's own microscope (a stage
+    micrometer): its technicians and the pathologists who cover it set it; surgeons read
+    slides and admins run the service."""
+    if user.role not in (Role.technician, Role.pathologist):
+        raise PermissionDeniedError("technicians and pathologists of the site calibrate slides")
+
+
 def may_view_identifying_image(user: User, name: str) -> bool:
     """Label and macro images show patient names: clinicians of the case only.
 

@@ -23,6 +23,15 @@ class SlideStatus(StrEnum):
     failed = "failed"
 
 
+class Calibration(StrEnum):
+    """Where a slide's µm per pixel comes from (none: the slide is uncalibrated)."""
+
+    #: The file states it (a scanner's metadata, a TIFF resolution, OME physical size).
+    file = "file"
+    #: A user set it on a picture the file did not calibrate (audited: `slide.calibrate`).
+    user = "user"
+
+
 class SlideBase(SQLModel):
     name: str = Field(max_length=255)
     sha256: str = Field(max_length=64, index=True)
@@ -35,6 +44,10 @@ class SlideBase(SQLModel):
     mpp_x: float | None = None
     mpp_y: float | None = None
     objective_power: float | None = None
+    calibration: Calibration | None = Field(default=None, sa_type=EnumText)
+    #: The SHA-256 of the file the site sent, when what is stored is derived from it (a
+    #: picture stored as its tiled copy); `sha256` is always that of what is stored.
+    received_sha256: str | None = Field(default=None, max_length=64, index=True)
 
 
 class SlideRecord(SlideBase, table=True):
@@ -68,6 +81,14 @@ class SlidePublic(SlideBase):
     received: float = Field(
         default=1.0, description="fraction of the file's bytes at the hub, 0..1 (arriving)"
     )
+
+
+class CalibrationUpdate(SQLModel):
+    """A user's calibration of a picture the file did not calibrate, in µm per pixel
+    (a stage micrometer's reading); `mpp_y` defaults to `mpp_x` (square pixels)."""
+
+    mpp_x: float = Field(gt=0, le=50, description="µm per pixel across")
+    mpp_y: float | None = Field(default=None, gt=0, le=50, description="µm per pixel down")
 
 
 class SlideList(SQLModel):

@@ -94,6 +94,16 @@ def _stamp(row: Annotation, slide: SlideRecord) -> None:
     row.provenance = json.dumps(facts, separators=(",", ":"))
 
 
+def restamp_all(session: Session, slide: SlideRecord) -> int:
+    """Rewrite the provenance (lengths and areas in µm) of every annotation of `slide`,
+    after its calibration changed; in the caller's transaction. Returns how many."""
+    rows = list(session.exec(select(Annotation).where(Annotation.slide_id == slide.id)))
+    for row in rows:
+        _stamp(row, slide)
+        session.add(row)
+    return len(rows)
+
+
 def _dashed(text: str) -> str:
     """SQLite keeps UUIDs as 32 hex digits, PostgreSQL with dashes; GeoJSON ids have them."""
     if len(text) != 32:

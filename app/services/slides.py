@@ -1,15 +1,22 @@
 """Slides: register, look up (audited), describe and delete; shared by the API and the CLI.
 
-Where the files live is `app.core.storage`'s contract. One file is one slide so
-far: multi-file formats (MIRAX `.mrxs` with its data folder, DICOM series spread
-over files) cannot be registered yet.
+Where the files live is `app.core.storage`'s contract. A picture only libvips reads
+(a phone photograph, a camera capture, a stripped TIFF) is stored as the tiled
+pyramidal TIFF the engine writes from it once on registration (`PYRAMID_SUFFIX`):
+its record keeps the copy's SHA-256 and the received file's (`received_sha256`, by
+which a second upload of the picture is found) and reader name; every tile is read
+from the tiled copy, never by decoding the whole picture again. A slide of several
+files is staged as a folder (`app.services.slide_sets`) and registered the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import func
@@ -22,18 +29,29 @@ from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
-from app.core.storage import content_path, pyramid_path, slide_file
+from app.core.storage import content_path, file_sha256, pyramid_path, slide_file
 from app.models.accounts import Site
 from app.models.audit import Outcome
 from app.models.jobs import URGENT_PRIORITY, Job
-from app.models.slides import LevelPublic, SlideList, SlidePublic, SlideRecord, SlideStatus
+from app.models.slides import (
+    Calibration,
+    LevelPublic,
+    SlideList,
+    SlidePublic,
+    SlideRecord,
+    SlideStatus,
+)
 from app.models.transfers import Transfer, TransferStatus
 from app.services.audited import visible_slide_audited
 from app.services.context import Context
 from app.services.staging import StagedFile, move_into_place, safe_suffix
 from tiler import SlideError, SlideInfo, open_slide
+from tiler.registry import write_tiled_copy
 
 log = logging.getLogger(__name__)
+
+#: The suffix of a stored tiled copy of a picture, after the received file's SHA-256.
+PYRAMID_SUFFIX = ".pyramid.tiff"
 
 
 @dataclass(frozen=True)
@@ -92,20 +110,22 @@ def register(
     so a refused upload leaves nothing behind.
     """
     try:
-        try:
+        with _their_name_in_errors(staged):
             info = probe(staged.path)
-        except SlideError as error:
-            # The engine names the file it read: that is our random staging name, not theirs.
-            error.reason = error.reason.replace(staged.path.name, staged.display_name)
-            error.args = (error.reason,)
-            raise
         with db.read() as session:
             existing = _existing(session, site.id, staged.sha256)
             if existing is not None:
                 staged.discard()
                 return Registered(existing, False, None, 0)
             check_quota(session, settings, site, staged.size)
-        relative = content_path(staged.sha256, safe_suffix(staged.path.name))
+        with _their_name_in_errors(staged):
+            stored = _tiled_copy(settings, staged, info)
+        received = staged.sha256 if stored is not None else None
+        if stored is not None:
+            staged.discard()
+            staged, info = stored
+        suffix = PYRAMID_SUFFIX if stored is not None else safe_suffix(staged.path.name)
+        relative = content_path(staged.sha256, suffix)
         move_into_place(staged, settings.data_dir / relative)
     except BaseException:
         staged.discard()
@@ -116,6 +136,7 @@ def register(
         sha256=staged.sha256,
         storage_path=relative.as_posix(),
         size_bytes=staged.size,
+        received_sha256=received,
         vendor="",
         width=0,
         height=0,
@@ -131,11 +152,41 @@ def register(
     except IntegrityError:
         # The same content was registered for this site concurrently: answer with that one.
         with db.read() as session:
-            winner = _existing(session, site.id, staged.sha256)
+            winner = _existing(session, site.id, received or staged.sha256)
         if winner is None:
             raise
         return Registered(winner, False, None, 0)
     return Registered(slide, True, job.id, priority)
+
+
+@contextmanager
+def _their_name_in_errors(staged: StagedFile) -> Iterator[None]:
+    """The engine names the file it read: that is our random staging name, not theirs."""
+    try:
+        yield
+    except SlideError as error:
+        error.reason = error.reason.replace(staged.path.name, staged.display_name)
+        error.args = (error.reason,)
+        raise
+
+
+def _tiled_copy(
+    settings: Settings, staged: StagedFile, info: SlideInfo
+) -> tuple[StagedFile, SlideInfo] | None:
+    """The tiled pyramid to store instead of a picture, as a staged file (the received
+    file's name, the copy's SHA-256), and its metadata (levels as the engine will read
+    them; the reader and calibration of the received file). None for a slide."""
+    target = settings.staging_dir / f"{uuid.uuid4().hex}{PYRAMID_SUFFIX}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not write_tiled_copy(staged.path, target):
+            return None
+        stored = probe(target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    copy = StagedFile(target, file_sha256(target), target.stat().st_size, staged.display_name)
+    return copy, replace(stored, vendor=info.vendor, mpp_x=info.mpp_x, mpp_y=info.mpp_y)
 
 
 def describe(slide: SlideRecord, info: SlideInfo) -> None:
@@ -143,15 +194,16 @@ def describe(slide: SlideRecord, info: SlideInfo) -> None:
     slide.vendor = info.vendor[:64]
     slide.width, slide.height = info.width, info.height
     slide.mpp_x, slide.mpp_y = info.mpp_x, info.mpp_y
+    slide.calibration = Calibration.file if info.mpp_x and info.mpp_y else None
     slide.objective_power = info.objective_power
     slide.levels = [level.__dict__ for level in info.levels]
     slide.associated = list(info.associated)
 
 
 def _existing(session: Session, site_id: uuid.UUID, sha256: str) -> SlideRecord | None:
-    return session.exec(
-        select(SlideRecord).where(SlideRecord.site_id == site_id, SlideRecord.sha256 == sha256)
-    ).first()
+    """The site's slide of this content: stored as it is, or received as it (a picture)."""
+    same = (col(SlideRecord.sha256) == sha256) | (col(SlideRecord.received_sha256) == sha256)
+    return session.exec(select(SlideRecord).where(SlideRecord.site_id == site_id, same)).first()
 
 
 def received_fractions(session: Session, slides: list[SlideRecord]) -> dict[uuid.UUID, float]:
@@ -181,6 +233,8 @@ def to_public(slide: SlideRecord, site_code: str, received: float = 1.0) -> Slid
         height=slide.height,
         mpp_x=slide.mpp_x,
         mpp_y=slide.mpp_y,
+        calibration=slide.calibration,
+        received_sha256=slide.received_sha256,
         objective_power=slide.objective_power,
         levels=[LevelPublic.model_validate(level) for level in slide.levels],
         associated=list(slide.associated),
@@ -210,7 +264,11 @@ def delete(db: Database, settings: Settings, slide: SlideRecord) -> None:
         ).one()
     pyramid_path(settings, slide.id).unlink(missing_ok=True)
     if shared == 0:
-        slide_file(settings, slide.storage_path).unlink(missing_ok=True)
+        stored = slide_file(settings, slide.storage_path)
+        if stored.is_dir():  # a slide of several files
+            shutil.rmtree(stored, ignore_errors=True)
+        else:
+            stored.unlink(missing_ok=True)
 
 
 # --- the actions the routes call: audited -------------------------------------------

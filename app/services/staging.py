@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, TypeVar
 
 import anyio
 from python_multipart.exceptions import MultipartParseError
@@ -28,6 +28,7 @@ from starlette.requests import Request
 
 from app.core.errors import PayloadTooLargeError, UnprocessableError
 
+T = TypeVar("T", covariant=True)
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CHUNK = 1024 * 1024
@@ -44,7 +45,10 @@ class StagedFile:
     display_name: str
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.path.is_dir():  # the files of one slide (`slide_sets`)
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -199,7 +203,28 @@ async def receive_upload(request: Request, staging_dir: Path, max_bytes: int) ->
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise UnprocessableError("send the slide as multipart/form-data with a 'file' field")
-    reader = _FormReader(staging_dir, max_bytes)
+    form = await stream_parts(request, _FormReader(staging_dir, max_bytes), boundary)
+    if form.file is None or form.file.size == 0:
+        if form.file is not None:
+            form.file.discard()
+        raise UnprocessableError("no file: send the slide in the form field 'file'")
+    return form
+
+
+class PartReader(Protocol[T]):
+    """What `stream_parts` drives: push-parser callbacks, file bytes queued in `pending`."""
+
+    pending: list[bytes]
+
+    def callbacks(self) -> dict[str, Callable[..., None]]: ...
+    def flush(self) -> None: ...
+    def finish(self) -> T: ...
+    def abort(self) -> None: ...
+
+
+async def stream_parts(request: Request, reader: PartReader[T], boundary: bytes) -> T:
+    """Feed a multipart body to `reader` as it arrives, file bytes written off the event
+    loop; `reader.abort()` (nothing kept) on any failure."""
     parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in request.stream():
@@ -207,18 +232,13 @@ async def receive_upload(request: Request, staging_dir: Path, max_bytes: int) ->
             if reader.pending:
                 await anyio.to_thread.run_sync(reader.flush)
         parser.finalize()
-        form = await anyio.to_thread.run_sync(reader.finish)
+        return await anyio.to_thread.run_sync(reader.finish)
     except MultipartParseError as error:
         reader.abort()
         raise UnprocessableError(f"malformed multipart body: {error}") from error
     except BaseException:
         reader.abort()
         raise
-    if form.file is None or form.file.size == 0:
-        if form.file is not None:
-            form.file.discard()
-        raise UnprocessableError("no file: send the slide in the form field 'file'")
-    return form
 
 
 def move_into_place(staged: StagedFile, target: Path) -> None:

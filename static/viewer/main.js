@@ -11,6 +11,7 @@ import { ClassList, showAssociated, showHistory, showMetadata, showSelection } f
 import { Live } from "./live.js";
 import { Arrival, arrivalText, waitForStructure } from "./arrival.js";
 import { TileRefresh } from "./tile-refresh.js";
+import { setUpCalibration } from "./calibration.js";
 
 const TOOLS = [
   ["point", "Point", "p"], ["rectangle", "Rectangle", "b"], ["ellipse", "Ellipse", "e"],
@@ -153,7 +154,6 @@ function start(slide, me) {
 
   // --- magnification, scale bar ----------------------------------------------------
   const readout = document.getElementById("mag-readout");
-  const mpp = micronsPerPixel(slide);
   const imageZoom = () => viewer.viewport.viewportToImageZoom(viewer.viewport.getZoom(true));
   const magButtons = document.getElementById("mag-buttons");
   STEPS.forEach((step, i) => {
@@ -171,7 +171,7 @@ function start(slide, me) {
     const mag = magnification(slide, z);
     state.magnification = mag;
     readout.textContent = mag === null ? `zoom ${z.toFixed(2)} (no calibration)` : `${formatMagnification(mag)} equivalent`;
-    const bar = scaleBar(mpp, z);
+    const bar = scaleBar(micronsPerPixel(slide), z);
     const line = document.getElementById("scalebar-line");
     const text = document.getElementById("scalebar-text");
     if (bar) {
@@ -184,7 +184,19 @@ function start(slide, me) {
     }
   }
   viewer.addHandler("update-viewport", updateScale);
-  if (!mpp && !slide.objective_power) for (const b of magButtons.querySelectorAll("button")) b.disabled = true;
+  function enableSteps() {
+    const off = !micronsPerPixel(slide) && !slide.objective_power;
+    for (const b of magButtons.querySelectorAll("button")) b.disabled = off;
+  }
+  enableSteps();
+  // A user's calibration changes `slide` in place: the overlay and panel read it from there.
+  setUpCalibration(slide, me, () => {
+    showMetadata(slide);
+    enableSteps();
+    updateScale();
+    overlay.schedule();
+    if (selected) select(selected);
+  });
 
   // --- toolbar ---------------------------------------------------------------------
   const toolBox = document.getElementById("tools");

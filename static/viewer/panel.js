@@ -20,7 +20,9 @@ export function showMetadata(slide) {
     ["Status", statusWords(slide)],
     ["Scanner", slide.vendor],
     ["Size", formatPixels(slide.width, slide.height)],
-    ["Pixel size", slide.mpp_x ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm` : "no calibration"],
+    ["Pixel size", slide.mpp_x
+      ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm${slide.calibration === "user" ? " (set by a user)" : ""}`
+      : "no calibration"],
     ["Objective", slide.objective_power ? `${slide.objective_power}×` : "not recorded"],
     ["Levels", String(slide.levels.length)],
     ["File", formatBytes(slide.size_bytes)],

@@ -350,12 +350,20 @@ def dicom_slide(
     sparse: bool = False,
     split: bool = False,
     seed: int = 3,
+    pixels: np.ndarray | None = None,
+    instance: str = "1.2.3.4.5.6.7",
+    image_type: str = "DERIVED\\PRIMARY\\VOLUME\\NONE",
+    spacing_mm: float = 0.00025,
+    series: str = "1.2.3.4.5.6.8",
 ) -> Path:
     """A one-level VL WSI with JPEG baseline frames (YBR_FULL_422). `offsets`: "none",
     "basic" or "extended" table; `sparse`: TILED_SPARSE with per-frame positions, frames
     in reverse order and one tile without a frame; `split`: each frame in two fragments
-    (needs an offset table)."""
-    pixels = tissue(width, height, seed)
+    (needs an offset table). One file of a series: `pixels`, `instance` (SOP Instance
+    UID), `image_type` (VOLUME, LABEL, OVERVIEW) and `spacing_mm` per file."""
+    if pixels is None:
+        pixels = tissue(width, height, seed)
+    height, width = pixels.shape[:2]
     cols, _rows = -(-width // tile), -(-height // tile)
     tiles = _tiles(pixels, tile)
     order = list(range(len(tiles)))
@@ -370,16 +378,17 @@ def dicom_slide(
     meta_body = (
         _element(0x0002, 0x0001, "OB", b"\0\1")
         + _text(0x0002, 0x0002, "UI", "1.2.840.10008.5.1.4.1.1.77.1.6")
-        + _text(0x0002, 0x0003, "UI", "1.2.3.4.5.6.7")
+        + _text(0x0002, 0x0003, "UI", instance)
         + _text(0x0002, 0x0010, "UI", syntax)
     )
     meta = _ul(0x0002, 0x0000, len(meta_body)) + meta_body
-    pixel_measures = _sequence(0x0028, 0x9110, [_text(0x0028, 0x0030, "DS", "0.00025\\0.00025")])
+    spacing = f"{spacing_mm:g}\\{spacing_mm:g}"
+    pixel_measures = _sequence(0x0028, 0x9110, [_text(0x0028, 0x0030, "DS", spacing)])
     data = (
-        _text(0x0008, 0x0008, "CS", "DERIVED\\PRIMARY\\VOLUME\\NONE")
+        _text(0x0008, 0x0008, "CS", image_type)
         + _text(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.77.1.6")
-        + _text(0x0008, 0x0018, "UI", "1.2.3.4.5.6.7")
-        + _text(0x0020, 0x000E, "UI", "1.2.3.4.5.6.8")
+        + _text(0x0008, 0x0018, "UI", instance)
+        + _text(0x0020, 0x000E, "UI", series)
         + _text(0x0020, 0x9311, "CS", "TILED_SPARSE" if sparse else "TILED_FULL")
         + _us(0x0028, 0x0002, 3)
         + _text(0x0028, 0x0004, "CS", "YBR_FULL_422")
@@ -433,3 +442,31 @@ def dicom_slide(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\0" * 128 + b"DICM" + meta + data + pixel)
     return path
+
+
+def dicom_series(folder: Path, *, seed: int = 21, series: str = "1.2.3.4.5.6.8") -> Path:
+    """A DICOM WSI series as modern scanners write it: one file per level (1x, 2x, 4x of
+    1024x768, tiles of 128) and a label, every file of one series; names as a PACS
+    export gives them (not in level order)."""
+    pixels = tissue(1024, 768, seed)
+    levels = [pixels, halve(pixels), halve(halve(pixels))]
+    names = ["IM0003.dcm", "IM0001.dcm", "IM0002.dcm"]
+    for index, (name, level) in enumerate(zip(names, levels, strict=True)):
+        dicom_slide(
+            folder / name,
+            pixels=level,
+            tile=128,
+            instance=f"{series}.{index + 10}",
+            spacing_mm=0.00025 * 2**index,
+            series=series,
+        )
+    dicom_slide(
+        folder / "IM0004.dcm",
+        pixels=tissue(128, 128, seed + 1),  # one frame: the label is square
+        tile=128,
+        instance=f"{series}.20",
+        image_type="ORIGINAL\\PRIMARY\\LABEL\\NONE",
+        spacing_mm=0.01,
+        series=series,
+    )
+    return folder

@@ -89,3 +89,16 @@ def test_bad_input_exits_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith("slidebridge: error: ")
     assert "Traceback" not in done.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_info_and_tile_of_a_picture(pictures: dict[str, Path], tmp_path: Path) -> None:
+    done = run("info", str(pictures["camera16"]), "--json")
+    assert done.returncode == 0, done.stderr
+    meta = json.loads(done.stdout)
+    assert (meta["vendor"], meta["width"], meta["height"]) == ("image-tiff", 700, 500)
+    assert meta["mpp_x"] == pytest.approx(0.345, rel=1e-5)
+    phone = run("info", str(pictures["phone"]))
+    assert "image-jpeg, 480 x 640" in phone.stdout and "resolution: unknown" in phone.stdout
+    done = run("tile", str(pictures["phone"]), str(tmp_path), "--json", "--processes", "1")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "phone.dzi").is_file() and json.loads(done.stdout)["tiles"] > 0

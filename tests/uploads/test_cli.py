@@ -13,6 +13,7 @@ import httpx
 
 from app.agent.watch import WatchState, scan
 from tests.conftest import SLIDES, SMALL_SVS, TINY_SVS, World
+from tests.tiler.slide_files import dicom_series as write_series
 
 SLIDEBRIDGE = Path(sys.executable).parent / "slidebridge"
 
@@ -57,21 +58,43 @@ def test_watch_sends_settled_files_once_in_order_of_arrival(
     mirax.mkdir()
     (mirax / "Data0000.dat").write_bytes(b"x")
     (scanner / "slide.mrxs").write_bytes(b"[GENERAL]")
+    write_series(scanner / "series")  # a DICOM series: one slide of four files
     state = tmp_path / "state"
     args = ["watch", str(scanner), "--server", live, "--site", "NORTH", "--state-dir",
             str(state), "--settle", "0.3", "--interval", "0.2", "--once"]  # fmt: skip
     first = _run(world, *args)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.index("first.svs: slide") < first.stdout.index("second.svs: slide")
-    assert "slide.mrxs: multi-file slide, not sent" in first.stdout
-    assert _uploads(live, world) == 2
+    assert "series: slide " in first.stdout
+    # An incomplete MIRAX slide is refused with the hub's reason, and not sent again.
+    assert "incomplete MIRAX slide: slide/Slidedat.ini is missing" in first.stderr
+    assert _uploads(live, world) == 3
     log = json.loads((state / "watch-NORTH.json").read_text())["sent"]
-    assert set(log) == {"first.svs", "second.svs"}
+    assert set(log) == {"first.svs", "second.svs", "series", "slide.mrxs"}
+    assert "refused" in log["slide.mrxs"] and "slide_id" in log["series"]
     # A restart sends nothing again.
     second = _run(world, *args)
-    assert second.returncode == 0 and "slide " not in second.stdout.replace("multi-file slide", "")
+    assert second.returncode == 0 and "slide " not in second.stdout
     uploads = httpx.get(f"{live}/api/slides", headers=world.auth("admin")).json()["items"]
-    assert len(uploads) == 2
+    assert len(uploads) == 3
+    series = next(u for u in uploads if u["name"] == "series")
+    assert (series["vendor"], len(series["levels"])) == ("dicom", 3)
+
+
+def test_upload_and_send_a_folder_as_one_slide(live: str, world: World, tmp_path: Path) -> None:
+    folder = write_series(tmp_path / "series")
+    done = _run(world, "upload", str(folder), "--server", live, "--site", "NORTH",
+                "--state-dir", str(tmp_path / "state"))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "series: slide " in done.stdout and _uploads(live, world) == 1
+    again = _run(world, "send", str(folder), "--server", live, "--site", "NORTH",
+                 "--state-dir", str(tmp_path / "state"))  # fmt: skip
+    assert again.returncode == 0 and _uploads(live, world) == 1  # the same slide
+    (folder / "IM0002.dcm").write_bytes(b"\0" * 128 + b"DICM")
+    refused = _run(world, "upload", str(folder), "--server", live,
+                   "--state-dir", str(tmp_path / "state"))  # fmt: skip
+    assert refused.returncode == 1 and "refused" in refused.stdout
+    assert "IM0002.dcm" in refused.stdout and _uploads(live, world) == 1
 
 
 def test_scan_groups_mirax_with_its_folder_and_waits_for_files_to_settle(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import numpy as np
@@ -18,17 +18,21 @@ from app.api.deps import (
 )
 from app.api.paging import Offset
 from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image, visible_slide
+from app.core.config import Settings
 from app.core.errors import PermissionDeniedError
 from app.models.audit import Outcome
-from app.models.slides import SlideList, SlidePublic, SlideStatus
+from app.models.slides import CalibrationUpdate, SlideList, SlidePublic, SlideStatus
 from app.models.transfers import ArrivalMap
+from app.services import calibration
 from app.services import slides as service
 from app.services.audited import visible_slide_audited
+from app.services.context import Context
 from app.services.imaging import vips
 from app.services.imaging.capacity import RenderCapacity
 from app.services.imaging.render import thumbnail as render_thumbnail
 from app.services.imaging.render import thumbnail_plan
-from app.services.staging import receive_upload
+from app.services.slide_sets import receive_set
+from app.services.staging import StagedFile, receive_upload
 from app.services.tiles import TileService
 from app.services.transfers import service as transfer_service
 from tiler.errors import NotArrivedError
@@ -38,24 +42,21 @@ router = APIRouter(prefix="/api/slides", tags=["slides"])
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=300"}
 #: Labels and macros show patient names: never kept by a browser (a shared workstation).
 IDENTIFYING_HEADERS = {"Cache-Control": "private, no-store"}
-_UPLOAD_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "site": {"type": "string", "description": "site code (admins)"},
-                        "urgent": {"type": "boolean", "description": "intraoperative case"},
-                    },
-                }
-            }
-        },
-    }
+_FORM_FIELDS = {
+    "site": {"type": "string", "description": "site code (admins)"},
+    "urgent": {"type": "boolean", "description": "intraoperative case"},
 }
+
+
+def _multipart_doc(required: list[str], fields: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a streamed multipart route (FastAPI cannot infer it)."""
+    schema = {"type": "object", "required": required, "properties": fields | _FORM_FIELDS}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+_UPLOAD_DOC = _multipart_doc(["file"], {"file": {"type": "string", "format": "binary"}})
 
 
 @router.post(
@@ -71,18 +72,26 @@ async def upload_slide(
     site already has the same content (same SHA-256); 422 if it is not a readable slide."""
     form = await receive_upload(request, settings.staging_dir, settings.max_upload_bytes)
     assert form.file is not None
-    staged = form.file
+    return await _register(request, response, ctx, settings, form.file, form.fields)
+
+
+async def _register(
+    request: Request,
+    response: Response,
+    ctx: Context,
+    settings: Settings,
+    staged: StagedFile,
+    fields: dict[str, str],
+) -> SlidePublic:
+    """A staged file or set becomes a slide of the site its form names (consumed either way)."""
     try:
         site = await anyio.to_thread.run_sync(
-            service.site_for_new,
-            ctx,
-            form.fields.get("site"),
-            "the form field 'site'",
+            service.site_for_new, ctx, fields.get("site"), "the form field 'site'"
         )
     except BaseException:
         staged.discard()
         raise
-    urgent = form.fields.get("urgent", "").lower() in {"1", "true", "yes", "on"}
+    urgent = fields.get("urgent", "").lower() in {"1", "true", "yes", "on"}
     result = await anyio.to_thread.run_sync(
         lambda: service.add(ctx, settings, staged, site, urgent=urgent)
     )
@@ -93,6 +102,41 @@ async def upload_slide(
     else:
         response.status_code = 200
     return service.to_public(result.slide, site.code)
+
+
+_SET_DOC = _multipart_doc(
+    ["manifest", "file"],
+    {
+        "manifest": {
+            "type": "string",
+            "description": 'JSON, first: {"name": ..., "files": [{"path", "size", "sha256"}, '
+            "...]}, every file of the slide",
+        },
+        "file": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "each file, its filename the manifest's path",
+        },
+    },
+)
+
+
+@router.post(
+    "/sets",
+    status_code=201,
+    openapi_extra=_SET_DOC,
+    responses={200: {"description": "the same set was already registered for this site"}},
+)
+async def upload_slide_set(
+    request: Request, response: Response, ctx: ContextDep, settings: SettingsDep
+) -> SlidePublic:
+    """Register a slide of several files (a DICOM WSI series, MIRAX `.mrxs` with its
+    folder): a manifest with every file's relative name, size and SHA-256, then the files.
+    422 with the reason if a file differs from its declaration, one is missing or
+    undeclared, or the files are not one complete slide; nothing is kept then. The
+    slide's `sha256` is its manifest's (`sha256sum`-style lines in path order)."""
+    form = await receive_set(request, settings.staging_dir, settings.max_upload_bytes)
+    return await _register(request, response, ctx, settings, form.staged, form.fields)
 
 
 @router.get("")
@@ -118,6 +162,14 @@ def arrival(slide_id: str, request: Request, ctx: ContextDep, session: SessionDe
     slide = visible_slide(session, ctx.user, slide_id)
     tiles: TileService = request.app.state.tiles
     return transfer_service.arrival_map(ctx, tiles.transfers, tiles.current(slide))
+
+
+@router.put("/{slide_id}/calibration")
+def set_calibration(slide_id: str, update: CalibrationUpdate, ctx: ContextDep) -> SlidePublic:
+    """Set the µm per pixel of a picture whose file states none (a stage micrometer's
+    reading): technicians and pathologists of the slide's site; 409 if the file is
+    calibrated. Audited, refusals included. The scale bar and measurements use it."""
+    return calibration.calibrate(ctx, slide_id, update)
 
 
 @router.delete("/{slide_id}", status_code=204)

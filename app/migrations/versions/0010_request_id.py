@@ -1,7 +1,7 @@
 """The request id on audit rows: an audit event and the log lines of its request match.
 
 Revision ID: 0010_request_id
-Revises: 0007_sessions_and_throttle
+Revises: 0009_readers
 Create Date: 2026-11-30 01:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_request_id"
-down_revision = "0007_sessions_and_throttle"
+down_revision = "0009_readers"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,266 @@
+"""Slides of several files (a DICOM WSI series, MIRAX `.mrxs` + folder), staged as one.
+
+The client declares the set first, a manifest of every file's relative name, size and
+SHA-256; each file is written to a staging folder of its own while hashed, and checked
+against its declaration as its last byte arrives. The set becomes a slide only when
+every declared file has arrived intact and nothing undeclared came with it; then
+`slides.register` reads it through the engine (`tiler.slide_folder`: complete and of
+one slide, then OpenSlide) and stores the folder content-addressed by the manifest's
+digest (`storage.set_digest`). Any refusal removes the staging folder: nothing is kept.
+
+Relative names are the one place a client's names become paths: the format needs them
+(Slidedat.ini names its data files; the `.mrxs` and its folder share a stem), so they
+are checked by `tiler.slide_folder.check_relative_name` (a small character set, at
+most two levels, no `..`) and joined below a fresh staging folder only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel, Field, ValidationError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import Request
+
+from app.core.errors import PayloadTooLargeError, UnprocessableError
+from app.core.storage import set_digest
+from app.services.staging import (
+    MAX_FIELD_BYTES,
+    MAX_FIELDS,
+    StagedFile,
+    display_name,
+    stream_parts,
+)
+from tiler.errors import SlideBridgeError
+from tiler.slide_folder import MAX_FILES, check_relative_name, list_files
+
+_CHUNK = 1024 * 1024
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+class SetFile(BaseModel):
+    path: str = Field(max_length=260, description="relative name inside the slide's folder")
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=_SHA256)
+
+
+class SetManifest(BaseModel):
+    """What a client declares before the files of a slide set: all of them."""
+
+    name: str = Field(default="slide", max_length=255, description="display name")
+    files: list[SetFile] = Field(min_length=1, max_length=MAX_FILES)
+
+
+@dataclass
+class SetForm:
+    staged: StagedFile
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _checked(manifest: SetManifest, max_bytes: int) -> dict[str, SetFile]:
+    declared: dict[str, SetFile] = {}
+    for item in manifest.files:
+        try:
+            name = check_relative_name(item.path).as_posix()
+        except SlideBridgeError as error:
+            raise UnprocessableError(error.reason) from error
+        if name.lower() in {n.lower() for n in declared}:
+            raise UnprocessableError(f"{name}: declared twice")
+        declared[name] = item
+    if sum(f.size for f in manifest.files) > max_bytes:
+        raise PayloadTooLargeError(f"the slide's files are larger than {max_bytes} bytes")
+    return declared
+
+
+def _refuse_mismatch(name: str, expected: SetFile, size: int, digest: str) -> None:
+    if size != expected.size:
+        raise UnprocessableError(f"{name}: {size} bytes arrived, the manifest says {expected.size}")
+    if digest != expected.sha256:
+        raise UnprocessableError(f"{name}: its SHA-256 differs from the manifest's: send it again")
+
+
+def _staged(folder: Path, manifest: SetManifest) -> StagedFile:
+    digest = set_digest((f.path, f.sha256) for f in manifest.files)
+    total = sum(f.size for f in manifest.files)
+    return StagedFile(folder, digest, total, display_name(manifest.name))
+
+
+def stage_local_folder(source: Path, staging_dir: Path, max_bytes: int) -> StagedFile:
+    """Copy a folder given on the command line into staging, each file hashed on the way
+    (the manifest is made here, from what was read)."""
+    try:
+        names = list_files(source)
+    except SlideBridgeError as error:
+        raise UnprocessableError(error.reason) from error
+    folder = staging_dir / uuid.uuid4().hex
+    files: list[SetFile] = []
+    try:
+        total = 0
+        for name in names:
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            size = 0
+            with open(source / name, "rb") as src, open(target, "wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    size += len(chunk)
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise PayloadTooLargeError(f"the folder is larger than {max_bytes} bytes")
+                    digest.update(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            files.append(SetFile(path=name, size=size, sha256=digest.hexdigest()))
+        if not files:
+            raise UnprocessableError(f"{source.name}: an empty folder")
+        return _staged(folder, SetManifest(name=source.name, files=files))
+    except BaseException:
+        StagedFile(folder, "", 0, "").discard()
+        raise
+
+
+class _SetReader:
+    """Push-parser callbacks for a slide set: `manifest` first, then one `file` part per
+    declared file (its filename the declared relative name), checked as it ends."""
+
+    def __init__(self, staging_dir: Path, max_bytes: int) -> None:
+        self.folder = staging_dir / uuid.uuid4().hex
+        self.max_bytes = max_bytes
+        self.fields: dict[str, str] = {}
+        self.manifest: SetManifest | None = None
+        self.declared: dict[str, SetFile] = {}
+        self.received: set[str] = set()
+        self.pending: list[bytes] = []
+        self.handle: BinaryIO | None = None
+        self.current: str | None = None
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.total = 0
+        self._field = b""
+        self._value = b""
+        self._headers: dict[str, bytes] = {}
+        self._name = ""
+        self._text = bytearray()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": lambda d, s, e: setattr(self, "_field", self._field + d[s:e]),
+            "on_header_value": lambda d, s, e: setattr(self, "_value", self._value + d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+            "on_part_end": self._end,
+        }
+
+    def _begin(self) -> None:
+        self._headers, self._text, self.current = {}, bytearray(), None
+
+    def _header_end(self) -> None:
+        self._headers[self._field.decode("latin-1").lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", b""))
+        self._name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if filename is None:
+            if len(self.fields) >= MAX_FIELDS:
+                raise UnprocessableError("too many form fields")
+            return
+        if self.manifest is None:
+            raise UnprocessableError("send the 'manifest' field before the files")
+        if self._name != "file":
+            raise UnprocessableError("send each file in a form field 'file'")
+        name = filename.decode("utf-8", "replace")
+        if name not in self.declared:
+            raise UnprocessableError(f"{name[:80]!r} is not in the manifest")
+        if name in self.received:
+            raise UnprocessableError(f"{name}: sent twice")
+        self.current = name
+        target = self.folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(target, "wb")  # noqa: SIM115 - closed in _end()/abort()
+        self.digest, self.size = hashlib.sha256(), 0
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self.current is None:
+            self._text += chunk
+            if len(self._text) > (1 << 20 if self._name == "manifest" else MAX_FIELD_BYTES):
+                raise UnprocessableError(f"form field {self._name!r} is too long")
+            return
+        self.size += len(chunk)
+        self.total += len(chunk)
+        if self.size > self.declared[self.current].size:
+            raise UnprocessableError(f"{self.current}: longer than the manifest says")
+        if self.total > self.max_bytes:
+            raise PayloadTooLargeError(f"the slide's files are larger than {self.max_bytes} bytes")
+        self.digest.update(chunk)
+        self.pending.append(chunk)
+
+    def _end(self) -> None:
+        if self.current is None:
+            text = self._text.decode("utf-8", "replace")
+            if self._name == "manifest":
+                if self.manifest is not None:
+                    raise UnprocessableError("one 'manifest' field per slide")
+                self.manifest = _parse_manifest(text)
+                self.declared = _checked(self.manifest, self.max_bytes)
+                self.folder.mkdir(parents=True)
+            else:
+                self.fields[self._name] = text
+            return
+        self.flush()
+        assert self.handle is not None
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        self.handle = None
+        name, self.current = self.current, None
+        _refuse_mismatch(name, self.declared[name], self.size, self.digest.hexdigest())
+        self.received.add(name)
+
+    def flush(self) -> None:
+        if self.handle is not None and self.pending:
+            self.handle.write(b"".join(self.pending))
+        self.pending = []
+
+    def finish(self) -> SetForm:
+        if self.manifest is None:
+            raise UnprocessableError("no 'manifest' field: declare the slide's files first")
+        missing = sorted(set(self.declared) - self.received)
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise UnprocessableError(f"incomplete slide: {missing[0]} was not sent{more}")
+        return SetForm(_staged(self.folder, self.manifest), self.fields)
+
+    def abort(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        StagedFile(self.folder, "", 0, "").discard()
+
+
+def _parse_manifest(text: str) -> SetManifest:
+    try:
+        return SetManifest.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as error:
+        reason = " ".join(str(error).split())[:300]
+        raise UnprocessableError(f"the manifest is not valid: {reason}") from error
+
+
+async def receive_set(request: Request, staging_dir: Path, max_bytes: int) -> SetForm:
+    """Parse a slide set's multipart body as it arrives; files go straight to staging."""
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise UnprocessableError("send the slide's files as multipart/form-data")
+    return await stream_parts(request, _SetReader(staging_dir, max_bytes), boundary)

@@ -1,0 +1,45 @@
+// Calibrating a picture the file did not calibrate (a phone photograph, a camera
+// capture): the site's technicians and pathologists enter a stage micrometer's reading
+// in µm per pixel. The hub records and audits it; the scale bar, magnification and
+// every measurement then use it. A file's own calibration is never offered for change.
+
+import { api, el, formatMpp } from "/static/shell/shell.js";
+
+const ROLES = new Set(["technician", "pathologist"]);
+
+/** Shows the form where it applies; `onChange(slide)` gets the slide as the hub now has it. */
+export function setUpCalibration(slide, me, onChange) {
+  const box = document.getElementById("calibration-box");
+  if (slide.calibration === "file" || !ROLES.has(me?.role)) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const input = document.getElementById("calibration-mpp");
+  const result = document.getElementById("calibration-result");
+  const describe = () => {
+    result.textContent = slide.calibration === "user"
+      ? `Set by a user: ${formatMpp(slide.mpp_x, 4)}${slide.mpp_y !== slide.mpp_x ? ` across, ${formatMpp(slide.mpp_y, 4)} down` : ""}.`
+      : "The file states no pixel size: lengths and areas are in pixels.";
+  };
+  describe();
+  document.getElementById("calibration-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const mpp = Number(input.value);
+    if (!(mpp > 0 && mpp <= 50)) {
+      result.textContent = "Enter the pixel size in µm per pixel (more than 0, at most 50).";
+      return;
+    }
+    try {
+      const updated = await api(`/api/slides/${encodeURIComponent(slide.id)}/calibration`, {
+        method: "PUT", json: { mpp_x: mpp },
+      });
+      Object.assign(slide, updated);
+      input.value = "";
+      describe();
+      onChange(slide);
+    } catch (error) {
+      result.replaceChildren(el("span", { class: "error" }, `Not saved: ${error.message}`));
+    }
+  });
+}
