@@ -15,6 +15,7 @@ from app.api.headers import SecurityHeaders
 from app.api.main import router
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
+from app.core.bus import bus_for
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
 from app.core.db import Database
 from app.services import staging
@@ -29,6 +30,9 @@ from workers.embedded import EmbeddedWorkers
 
 log = logging.getLogger(__name__)
 
+#: Seconds startup waits for the event bus before serving anyway.
+BUS_START_SECONDS = 10.0
+
 
 def create_app(
     settings: Settings | None = None, *, run_workers: bool = False, migrate: bool = True
@@ -39,12 +43,17 @@ def create_app(
         log.warning("\n%s\n%s\n%s", "!" * 78, DEVELOPMENT_KEY_WARNING, "!" * 78)
     db = Database.from_settings(settings)
     workers = EmbeddedWorkers(db, settings) if run_workers and not settings.redis_url else None
+    bus = bus_for(settings, db)  # live events and viewers' wishes reach every web process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             db.migrate()
         staging.sweep(settings.staging_dir)
+        bus.start()
+        # Up means listening: an event sent once /healthz answers reaches this process.
+        if not await anyio.to_thread.run_sync(bus.listening.wait, BUS_START_SECONDS):
+            log.warning("event bus %s: not listening yet; retrying in the background", bus.name)
         # Every background loop of the web process starts and stops here.
         ingest = IngestLoop(db, app.state.live)
         ingest.start()
@@ -56,6 +65,7 @@ def create_app(
             if workers is not None:
                 await anyio.to_thread.run_sync(workers.stop)
             await anyio.to_thread.run_sync(ingest.stop)
+            await anyio.to_thread.run_sync(bus.stop)
             db.dispose()
 
     app = FastAPI(
@@ -77,7 +87,8 @@ def create_app(
     )
     app.state.workers = workers
     app.state.dispatcher = dispatcher_for(settings, workers)
-    app.state.live = LiveHub()  # annotation changes and shared views, per slide
+    app.state.live = LiveHub(bus)  # annotation changes, shared views, cases, arrivals
+    tiles.transfers.demand.share_through(bus)
     app.state.streams = StreamGuard(db, settings)  # open streams re-check their credentials
     app.state.first_run = FirstRun(db)  # the one-time setup link of an empty hub
     app.state.transfers = tiles.transfers  # arriving slides and viewers' wishes

@@ -1,10 +1,13 @@
 """Live events per slide (annotation changes, a presenter's view) for Server-Sent Events.
 
-In-process fan-out: every open event stream of a slide has its own bounded queue on
-the event loop. Writes happen in sync routes (thread pool), so publishing hands each
-event to the loop with `call_soon_threadsafe`. A deployment with several web
-processes would need a shared channel (PostgreSQL LISTEN/NOTIFY or Redis pub/sub)
-behind the same two methods; `slidebridge serve` runs one process.
+Every open event stream of a slide has its own bounded queue on the event loop.
+Writes happen in sync routes (thread pool), so publishing hands each event to the
+loop with `call_soon_threadsafe`. With several web processes the hub's bus
+(`app.core.bus`: Redis pub/sub or PostgreSQL LISTEN/NOTIFY) carries each event to
+the streams of every other process; this process's own streams get it at once.
+What a stream missed while it was down is caught up from the database when it
+reconnects, to whichever process (case events by `Last-Event-ID`, slide viewers by
+reloading their annotations and arrival map on `ready`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from app.core.bus import Bus
 
 #: A stream that falls this far behind (a stalled client) loses events, not the server memory.
 QUEUE_SIZE = 1000
@@ -44,10 +49,16 @@ def sse_message(event: str, data: dict[str, Any], event_id: int | None = None) -
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+#: The bus topic of live events.
+TOPIC = "live"
+
+
 class LiveHub:
-    def __init__(self) -> None:
+    def __init__(self, bus: Bus | None = None) -> None:
         self._lock = threading.Lock()
         self._streams: dict[uuid.UUID, set[_Subscriber]] = {}
+        self.bus = bus or Bus()
+        self.bus.on(TOPIC, self._deliver)
 
     @asynccontextmanager
     async def subscribe(self, slide_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[str]]:
@@ -73,15 +84,23 @@ class LiveHub:
     ) -> int:
         """Send to every stream of the slide, from any thread; answers how many.
 
+        Answers how many streams of this process; every other process's get it too.
         Any UUID works as the key: case events use the case's and the site's ids."""
         message = sse_message(event, data, event_id)
+        self.bus.send(TOPIC, {"k": str(slide_id), "m": message})
+        return self.listeners(slide_id)
+
+    def _deliver(self, body: dict[str, Any]) -> None:
+        try:
+            key, message = uuid.UUID(body["k"]), str(body["m"])
+        except (KeyError, ValueError, TypeError):
+            return
         with self._lock:
-            subscribers = list(self._streams.get(slide_id, ()))
+            subscribers = list(self._streams.get(key, ()))
         for subscriber in subscribers:
             # A closed loop raises; that stream's finally block removes it.
             with contextlib.suppress(RuntimeError):
                 subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, message)
-        return len(subscribers)
 
     def listeners(self, slide_id: uuid.UUID) -> int:
         with self._lock:
