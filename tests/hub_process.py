@@ -49,12 +49,18 @@ class HubProcess:
             capture_output=True,
         )  # fmt: skip
 
-    def start(self) -> None:
+    def run_output(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(SLIDEBRIDGE), *args], env=self.env, check=True, capture_output=True, text=True
+        )
+        return done.stdout
+
+    def start(self, timeout: float = 30) -> None:
         self.process = subprocess.Popen(
             [str(SLIDEBRIDGE), "serve", "--port", str(self.port)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:

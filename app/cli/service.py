@@ -88,7 +88,11 @@ def serve(
     typer.echo(f"  data: {settings.data_dir.resolve()}  database: {_redacted(settings)}")
     if settings.redis_url:
         typer.echo("  jobs go to Redis: start `slidebridge worker` processes to run them")
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    # X-Forwarded-* only from the proxy (deploy/nginx): the audit records the client.
+    uvicorn.run(
+        app, host=host, port=port, proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips, log_level="info",
+    )  # fmt: skip
 
 
 def _redacted(settings: Settings) -> str:

@@ -155,6 +155,14 @@ class Settings(BaseSettings):
         "change state, besides the request's own Host (needed only behind a proxy that "
         "rewrites Host).",
     )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        max_length=1000,
+        description="Addresses (comma-separated; networks allowed) of the reverse proxies "
+        "whose `X-Forwarded-For` and `X-Forwarded-Proto` `slidebridge serve` believes: the "
+        "audit then records the client's address, not the proxy's. Anyone else's headers "
+        "are ignored. `*` trusts every peer: only when nothing but the proxy can connect.",
+    )
     hsts_seconds: int = Field(
         default=365 * 24 * 3600,
         ge=0,
