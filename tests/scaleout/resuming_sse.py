@@ -80,7 +80,7 @@ class ResumingStream:
                 name, _, value = line.partition(": ")
                 fields[name] = value
 
-    def wait(self, predicate: Any, timeout: float = 30.0) -> None:
+    def wait(self, predicate: Any, timeout: float = 90.0) -> None:
         """Until `predicate(self)` holds (a bound for a broken test, not a speed check)."""
         deadline = time.monotonic() + timeout
         with self._changed:

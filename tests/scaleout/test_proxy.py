@@ -25,6 +25,7 @@ from tests.cases.conftest import REQUEST
 from tests.conftest import SMALL_SVS
 from tests.scaleout.cluster import START_SECONDS, Cluster, start_cluster
 from tests.scaleout.resuming_sse import ResumingStream
+from tests.uploads.tus import metadata
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.xdist_group("scaleout")]
 
@@ -139,7 +140,8 @@ def test_kill_9_mid_upload_resumes_through_the_other_byte_identical(alive: Clust
     data = SMALL_SVS.read_bytes()
     headers = {**TUS, **_bearer(cluster.token())}
     with cluster.client(headers=headers) as client:
-        created = client.post("/api/uploads/", headers={"Upload-Length": str(len(data))})
+        described = {"Upload-Length": str(len(data)), "Upload-Metadata": metadata(filename="a.svs")}
+        created = client.post("/api/uploads/", headers=described)
         assert created.status_code == 201, created.text
         location = created.headers["Location"]
         upload_id = location.rsplit("/", 1)[1]
