@@ -4,10 +4,7 @@ LISTEN/NOTIFY carries the events) and one data directory."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,80 +15,15 @@ import psutil
 import pytest
 
 from app.core.db import Database
-from tests.conftest import PASSWORD, POSTGRES_URL, REPO
-from tests.hub_process import HubProcess, _free_port
+from benchmarks.nginx_proxy import NGINX, Nginx
+from tests.conftest import PASSWORD, POSTGRES_URL
+from tests.hub_process import HubProcess
 
-NGINX = Path("/usr/sbin/nginx")
 REDIS_URL = "redis://127.0.0.1:6379/0"
-CONFIG = REPO / "deploy" / "nginx" / "slidebridge.conf"
 #: A bound for a web process to come up on a machine shared with other test runs.
 START_SECONDS = 120.0
+#: Which web process answered: a test knows which one to kill.
 UPSTREAM_HEADER = "    add_header X-Upstream $upstream_addr always;\n"
-
-
-def render_site(config: str, upstreams: tuple[int, int], https: int, http: int, certs: Path) -> str:
-    """The deployed site file with this run's ports and paths, and one header more: which
-    web process answered (`X-Upstream`), so a test knows which one to kill."""
-    replacements = {
-        "127.0.0.1:8001": f"127.0.0.1:{upstreams[0]}",
-        "127.0.0.1:8002": f"127.0.0.1:{upstreams[1]}",
-        "listen 443 ssl http2;": f"listen 127.0.0.1:{https} ssl http2;",
-        "listen 80;": f"listen 127.0.0.1:{http};",
-        "/etc/ssl/slidebridge/": f"{certs}/",
-        "/opt/slidebridge/": f"{REPO}/",
-        "    server_tokens off;\n": "    server_tokens off;\n" + UPSTREAM_HEADER,
-    }
-    for old, new in replacements.items():
-        assert old in config, old
-        config = config.replace(old, new)
-    return "\n".join(line for line in config.splitlines() if "listen [::]" not in line)
-
-
-class Nginx:
-    def __init__(self, root: Path, upstreams: tuple[int, int]) -> None:
-        self.root = root
-        self.https_port, self.http_port = _free_port(), _free_port()
-        self.base = f"https://127.0.0.1:{self.https_port}"
-        certs = root / "certs"
-        certs.mkdir(parents=True)
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=hub.example.org", "-keyout", str(certs / "privkey.pem"),
-             "-out", str(certs / "fullchain.pem")],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        site = render_site(CONFIG.read_text(), upstreams, self.https_port, self.http_port, certs)
-        (root / "slidebridge.conf").write_text(site)
-        temp = " ".join(
-            f"{kind}_temp_path {root / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        (root / "nginx.conf").write_text(
-            f"{user}daemon off;\npid {root / 'nginx.pid'};\nerror_log {root / 'error.log'} warn;\n"
-            "worker_processes 1;\nevents { worker_connections 4096; }\n"
-            f"http {{\n include /etc/nginx/mime.types;\n access_log off;\n {temp}\n"
-            f" include {root / 'slidebridge.conf'};\n}}\n"
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [str(NGINX), "-p", str(self.root), "-c", str(self.root / "nginx.conf")]
-        subprocess.run([*command, "-t"], check=True, capture_output=True)
-        self.process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.base}/healthz", verify=False, timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("nginx did not come up: " + (self.root / "error.log").read_text())
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @dataclass
@@ -161,7 +93,7 @@ def start_cluster(root: Path, *, redis: bool) -> Iterator[Cluster]:
               "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
     for hub in web:
         hub.start(START_SECONDS)
-    nginx = Nginx(root / "nginx", (web[0].port, web[1].port))
+    nginx = Nginx(root / "nginx", [web[0].port, web[1].port], UPSTREAM_HEADER)
     nginx.start()
     db = Database(f"postgresql+psycopg://{url.removeprefix('postgresql://')}")
     try:
