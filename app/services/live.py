@@ -51,6 +51,9 @@ def sse_message(event: str, data: dict[str, Any], event_id: int | None = None) -
 
 #: The bus topic of live events.
 TOPIC = "live"
+#: Put on every stream's queue when the bus lost messages: the stream closes, and the
+#: client reconnects and catches up from the database. Never sent to a client.
+RESYNC = "\x00resync"
 
 
 class LiveHub:
@@ -59,6 +62,7 @@ class LiveHub:
         self._streams: dict[uuid.UUID, set[_Subscriber]] = {}
         self.bus = bus or Bus()
         self.bus.on(TOPIC, self._deliver)
+        self.bus.on_gap(self._resync)
 
     @asynccontextmanager
     async def subscribe(self, slide_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[str]]:
@@ -101,6 +105,13 @@ class LiveHub:
             # A closed loop raises; that stream's finally block removes it.
             with contextlib.suppress(RuntimeError):
                 subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, message)
+
+    def _resync(self) -> None:
+        with self._lock:
+            subscribers = [sub for subs in self._streams.values() for sub in subs]
+        for subscriber in subscribers:
+            with contextlib.suppress(RuntimeError):
+                subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, RESYNC)
 
     def listeners(self, slide_id: uuid.UUID) -> int:
         with self._lock:

@@ -4,17 +4,21 @@ never hears its own message twice."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from redis import Redis
 from sqlalchemy.engine import make_url
 
 from app.core.bus import Bus
 from app.core.bus.postgres_bus import PostgresBus
 from app.core.bus.redis_bus import RedisBus
+from app.services.live import RESYNC, LiveHub
 from app.services.transfers.demand import Demand
 from tests.conftest import POSTGRES_URL
 
@@ -97,3 +101,36 @@ def test_the_process_bus_keeps_to_its_process() -> None:
     assert got.get_nowait() == {"n": 1}
     assert not bus.shared
     bus.stop()
+
+
+def _cut_listener(bus: Bus) -> None:
+    """Break the listener's connection from the server's side, as a Redis or PostgreSQL
+    restart would."""
+    if isinstance(bus, RedisBus):
+        redis = Redis.from_url(REDIS_URL)
+        for client in redis.client_list():
+            if client["name"] == f"slidebridge:{bus.channel}" and client.get("sub") != "0":
+                redis.client_kill_filter(_id=client["id"])
+        return
+    assert isinstance(bus, PostgresBus)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (bus.channel,),
+        )
+
+
+def test_streams_close_to_catch_up_when_the_bus_lost_its_link(pair: tuple[Bus, Bus]) -> None:
+    """Events sent while a listener was cut never reach it: its process's streams are
+    closed (their clients reconnect and catch up from the database)."""
+    one, _ = pair
+    hub = LiveHub(one)
+
+    async def stream_until_closed() -> list[str]:
+        async with hub.subscribe(uuid.uuid4()) as queue:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, _cut_listener, one)
+            return [await asyncio.wait_for(queue.get(), WAIT)]
+
+    assert asyncio.run(stream_until_closed()) == [RESYNC]
+    assert one.listening.wait(WAIT)

@@ -41,9 +41,16 @@ class Bus:
         self._threads: list[threading.Thread] = []
         #: Set once the listener listens: messages sent before that may not reach it.
         self.listening = threading.Event()
+        self._gap_handlers: list[Callable[[], None]] = []
+        self._lost = False
 
     def on(self, topic: str, handler: Handler) -> None:
         self._handlers.setdefault(topic, []).append(handler)
+
+    def on_gap(self, handler: Callable[[], None]) -> None:
+        """Called when the listener is back after losing its link: whatever the other
+        processes sent meanwhile never arrived here."""
+        self._gap_handlers.append(handler)
 
     def send(self, topic: str, body: dict[str, Any]) -> None:
         """Deliver here now and to every other process soon; never blocks, never raises."""
@@ -85,6 +92,19 @@ class Bus:
             except Exception:
                 log.exception("event bus: handler of %r failed", topic)
 
+    def _subscribed(self) -> None:
+        """The backend's listener is subscribed (again)."""
+        self.listening.set()
+        if self._lost:
+            self._lost = False
+            log.warning("event bus %s: listening again; streams catch up from the database",
+                        self.name)  # fmt: skip
+            for handler in self._gap_handlers:
+                try:
+                    handler()
+                except Exception:
+                    log.exception("event bus: gap handler failed")
+
     def _received(self, text: str) -> None:
         """A message from the shared channel (the listener thread)."""
         try:
@@ -101,7 +121,7 @@ class Bus:
         raise NotImplementedError
 
     def _listen(self, stop: threading.Event) -> None:
-        """Listen until `stop` (set `listening` once subscribed); raise when the link breaks."""
+        """Listen until `stop` (call `_subscribed` once subscribed); raise when the link breaks."""
         raise NotImplementedError
 
     def _send_loop(self) -> None:
@@ -123,5 +143,6 @@ class Bus:
                 self._listen(self._stop)
             except Exception as error:
                 self.listening.clear()
+                self._lost = True
                 log.warning("event bus %s: listener lost (%s); reconnecting", self.name, error)
                 self._stop.wait(RETRY_SECONDS)

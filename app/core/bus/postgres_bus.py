@@ -53,9 +53,11 @@ class PostgresBus(Bus):
             raise
 
     def _listen(self, stop: threading.Event) -> None:
-        with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as connection:
+        with psycopg.connect(
+            self._conninfo, autocommit=True, connect_timeout=5, application_name=self.channel
+        ) as connection:
             connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            self.listening.set()
+            self._subscribed()
             pending: dict[str, list[str]] = {}
             while not stop.is_set():
                 for notify in connection.notifies(timeout=POLL_SECONDS):

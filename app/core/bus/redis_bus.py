@@ -18,7 +18,10 @@ class RedisBus(Bus):
     def __init__(self, url: str, channel: str) -> None:
         super().__init__()
         self.channel = channel
-        self._redis = Redis.from_url(url, socket_timeout=5, health_check_interval=30)
+        # Named, so an operator (or a test) can find the hub's connections in CLIENT LIST.
+        self._redis = Redis.from_url(
+            url, socket_timeout=5, health_check_interval=30, client_name=f"slidebridge:{channel}"
+        )
 
     def _transmit(self, text: str) -> None:
         self._redis.publish(self.channel, text)
@@ -29,7 +32,7 @@ class RedisBus(Bus):
             pubsub.subscribe(self.channel)
             # The first get_message confirms the subscription.
             pubsub.get_message(timeout=POLL_SECONDS)
-            self.listening.set()
+            self._subscribed()
             while not stop.is_set():
                 message = pubsub.get_message(timeout=POLL_SECONDS)
                 if message is not None and message["type"] == "message":
