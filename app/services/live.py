@@ -22,6 +22,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+
 from app.core.bus import Bus
 
 #: A stream that falls this far behind (a stalled client) loses events, not the server memory.
@@ -54,6 +56,24 @@ TOPIC = "live"
 #: Put on every stream's queue when the bus lost messages: the stream closes, and the
 #: client reconnects and catches up from the database. Never sent to a client.
 RESYNC = "\x00resync"
+
+
+def frame_id(message: str) -> int | None:
+    """The `id:` of a frame made by `sse_message`, if it has one."""
+    if not message.startswith("id: "):
+        return None
+    head = message[4 : message.index("\n")]
+    return int(head) if head.isdigit() else None
+
+
+def last_event_id(request: Request) -> int | None:
+    """The id a reconnecting EventSource sends (or a page passes as `?last_event_id=`)."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    try:
+        value = int(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
 
 
 class LiveHub:

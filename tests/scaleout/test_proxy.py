@@ -135,6 +135,43 @@ def test_kill_9_mid_stream_the_stream_catches_up_through_the_other(alive: Cluste
         stream.close()
 
 
+def test_a_viewers_stream_catches_up_by_last_event_id_through_the_other(alive: Cluster) -> None:
+    """Annotation changes drawn while the viewer's process was dead arrive on reconnect."""
+    cluster = alive
+    slide_id = _slide(cluster)
+    path = _bearer(cluster.token("path"))
+    stream = ResumingStream(cluster.nginx.base, f"/api/slides/{slide_id}/events", path)
+    drawn: list[str] = []
+
+    def draw(base: str) -> None:
+        feature = {"type": "Feature", "properties": {"name": "margin"},
+                   "geometry": {"type": "Point", "coordinates": [len(drawn), 20]}}  # fmt: skip
+        answer = httpx.post(f"{base}/api/slides/{slide_id}/annotations", json=feature,
+                            headers=path, verify=False)  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        drawn.append(answer.json()["features"][0]["id"])
+
+    def seen(s: ResumingStream) -> set[str]:
+        return {frame.data["feature"]["id"] for frame in s.events("annotation")}
+
+    try:
+        stream.wait(lambda s: s.events("ready"))
+        serving = cluster.process_on(int(stream.upstreams[0].rsplit(":", 1)[1]))
+        survivor = next(hub for hub in cluster.web if hub is not serving)
+        for _ in range(3):
+            draw(survivor.base)
+        stream.wait(lambda s: set(drawn) <= seen(s))
+        serving.kill()
+        for _ in range(5):  # some while no stream is open at all
+            draw(survivor.base)
+        stream.wait(lambda s: set(drawn) <= seen(s))
+        assert stream.upstreams[-1].endswith(f":{survivor.port}")
+        ids = [frame.id for frame in stream.events("annotation")]
+        assert None not in ids and ids == sorted(ids) and len(ids) == len(set(ids)) == len(drawn)
+    finally:
+        stream.close()
+
+
 def test_kill_9_mid_upload_resumes_through_the_other_byte_identical(alive: Cluster) -> None:
     cluster = alive
     data = SMALL_SVS.read_bytes()
