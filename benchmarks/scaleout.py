@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -180,7 +182,8 @@ class Screens:
         connector = aiohttp.TCPConnector(limit=0, ssl=False)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=60)
         async with aiohttp.ClientSession(self.base, connector=connector, timeout=timeout) as http:
-            await asyncio.gather(*(self._screen(http) for _ in range(self.count)))
+            with contextlib.suppress(asyncio.CancelledError):  # close() ends the screens
+                await asyncio.gather(*(self._screen(http) for _ in range(self.count)))
 
     async def _screen(self, http: Any) -> None:
         path = f"/api/sites/{SITE}/events"
@@ -261,6 +264,10 @@ def event_latency(
     ready = threading.Event()
 
     def follow() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the servers stop at the end of the run
+            _follow()
+
+    def _follow() -> None:
         timeout = httpx.Timeout(30, read=None)
         with (
             httpx.Client(base_url=stream_base, timeout=timeout) as client,
@@ -316,6 +323,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=slides.BENCH_DIR / "scaleout.json")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     slide_path, slide = slides.prepare(args.slide, args.width, args.height)
     tiles = draw_tiles(slide["width"], slide["height"], args.tiles, 1)
     warm_tiles = draw_tiles(slide["width"], slide["height"], args.tiles, 2)
@@ -406,11 +414,16 @@ def main() -> None:
                f"{fanout['last_s']:.3f} s")  # fmt: skip
     print_goal(f"cross-process event p99 < {GOAL_EVENT_P99_MS:.0f} ms", goals["event_p99"],
                f"{cross['p99_ms']:.1f} ms")  # fmt: skip
-    console.print(f"note: this machine has {psutil.cpu_count()} cores shared by nginx, both web "
-                  "processes, PostgreSQL, Redis and every client of this benchmark")  # fmt: skip
+    load = {"before": load_before, "after": os.getloadavg()}
+    console.print(
+        f"note: this machine has {psutil.cpu_count()} cores shared by nginx, both web processes, "
+        "PostgreSQL, Redis and every client of this benchmark; load average "
+        f"{load['before'][0]:.1f} before, {load['after'][0]:.1f} after"
+    )
     write_json(args.json, {
         "benchmark": "scaleout", "slide": slide, "clients": args.clients,
-        "duration_s": args.duration, "tiles": rows, "fanout": fanout, "events": events,
+        "duration_s": args.duration, "load_average": load,
+        "tiles": rows, "fanout": fanout, "events": events,
         "goals": {"two_over_one": GOAL_TWO_OVER_ONE, "fanout_s": GOAL_FANOUT_S,
                   "event_p99_ms": GOAL_EVENT_P99_MS, "met": goals},
     })  # fmt: skip
