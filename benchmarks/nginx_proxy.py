@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.serving import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 NGINX = Path("/usr/sbin/nginx")
 CONFIG = REPO / "deploy" / "nginx" / "slidebridge.conf"
@@ -43,15 +45,6 @@ def render_site(
             raise ValueError(f"deploy/nginx/slidebridge.conf no longer has {old!r}")
         config = config.replace(old, new)
     return "\n".join(line for line in config.splitlines() if "listen [::]" not in line)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Nginx:

@@ -53,10 +53,17 @@ from benchmarks import slides
 from benchmarks.contenders import _slidebridge
 from benchmarks.frozen_section import REQUEST, tus_upload
 from benchmarks.loadgen import run_load
-from benchmarks.nginx_proxy import Nginx, free_port
+from benchmarks.nginx_proxy import Nginx
 from benchmarks.onthefly import _percentile, draw_tiles
 from benchmarks.report import Column, console, print_goal, print_table, write_json
-from benchmarks.serving import _run, build_pyramid, running, service_env, write_static
+from benchmarks.serving import (
+    _run,
+    build_pyramid,
+    free_port,
+    running,
+    service_env,
+    write_static,
+)
 from benchmarks.synthetic_slide import SyntheticSlideSpec
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
