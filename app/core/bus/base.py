@@ -82,6 +82,7 @@ class Bus:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
+        self._close()
 
     # --- for the backends ------------------------------------------------------------
 
@@ -119,6 +120,9 @@ class Bus:
 
     def _transmit(self, text: str) -> None:
         raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release the backend's connections (the threads have stopped)."""
 
     def _listen(self, stop: threading.Event) -> None:
         """Listen until `stop` (call `_subscribed` once subscribed); raise when the link breaks."""

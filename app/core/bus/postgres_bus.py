@@ -52,6 +52,11 @@ class PostgresBus(Bus):
             self._sender.close()
             raise
 
+    def _close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+
     def _listen(self, stop: threading.Event) -> None:
         with psycopg.connect(
             self._conninfo, autocommit=True, connect_timeout=5, application_name=self.channel

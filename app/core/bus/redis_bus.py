@@ -26,6 +26,9 @@ class RedisBus(Bus):
     def _transmit(self, text: str) -> None:
         self._redis.publish(self.channel, text)
 
+    def _close(self) -> None:
+        self._redis.close()
+
     def _listen(self, stop: threading.Event) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
