@@ -334,10 +334,10 @@ def add(ctx: Context, slide: SlideRecord, features: list[Feature]) -> list[dict[
     rows = _insert(ctx.db, slide, features, ctx.user)
     written = [feature_of(row, slide) for row in rows]
     _done(ctx, "create", slide, rows[0].id, f"{len(rows)} feature(s)")
-    for feature in written:
-        slide_events.publish(
-            ctx.db, ctx.hub, slide.id, "annotation", {"change": "created", "feature": feature}
-        )
+    slide_events.publish_many(
+        ctx.db, ctx.hub, slide.id, "annotation",
+        [{"change": "created", "feature": feature} for feature in written],
+    )  # fmt: skip
     return written
 
 

@@ -36,20 +36,28 @@ def publish(
     db: Database, hub: LiveHub, slide_id: uuid.UUID, event: str, data: dict[str, Any]
 ) -> int:
     """Keep the event, then send it live with its id (call it in a thread); answers the id."""
+    return publish_many(db, hub, slide_id, event, [data])[0]
+
+
+def publish_many(
+    db: Database, hub: LiveHub, slide_id: uuid.UUID, event: str, items: list[dict[str, Any]]
+) -> list[int]:
+    """Several events in one transaction (an import of 10,000 annotations is one commit)."""
     with db.write() as session:
         if not db.is_sqlite:  # SQLite's writes are serial already
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ORDER_LOCK})
-        row = SlideEvent(
-            slide_id=slide_id, event=event, data=json.dumps(data, separators=(",", ":"))
-        )
-        session.add(row)
+        rows = [
+            SlideEvent(slide_id=slide_id, event=event, data=json.dumps(data, separators=(",", ":")))
+            for data in items
+        ]
+        session.add_all(rows)
         session.flush()
-        assert row.id is not None
-        event_id = row.id
-    hub.publish(slide_id, event, data, event_id=event_id)
-    if event_id % PRUNE_EVERY == 0:  # every process prunes in turn, by the shared ids
+        ids = [row.id for row in rows if row.id is not None]
+    for event_id, data in zip(ids, items, strict=True):
+        hub.publish(slide_id, event, data, event_id=event_id)
+    if any(event_id % PRUNE_EVERY == 0 for event_id in ids):  # each process prunes in turn
         prune(db)
-    return event_id
+    return ids
 
 
 def replay(db: Database, slide_id: uuid.UUID, after: int) -> list[str]:
