@@ -21,7 +21,7 @@ from tests.hub_process import HubProcess
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 #: A bound for a web process to come up on a machine shared with other test runs.
-START_SECONDS = 120.0
+START_SECONDS = 300.0
 #: Which web process answered: a test knows which one to kill.
 UPSTREAM_HEADER = "    add_header X-Upstream $upstream_addr always;\n"
 
@@ -34,7 +34,7 @@ class Cluster:
 
     def client(self, headers: dict[str, str] | None = None) -> httpx.Client:
         """A client of the hub through nginx (the test's certificate is self-signed)."""
-        return httpx.Client(base_url=self.nginx.base, verify=False, timeout=30, headers=headers)
+        return httpx.Client(base_url=self.nginx.base, verify=False, timeout=120, headers=headers)
 
     def token(self, username: str = "tech") -> str:
         with self.client() as client:

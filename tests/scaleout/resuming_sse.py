@@ -39,7 +39,7 @@ class ResumingStream:
 
     def _run(self) -> None:
         with httpx.Client(
-            base_url=self.base, verify=False, timeout=httpx.Timeout(10, read=60)
+            base_url=self.base, verify=False, timeout=httpx.Timeout(120, read=120)
         ) as client:
             while not self._stop.is_set():
                 headers = dict(self.headers)
@@ -80,7 +80,7 @@ class ResumingStream:
                 name, _, value = line.partition(": ")
                 fields[name] = value
 
-    def wait(self, predicate: Any, timeout: float = 90.0) -> None:
+    def wait(self, predicate: Any, timeout: float = 300.0) -> None:
         """Until `predicate(self)` holds (a bound for a broken test, not a speed check)."""
         deadline = time.monotonic() + timeout
         with self._changed:

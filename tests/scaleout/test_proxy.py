@@ -30,6 +30,23 @@ from tests.uploads.tus import metadata
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.xdist_group("scaleout")]
 
 TUS = {"Tus-Resumable": "1.0.0"}
+#: A bound for one request on a machine shared with other test runs (not a speed check).
+TIMEOUT = 120.0
+
+
+class _Http:
+    """httpx's module functions with `TIMEOUT` (its 5 s default fails under heavy load)."""
+
+    @staticmethod
+    def get(url: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(url, timeout=TIMEOUT, **kwargs)
+
+    @staticmethod
+    def post(url: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(url, timeout=TIMEOUT, **kwargs)
+
+
+_http = _Http()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +75,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _create_case(base: str, token: str, **kwargs: Any) -> str:
-    answer = httpx.post(f"{base}/api/cases", json=REQUEST, headers=_bearer(token), **kwargs)
+    answer = _http.post(f"{base}/api/cases", json=REQUEST, headers=_bearer(token), **kwargs)
     assert answer.status_code == 201, answer.text
     case_id: str = answer.json()["id"]
     return case_id
@@ -87,7 +104,7 @@ def test_an_event_through_one_process_reaches_a_stream_on_the_other(
         live.wait(lambda s: s.events("ready"))
         feature = {"type": "Feature", "properties": {"name": "margin"},
                    "geometry": {"type": "Point", "coordinates": [10, 20]}}  # fmt: skip
-        drawn = httpx.post(f"{other.base}/api/slides/{slide_id}/annotations", json=feature,
+        drawn = _http.post(f"{other.base}/api/slides/{slide_id}/annotations", json=feature,
                            headers=_bearer(path))  # fmt: skip
         assert drawn.status_code == 201, drawn.text
         live.wait(lambda s: s.events("annotation"))
@@ -146,7 +163,7 @@ def test_a_viewers_stream_catches_up_by_last_event_id_through_the_other(alive: C
     def draw(base: str) -> None:
         feature = {"type": "Feature", "properties": {"name": "margin"},
                    "geometry": {"type": "Point", "coordinates": [len(drawn), 20]}}  # fmt: skip
-        answer = httpx.post(f"{base}/api/slides/{slide_id}/annotations", json=feature,
+        answer = _http.post(f"{base}/api/slides/{slide_id}/annotations", json=feature,
                             headers=path, verify=False)  # fmt: skip
         assert answer.status_code == 201, answer.text
         drawn.append(answer.json()["features"][0]["id"])
@@ -240,20 +257,20 @@ def test_a_token_revoked_on_one_process_stops_streams_and_tiles_on_the_other(
     slide_id = _slide(cluster)
     token = cluster.token("path")
     tile = f"/dzi/{slide_id}_files/8/0_0.jpeg"
-    assert httpx.get(f"{other.base}{tile}", headers=_bearer(token)).status_code == 200
+    assert _http.get(f"{other.base}{tile}", headers=_bearer(token)).status_code == 200
     stream = ResumingStream(other.base, f"/api/slides/{slide_id}/events", _bearer(token))
     try:
         stream.wait(lambda s: s.events("ready"))
-        revoked = httpx.post(f"{one.base}/api/auth/revoke", headers=_bearer(token))
+        revoked = _http.post(f"{one.base}/api/auth/revoke", headers=_bearer(token))
         assert revoked.status_code == 204
         stream.wait(lambda s: s.events("signed-out"))
         assert stream.events("signed-out")[0].data["reason"] == "token revoked"
         stream.wait(lambda s: 401 in s.statuses)  # the reconnect is refused
         deadline = time.monotonic() + 30  # tile_access_seconds (5 s) is the documented bound
-        while httpx.get(f"{other.base}{tile}", headers=_bearer(token)).status_code == 200:
+        while _http.get(f"{other.base}{tile}", headers=_bearer(token)).status_code == 200:
             assert time.monotonic() < deadline, "tiles never stopped"
             time.sleep(0.25)
-        assert httpx.get(f"{other.base}{tile}", headers=_bearer(token)).status_code == 401
+        assert _http.get(f"{other.base}{tile}", headers=_bearer(token)).status_code == 401
     finally:
         stream.close()
 
@@ -265,7 +282,7 @@ def test_two_processes_on_one_data_directory_serve_one_slide(alive: Cluster) -> 
     one, other = cluster.web
     headers = {**TUS, **_bearer(cluster.token())}
     data = SMALL_SVS.read_bytes()[:-1] + b"\x01"  # another file than the other tests'
-    created = httpx.post(f"{one.base}/api/uploads/", content=data, headers={
+    created = _http.post(f"{one.base}/api/uploads/", content=data, headers={
         **headers, "Upload-Length": str(len(data)),
         "Content-Type": "application/offset+octet-stream"})  # fmt: skip
     assert created.status_code == 201, created.text
@@ -273,8 +290,8 @@ def test_two_processes_on_one_data_directory_serve_one_slide(alive: Cluster) -> 
     token = cluster.token("path")
     for z, col_, row in ((0, 0, 0), (9, 1, 1), (11, 2, 3)):
         path = f"/dzi/{slide_id}_files/{z}/{col_}_{row}.jpeg"
-        here = httpx.get(f"{one.base}{path}", headers=_bearer(token))
-        there = httpx.get(f"{other.base}{path}", headers=_bearer(token))
+        here = _http.get(f"{one.base}{path}", headers=_bearer(token))
+        there = _http.get(f"{other.base}{path}", headers=_bearer(token))
         assert here.status_code == there.status_code == 200
         assert here.content == there.content
     sha = hashlib.sha256(data).hexdigest()
@@ -290,10 +307,14 @@ def test_the_audit_records_the_client_not_the_proxy(alive: Cluster) -> None:
     forged = {"X-Forwarded-For": "203.0.113.9"}
     marker = f"who-{uuid.uuid4().hex[:8]}"
     form = {"username": marker, "password": "wrong"}
-    with httpx.Client(base_url=cluster.nginx.base, transport=transport, headers=forged) as client:
+    with httpx.Client(
+        base_url=cluster.nginx.base, transport=transport, headers=forged, timeout=TIMEOUT
+    ) as client:
         assert client.post("/api/auth/token", data=form).status_code == 401
     direct = httpx.HTTPTransport(local_address="127.0.0.2")
-    with httpx.Client(base_url=cluster.web[1].base, transport=direct, headers=forged) as client:
+    with httpx.Client(
+        base_url=cluster.web[1].base, transport=direct, headers=forged, timeout=TIMEOUT
+    ) as client:
         assert client.post("/api/auth/token", data=form).status_code == 401
     with cluster.db.read() as session:
         rows = session.exec(select(AuditEvent).where(col(AuditEvent.username) == marker)).all()
@@ -309,5 +330,5 @@ def test_nginx_serves_the_static_files_and_hides_node_modules(alive: Cluster) ->
         assert client.get("/static/shell/shell.js").status_code == 200
         for hidden in ("/static/node_modules/openseadragon/package.json", "/static/package.json"):
             assert client.get(hidden).status_code == 404
-        plain = httpx.get(f"http://127.0.0.1:{alive.nginx.http_port}/login")
+        plain = _http.get(f"http://127.0.0.1:{alive.nginx.http_port}/login")
         assert plain.status_code == 301 and plain.headers["location"].startswith("https://")
