@@ -6,8 +6,8 @@ loop with `call_soon_threadsafe`. With several web processes the hub's bus
 (`app.core.bus`: Redis pub/sub or PostgreSQL LISTEN/NOTIFY) carries each event to
 the streams of every other process; this process's own streams get it at once.
 What a stream missed while it was down is caught up from the database when it
-reconnects, to whichever process (case events by `Last-Event-ID`, slide viewers by
-reloading their annotations and arrival map on `ready`).
+reconnects, to whichever process, by `Last-Event-ID` (case events and a slide's
+annotation and arrival events are rows: `cases.stream`, `slide_events`).
 """
 
 from __future__ import annotations
