@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 
 NODE_STAMP := static/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 
 .PHONY: run test lint typecheck check bench install clean
 
@@ -24,6 +25,10 @@ $(NODE_STAMP): static/package.json static/package-lock.json
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# The scale-out tests put Debian's nginx (deploy/nginx) in front of two web processes.
+$(NGINX):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+
 install: $(STAMP) $(NODE_STAMP)
 
 run: $(STAMP) $(NODE_STAMP)
@@ -32,7 +37,7 @@ run: $(STAMP) $(NODE_STAMP)
 # The PostgreSQL server the tests use (CI starts it when it is down).
 TEST_POSTGRES := postgresql://postgres@127.0.0.1:5432/test
 
-test: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(NGINX)
 	$(BIN)/ruff check .
 	$(BIN)/mypy app tiler annotations workers benchmarks
 	$(BIN)/lint-imports

@@ -22,6 +22,7 @@ from app.api.request_id import RequestIdMiddleware
 from app.api.server_errors import ServerErrors
 from app.api.static import mount_static
 from app.api.tile_access import TileAccess
+from app.core.bus import bus_for
 from app.core.config import DEVELOPMENT_KEY_WARNING, Settings
 from app.core.db import Database
 from app.core.metrics import process_exits, scrape_registry
@@ -37,6 +38,9 @@ from workers.dispatch import dispatcher_for
 from workers.embedded import EmbeddedWorkers
 
 log = logging.getLogger(__name__)
+
+#: Seconds startup waits for the event bus before serving anyway.
+BUS_START_SECONDS = 10.0
 
 
 def serve_metrics(address: str | None, registry: CollectorRegistry) -> WSGIServer | None:
@@ -61,12 +65,17 @@ def create_app(
         log.warning("\n%s\n%s\n%s", "!" * 78, DEVELOPMENT_KEY_WARNING, "!" * 78)
     db = Database.from_settings(settings)
     workers = EmbeddedWorkers(db, settings) if run_workers and not settings.redis_url else None
+    bus = bus_for(settings, db)  # live events and viewers' wishes reach every web process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             db.migrate()
         staging.sweep(settings.staging_dir)
+        bus.start()
+        # Up means listening: an event sent once /healthz answers reaches this process.
+        if not await anyio.to_thread.run_sync(bus.listening.wait, BUS_START_SECONDS):
+            log.warning("event bus %s: not listening yet; retrying in the background", bus.name)
         # Every background loop of the web process starts and stops here.
         ingest = IngestLoop(db, app.state.live)
         ingest.start()
@@ -82,6 +91,7 @@ def create_app(
             if workers is not None:
                 await anyio.to_thread.run_sync(workers.stop)
             await anyio.to_thread.run_sync(ingest.stop)
+            await anyio.to_thread.run_sync(bus.stop)
             db.dispose()
 
     app = FastAPI(
@@ -103,7 +113,8 @@ def create_app(
     )
     app.state.workers = workers
     app.state.dispatcher = dispatcher_for(settings, workers)
-    app.state.live = LiveHub()  # annotation changes and shared views, per slide
+    app.state.live = LiveHub(bus)  # annotation changes, shared views, cases, arrivals
+    tiles.transfers.demand.share_through(bus)
     app.state.streams = StreamGuard(db, settings)  # open streams re-check their credentials
     app.state.first_run = FirstRun(db)  # the one-time setup link of an empty hub
     app.state.transfers = tiles.transfers  # arriving slides and viewers' wishes

@@ -118,11 +118,16 @@ async def _drive(
 
 
 async def _with_aiohttp(
-    base_url: str, headers: dict[str, str], clients: int, body: Callable[[Fetch], Awaitable[Any]]
+    base_url: str,
+    headers: dict[str, str],
+    clients: int,
+    body: Callable[[Fetch], Awaitable[Any]],
+    verify: bool = True,
 ) -> Any:
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    # verify=False: a proxy's self-signed test certificate (benchmarks.scaleout).
+    connector = aiohttp.TCPConnector(limit=clients, force_close=False, ssl=verify)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(
         base_url, headers=headers, connector=connector, timeout=timeout
@@ -137,13 +142,17 @@ async def _with_aiohttp(
 
 
 async def _with_httpx(
-    base_url: str, headers: dict[str, str], clients: int, body: Callable[[Fetch], Awaitable[Any]]
+    base_url: str,
+    headers: dict[str, str],
+    clients: int,
+    body: Callable[[Fetch], Awaitable[Any]],
+    verify: bool = True,
 ) -> Any:
     import httpx
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=60
+        base_url=base_url, headers=headers, limits=limits, timeout=60, verify=verify
     ) as session:
 
         async def fetch(path: str) -> tuple[int, int, str]:
@@ -175,6 +184,7 @@ def run_load(
     warmup_s: float = 0.0,
     before_measuring: Callable[[], None] | None = None,
     rate: float | None = None,
+    verify: bool = True,
 ) -> tuple[LoadResult, LoadResult]:
     """`clients` connections fetch `paths` in order until `duration_s` is up or the list ends.
 
@@ -194,7 +204,7 @@ def run_load(
 
     async def main() -> tuple[LoadResult, LoadResult]:
         results: tuple[LoadResult, LoadResult] = await opener(
-            base_url, headers or {}, clients, body
+            base_url, headers or {}, clients, body, verify
         )
         return results
 

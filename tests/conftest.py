@@ -102,6 +102,8 @@ def make_settings(backend: Backend, data_dir: Path, **overrides: Any) -> Setting
         "build_processes": 1,
         "embedded_workers": 1,
         "job_poll_seconds": 0.2,
+        # PostgreSQL notifications are database-wide: each test process its own channel.
+        "events_channel": f"test_{os.getpid()}",
     }
     if backend.name == "sqlite":
         assert backend.template is not None

@@ -53,13 +53,19 @@ class HubProcess:
             capture_output=True,
         )  # fmt: skip
 
-    def start(self) -> None:
+    def run_output(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(SLIDEBRIDGE), *args], env=self.env, check=True, capture_output=True, text=True
+        )
+        return done.stdout
+
+    def start(self, timeout: float = 60) -> None:
         output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [str(SLIDEBRIDGE), "serve", "--port", str(self.port)],
             env=self.env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 60  # a machine shared with other test runs
+        deadline = time.monotonic() + timeout  # 60 s: a machine shared with other test runs
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
         description="With a Redis URL, pyramid jobs go through RQ and `slidebridge worker` "
         "processes run them; without, `slidebridge serve` runs them in-process.",
     )
+    events: Literal["auto", "process", "redis", "postgresql"] = Field(
+        default="auto",
+        description="How live events (annotations, case changes, report pushes, slide "
+        "arrivals, viewers' wishes) reach every web process: `redis` pub/sub, PostgreSQL "
+        "`LISTEN/NOTIFY`, or `process` (one web process). `auto`: Redis when `redis_url` "
+        "is set, else PostgreSQL when the database is, else in-process.",
+    )
+    events_channel: str = Field(
+        default="slidebridge_live",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Redis channel and PostgreSQL notification channel the web processes of "
+        "one hub share (two hubs on one Redis or database need two names).",
+    )
     queue_name: str = Field(
         default="slidebridge",
         max_length=64,

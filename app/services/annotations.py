@@ -30,6 +30,7 @@ from app.models.annotations import Annotation, AnnotationVersion, ViewState
 from app.models.audit import Outcome
 from app.models.slides import SlideRecord
 from app.models.types import utcnow
+from app.services import slide_events
 from app.services.context import Context
 from tiler import NotFoundError
 
@@ -399,8 +400,10 @@ def add(ctx: Context, slide: SlideRecord, features: list[Feature]) -> list[dict[
     rows = _insert(ctx.db, slide, features, ctx.user)
     written = [feature_of(row, slide) for row in rows]
     _done(ctx, "create", slide, rows[0].id, f"{len(rows)} feature(s)")
-    for feature in written:
-        ctx.hub.publish(slide.id, "annotation", {"change": "created", "feature": feature})
+    slide_events.publish_many(
+        ctx.db, ctx.hub, slide.id, "annotation",
+        [{"change": "created", "feature": feature} for feature in written],
+    )  # fmt: skip
     return written
 
 
@@ -409,14 +412,18 @@ def change(ctx: Context, slide: SlideRecord, feature: Feature) -> dict[str, Any]
     row = _update(ctx.db, slide, feature, ctx.user)
     written = feature_of(row, slide)
     _done(ctx, "update", slide, feature.id, f"version {row.version}")
-    ctx.hub.publish(slide.id, "annotation", {"change": "updated", "feature": written})
+    slide_events.publish(
+        ctx.db, ctx.hub, slide.id, "annotation", {"change": "updated", "feature": written}
+    )
     return written
 
 
 def remove(ctx: Context, slide: SlideRecord, annotation_id: uuid.UUID) -> None:
     row = _delete(ctx.db, slide, annotation_id, ctx.user)
     _done(ctx, "delete", slide, annotation_id, f"version {row.version}")
-    ctx.hub.publish(slide.id, "annotation", {"change": "deleted", "id": str(annotation_id)})
+    slide_events.publish(
+        ctx.db, ctx.hub, slide.id, "annotation", {"change": "deleted", "id": str(annotation_id)}
+    )
 
 
 def bring_back(
@@ -426,5 +433,7 @@ def bring_back(
     row, _ = _restore(ctx.db, slide, annotation_id, version, ctx.user)
     written = feature_of(row, slide)
     _done(ctx, "restore", slide, annotation_id, f"version {version} as {row.version}")
-    ctx.hub.publish(slide.id, "annotation", {"change": "restored", "feature": written})
+    slide_events.publish(
+        ctx.db, ctx.hub, slide.id, "annotation", {"change": "restored", "feature": written}
+    )
     return written

@@ -33,7 +33,7 @@ from app.models.audit import Outcome
 from app.models.types import utcnow
 from app.services.accounts import Credential, refusal
 from app.services.context import Context
-from app.services.live import sse_message
+from app.services.live import RESYNC, sse_message
 
 #: Put on a stream's queue to wake its loop; never sent to a client.
 WAKE = ""
@@ -146,7 +146,8 @@ async def follow(
     quiet_frame: Callable[[], str],
 ) -> AsyncIterator[str]:
     """The messages of `queue` (and `quiet_frame()` after each quiet spell) until the
-    client leaves or the lease ends (then `lease.reason` says why)."""
+    client leaves, the lease ends (then `lease.reason` says why) or the bus lost events
+    (the client reconnects and catches up)."""
     lease.queues.append(queue)
     while lease.reason is None and not await is_disconnected():
         try:
@@ -154,6 +155,8 @@ async def follow(
         except TimeoutError:
             yield quiet_frame()
             continue
+        if message == RESYNC:
+            return
         if message != WAKE:
             yield message
 

@@ -22,8 +22,10 @@ from app.core.errors import PermissionDeniedError
 from app.models.accounts import Role
 from app.models.annotations import ViewState
 from app.services import annotations as annotation_service
+from app.services import slide_events
 from app.services.audited import visible_slide_audited
 from app.services.context import Context
+from app.services.live import frame_id, last_event_id
 from app.services.streams import StreamLeases, follow, signed_out
 
 router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
@@ -41,18 +43,30 @@ def _open_slide(request: Request, slide_id: str) -> tuple[Context, uuid.UUID, St
 
 @router.get("/events", response_class=StreamingResponse)
 async def events(slide_id: str, request: Request) -> StreamingResponse:
-    """Ends with a `signed-out` event (`{"reason": ...}`) when the credential falls."""
+    """Annotation and arrival frames carry an `id:`; a reconnect with `Last-Event-ID`
+    first gets the kept events after it, from whichever process it reaches. Ends with a
+    `signed-out` event (`{"reason": ...}`) when the credential falls."""
     ctx, key, leases = await anyio.to_thread.run_sync(_open_slide, request, slide_id)
     hub = get_hub(request)
+    after = last_event_id(request)
 
     async def stream() -> AsyncIterator[str]:
         async with leases() as lease, hub.subscribe(key) as queue:
             # `retry` makes EventSource reconnect within a second after a drop.
             yield "retry: 1000\nevent: ready\ndata: {}\n\n"
+            # Subscribed before reading the catch-up, so no event falls between the two.
+            replayed: set[int | None] = set()
+            if after is not None:
+                for frame in await anyio.to_thread.run_sync(
+                    slide_events.replay, ctx.db, key, after
+                ):
+                    replayed.add(frame_id(frame))
+                    yield frame
             async for message in follow(
                 queue, lease, request.is_disconnected, KEEPALIVE_SECONDS, lambda: ": keep-alive\n\n"
             ):
-                yield message
+                if frame_id(message) is None or frame_id(message) not in replayed:
+                    yield message
             if lease.reason is not None:
                 yield await anyio.to_thread.run_sync(signed_out, ctx, "slide.live", lease.reason)
 

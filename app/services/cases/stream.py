@@ -36,7 +36,7 @@ from app.models.types import utcnow
 from app.services.audited import visible_case_audited
 from app.services.cases import views
 from app.services.context import Context
-from app.services.live import sse_message
+from app.services.live import frame_id, last_event_id, sse_message
 from app.services.streams import StreamLeases, follow, signed_out
 from tiler.errors import NotFoundError
 
@@ -44,15 +44,6 @@ from tiler.errors import NotFoundError
 PING_SECONDS = 5.0
 #: Most cases replayed on reconnect; a screen further behind reloads its list instead.
 CATCH_UP_LIMIT = 500
-
-
-def last_event_id(request: Request) -> int | None:
-    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    try:
-        value = int(raw) if raw else None
-    except ValueError:
-        return None
-    return value if value is not None and value >= 0 else None
 
 
 def newest_event_id(db: Database) -> int:
@@ -81,13 +72,6 @@ def catch_up(
         sse_message("case", {"case": public.model_dump(mode="json")}, newest[public.id])
         for public in publics
     ]
-
-
-def _frame_id(message: str) -> int | None:
-    if not message.startswith("id: "):
-        return None
-    head = message[4 : message.index("\n")]
-    return int(head) if head.isdigit() else None
 
 
 async def _forward(source: asyncio.Queue[str], sink: asyncio.Queue[str]) -> None:
@@ -127,12 +111,12 @@ def event_stream(
             sent: set[int] = set()
             if after is not None:
                 for frame in await anyio.to_thread.run_sync(replay, after):
-                    sent.add(_frame_id(frame) or 0)
+                    sent.add(frame_id(frame) or 0)
                     yield frame
             async for message in follow(
                 merged, lease, request.is_disconnected, PING_SECONDS, _ping
             ):
-                if _frame_id(message) not in sent:  # already replayed in the catch-up
+                if frame_id(message) not in sent:  # already replayed in the catch-up
                     yield message
             if lease.reason is not None:
                 yield await anyio.to_thread.run_sync(signed_out, ctx, "case.live", lease.reason)

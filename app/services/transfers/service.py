@@ -45,6 +45,7 @@ from app.models.transfers import (
 )
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadStatus
+from app.services import slide_events
 from app.services import slides as slide_service
 from app.services.cases import service as case_service
 from app.services.context import Context
@@ -343,7 +344,7 @@ def announce(ctx: Context, hub: Hub, transfer: Transfer, spans: list[tuple[int, 
                 .values(overview_at=utcnow())
             )
         event["overview"] = True
-    ctx.hub.publish(transfer.slide_id, "arrival", event)
+    slide_events.publish(ctx.db, ctx.hub, transfer.slide_id, "arrival", event)
     arrived = sum(end - start for start, end in spans)
     if _percent(transfer.received_bytes - arrived, transfer.size) != _percent(
         transfer.received_bytes, transfer.size
@@ -469,8 +470,8 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
     # Tiles called final were the finished slide's, unless a level failed OpenSlide's
     # check at the end: then every tile a viewer holds is reloaded.
     whole = {"z_low": 0, "x": 0, "y": 0, "width": info.width, "height": info.height}
-    ctx.hub.publish(
-        transfer.slide_id, "arrival",
+    slide_events.publish(
+        ctx.db, ctx.hub, transfer.slide_id, "arrival",
         {"status": SlideStatus.queued, "received": 1.0, "areas": [] if same else [whole],
          "overview": True},
     )  # fmt: skip
@@ -494,7 +495,13 @@ def _same_tiles(hub: Hub, transfer: Transfer, finished: Slide) -> bool:
 
 def _fail(ctx: Context, transfer: Transfer, reason: str) -> None:
     _fail_rows(ctx.db, transfer, reason)
-    ctx.hub.publish(transfer.slide_id, "arrival", {"status": SlideStatus.failed, "error": reason})
+    slide_events.publish(
+        ctx.db,
+        ctx.hub,
+        transfer.slide_id,
+        "arrival",
+        {"status": SlideStatus.failed, "error": reason},
+    )
     _case_changed(ctx, transfer)
     audit.record(
         ctx.db, ctx.actor, "transfer.reject", Outcome.failure, object_type="slide",
