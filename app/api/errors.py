@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from annotations.errors import InvalidAnnotationError
+from app.api.language import request_language
 from app.core.errors import (
     AuthenticationError,
     BusyError,
@@ -26,6 +27,7 @@ from app.core.errors import (
     TooManyRequestsError,
     UnprocessableError,
 )
+from app.core.i18n import translate
 from app.services.transfers.protocol import TransferGoneError
 from app.services.uploads.protocol import (
     ChecksumMismatchError,
@@ -96,7 +98,10 @@ def error_response(request: Request, error: SlideBridgeError) -> Response:
     if request.method == "HEAD":
         response: Response = Response(status_code=status)
     else:
-        response = JSONResponse({"detail": error.reason}, status_code=status)
+        # Said in the reader's language (a reason marked with `N_`, or one the catalog
+        # has word for word); a script reads the status, never the sentence.
+        detail = translate(error.reason, request_language(request))
+        response = JSONResponse({"detail": detail}, status_code=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, RetryLaterError):

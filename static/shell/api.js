@@ -1,6 +1,9 @@
 // Talking to the hub from a page: the session cookie goes with every request, a signed-out
 // user is sent to the login form (which brings them back here), and an error body
-// becomes one readable sentence instead of a status code or a JSON dump.
+// becomes one readable sentence instead of a status code or a JSON dump, in the user's
+// language (the hub says its own sentences in it; these are the page's).
+
+import { t } from "./i18n.js";
 
 /**
  * Send the browser to the login form, coming back to this very page afterwards; `why`
@@ -20,7 +23,7 @@ export function errorText(status, bodyText) {
   try {
     detail = JSON.parse(bodyText).detail;
   } catch {
-    return `the hub answered ${status}`;
+    return t("the hub answered {status}", { status });
   }
   if (typeof detail === "string" && detail) return detail;
   if (Array.isArray(detail)) {
@@ -29,7 +32,7 @@ export function errorText(status, bodyText) {
       return field ? `${String(field).replaceAll("_", " ")}: ${item.msg}` : item.msg;
     }).join("; ");
   }
-  return `the hub answered ${status}`;
+  return t("the hub answered {status}", { status });
 }
 
 /** Why a tus-js-client upload failed: the hub's own words and status, not the client's dump. */
@@ -40,7 +43,7 @@ export function uploadErrorText(error) {
     const text = errorText(status, response.getBody());
     return text.includes(String(status)) ? text : `${text} (${status})`;
   }
-  return navigator.onLine ? error.message : "no network: waiting to resume";
+  return navigator.onLine ? error.message : t("no network: waiting to resume");
 }
 
 /**
@@ -59,11 +62,11 @@ export async function api(url, { json, ...options } = {}) {
   try {
     response = await fetch(url, init);
   } catch {
-    throw Object.assign(new Error("no connection to the hub"), { status: 0 });
+    throw Object.assign(new Error(t("no connection to the hub")), { status: 0 });
   }
   if (response.status === 401) {
     signIn();
-    throw Object.assign(new Error("signed out: going to the sign-in page"), { status: 401 });
+    throw Object.assign(new Error(t("signed out: going to the sign-in page")), { status: 401 });
   }
   if (!response.ok) {
     throw Object.assign(new Error(errorText(response.status, await response.text())), { status: response.status });
