@@ -83,7 +83,7 @@ function send(file) {
     onSuccess() {
       view.item.classList.add("done");
       view.bar.value = view.bar.max;
-      view.status.textContent = `${t("Received and verified.")} `;
+      view.status.textContent = t("Received and verified.") + " ";
       if (slideId) {
         view.item.dataset.slideId = slideId;
         const link = el("a", {}, t("Open the slide"));

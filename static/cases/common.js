@@ -112,9 +112,10 @@ export function showLink(node, { connected, lastHeard }) {
   const age = lastHeard ? Math.round((Date.now() - lastHeard.getTime()) / 1000) : null;
   const stale = !connected || age === null || age > 12;
   node.className = `link-state${stale ? " stale" : ""}`;
+  const linkWord = connected ? t("Live") : t("Reconnecting…");
   node.textContent = lastHeard
     ? t("{state} · last heard from the server {age} s ago ({time})", {
-      state: connected ? t("Live") : t("Reconnecting…"), age, time: formatTime(lastHeard, { seconds: true }),
+      state: linkWord, age, time: formatTime(lastHeard, { seconds: true }),
     })
     : t("Connecting…");
   node.dataset.connected = String(connected);
@@ -123,7 +124,10 @@ export function showLink(node, { connected, lastHeard }) {
 export function slideStateText(state) {
   const parts = [];
   // Slides still crossing the link: viewable once their overview is in, sharper each minute.
-  if (state.arriving) parts.push(formatArriving(state.received) + (state.arriving > 1 ? ` ${tn("({count} slide)", "({count} slides)", state.arriving)}` : ""));
+  if (state.arriving) {
+    const slides = tn("({count} slide)", "({count} slides)", state.arriving);
+    parts.push(formatArriving(state.received) + (state.arriving > 1 ? ` ${slides}` : ""));
+  }
   if (state.uploading) parts.push(t("{count} uploading", { count: state.uploading }));
   parts.push(t("{viewable}/{attached} viewable", { viewable: state.viewable, attached: state.attached }));
   if (state.failed) parts.push(t("{count} failed", { count: state.failed }));

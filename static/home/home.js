@@ -9,7 +9,10 @@ const $ = (id) => document.getElementById(id);
 let slides = [];
 
 function statusText(slide) {
-  if (slide.status === "arriving") return `${formatArriving(slide.received)} · ${slide.width ? t("viewable now") : t("viewable in a moment")}`;
+  if (slide.status === "arriving") {
+    const when = slide.width ? t("viewable now") : t("viewable in a moment");
+    return `${formatArriving(slide.received)} · ${when}`;
+  }
   if (slide.status === "tiling") return t("preparing {percent}% · viewable now", { percent: Math.round(slide.progress * 100) });
   if (slide.status === "queued") return t("queued · viewable now");
   return slideStatusWord(slide.status);

@@ -16,7 +16,8 @@ const ASK_AGAIN_MS = 5000;
 const STRUCTURE_POLL_MS = 5000;
 
 export function arrivalText(received) {
-  return `${formatArriving(received)} · ${t("full resolution first where you look")}`;
+  const where = t("full resolution first where you look");
+  return `${formatArriving(received)} · ${where}`;
 }
 
 /**

@@ -111,3 +111,24 @@ def test_the_html_extractor_takes_what_the_shell_translates(tmp_path: Path) -> N
     with page.open("rb") as file:
         found = [message for _, _, message, _ in extract_html(file, {}, (), {})]
     assert found == ["A page title", "Hello", "there", "Type here", "A picture", "Tip", "Label"]
+
+
+def test_babel_sees_every_call_of_the_pages() -> None:
+    """Babel's JavaScript extractor skips a call inside `${...}` or inside another t()'s
+    arguments: every literal t/tn/tNodes call in static/ must reach the catalog."""
+    extracted = {_key(message) for message in extract_all() if message.id}
+    unseen = []
+    for path in sorted((ROOT / "static").rglob("*.js")):
+        if "node_modules" in path.parts:
+            continue
+        text = path.read_text()
+        for match in re.finditer(r'(?<![\w.])(?:t|tn|tNodes)\(\s*"((?:[^"\\]|\\.)*)"', text):
+            line = text.count("\n", 0, match.start()) + 1
+            if match[1] not in extracted and not text[: match.start()].rstrip().endswith("//"):
+                unseen.append(f"  {path.relative_to(ROOT)}:{line}: {match[1]!r}")
+    if unseen:
+        pytest.fail(
+            "Babel cannot extract these calls (inside `${...}` or inside another t() call's "
+            "arguments): compute each into a variable first.\n" + "\n".join(unseen),
+            pytrace=False,
+        )
