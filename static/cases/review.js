@@ -2,7 +2,7 @@
 // identifiers, and the report form signed with the password. Live: a claim by someone
 // else, a cancel, or the surgeon's acknowledgement show up at once.
 
-import { api, datum, el, formatDate, formatElapsed, formatTime, startPage, t, tNodes } from "/static/shell/shell.js";
+import { api, datum, el, formatDate, formatElapsed, formatTime, startPage, t, tn, tNodes } from "/static/shell/shell.js";
 import {
   CATEGORY_WORDS, categoryWord, choiceWord, Clock, clockClass, CaseStream, EVENT_WORDS, showLink, STATUS_WORDS,
   slideStateText,
@@ -46,6 +46,25 @@ function slides(c) {
   });
 }
 
+// An event's detail is the hub's record (app/services/cases/service.py): a category's
+// code, ids, counts, or people's words (a reason, a read-back). Worded here; words of
+// people stay as they were written.
+function eventDetail(e) {
+  const { detail } = e;
+  if (e.kind === "report") return [CATEGORY_WORDS[detail] || datum(detail)];
+  if (e.kind === "amend") {
+    const [category, ...reason] = detail.split(": ");
+    if (CATEGORY_WORDS[category]) return [CATEGORY_WORDS[category], ": ", datum(reason.join(": "))];
+  }
+  const count = /^(\d+) slide\(s\)$/.exec(detail);
+  if (count) return [tn("{count} slide", "{count} slides", Number(count[1]))];
+  const slide = /^slide (\S+)$/.exec(detail);
+  if (slide) return tNodes("slide {id}", { id: datum(slide[1]) });
+  const upload = /^upload (\S+) slide (\S+)$/.exec(detail);
+  if (upload) return tNodes("upload {upload}, slide {slide}", { upload: datum(upload[1]), slide: datum(upload[2]) });
+  return [datum(detail)];
+}
+
 async function markViewed() {
   const c = state.case;
   if (state.viewed || !c || c.status !== "in_review" || c.claimed_by !== me.username) return;
@@ -85,7 +104,7 @@ function show(c) {
   document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
   document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
     el("li", {}, `${formatTime(e.at)} ${EVENT_WORDS[e.kind] || e.kind}`,
-      e.username ? [" (", datum(e.username), ")"] : null, e.detail ? [": ", datum(e.detail)] : null)));
+      e.username ? [" (", datum(e.username), ")"] : null, e.detail ? [": ", ...eventDetail(e)] : null)));
   const pathologist = me.role === "pathologist";
   document.getElementById("claim-box").hidden = !(pathologist && c.status === "ready");
   const mayReport = pathologist && c.status === "in_review" && c.claimed_by === me.username;
