@@ -119,7 +119,7 @@ def negotiate(accept_language: str | None) -> str:
     for index, part in enumerate((accept_language or "").split(",")):
         tag, _, rest = part.strip().partition(";")
         quality = 1.0
-        match = re.search(r"q=([0-9.]+)", rest)
+        match = re.search(r"q=([^;\s]*)", rest)
         if match:
             try:
                 quality = float(match[1])
