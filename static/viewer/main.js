@@ -100,7 +100,18 @@ function showStatus(slide) {
   } else setStatus(t("Loading tiles…"));
 }
 
+// OpenSeadragon's own tooltips (its navigation buttons), in the user's language.
+function osdStrings() {
+  const strings = {
+    "Tooltips.FullPage": t("Toggle full page"), "Tooltips.Home": t("Go home"), "Tooltips.ZoomIn": t("Zoom in"),
+    "Tooltips.ZoomOut": t("Zoom out"), "Tooltips.RotateLeft": t("Rotate left"), "Tooltips.RotateRight": t("Rotate right"),
+    "Tooltips.Flip": t("Flip horizontally"),
+  };
+  for (const [key, text] of Object.entries(strings)) OpenSeadragon.setString(key, text);
+}
+
 function start(slide, me) {
+  osdStrings();
   const viewer = OpenSeadragon({
     id: "osd",
     prefixUrl: "/static/vendor/openseadragon/images/",
