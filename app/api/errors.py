@@ -10,6 +10,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
@@ -27,7 +29,7 @@ from app.core.errors import (
     TooManyRequestsError,
     UnprocessableError,
 )
-from app.core.i18n import translate
+from app.core.i18n import N_, SOURCE_LANGUAGE, gettext, translate
 from app.services.transfers.protocol import TransferGoneError
 from app.services.uploads.protocol import (
     ChecksumMismatchError,
@@ -114,8 +116,47 @@ async def _handle(request: Request, error: Exception) -> Response:
     return error_response(request, error)
 
 
+#: What a request-validation error means, by its pydantic type, said in the reader's
+#: language with the rule's numbers (`ctx`). English keeps pydantic's own words.
+_VALIDATION = {
+    "missing": N_("Field required"),
+    "string_too_short": N_("Should have at least {min_length} characters"),
+    "string_too_long": N_("Should have at most {max_length} characters"),
+    "string_pattern_mismatch": N_("Not in the expected form"),
+    "enum": N_("Should be one of {expected}"),
+    "literal_error": N_("Should be one of {expected}"),
+    "date_parsing": N_("Should be a date, year first: 1968-03-02"),
+    "date_from_datetime_parsing": N_("Should be a date, year first: 1968-03-02"),
+    "uuid_parsing": N_("Should be an id"),
+    "int_parsing": N_("Should be a whole number"),
+    "greater_than_equal": N_("Should be at least {ge}"),
+    "less_than_equal": N_("Should be at most {le}"),
+}
+
+
+def _validation_message(error: dict[str, Any], language: str) -> str:
+    known = _VALIDATION.get(str(error.get("type")))
+    if language == SOURCE_LANGUAGE or known is None:
+        return str(error.get("msg", ""))
+    context = {name: str(value) for name, value in (error.get("ctx") or {}).items()}
+    return gettext(language, known.msgid, **context)
+
+
+async def _handle_validation(request: Request, error: Exception) -> Response:
+    """FastAPI's 422 answer (the same list of `{loc, msg, type}`), `msg` in the reader's
+    language."""
+    assert isinstance(error, RequestValidationError)
+    language = request_language(request)
+    errors = [
+        {**item, "msg": _validation_message(item, language)}
+        for item in jsonable_encoder(error.errors())
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
 def install_error_handler(app: FastAPI) -> None:
     app.add_exception_handler(SlideBridgeError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
 
 
 class BodyRoute(APIRoute):

@@ -14,9 +14,21 @@ export function signIn(why) {
   location.href = `/login?next=${next}${why ? `&why=${encodeURIComponent(why)}` : ""}`;
 }
 
+// A request's fields by the words of the forms that send them (a refusal names the field
+// as the person filled it in); any other field by its name.
+const FIELDS = () => ({
+  patient_mrn: t("Medical record number"), patient_name: t("Patient name"), patient_dob: t("Date of birth"),
+  patient_sex: t("Sex"), specimen_site: t("Specimen site"), specimen_laterality: t("Laterality"),
+  specimen_type: t("Specimen type"), clinical_question: t("Clinical question"), surgeon_name: t("Surgeon"),
+  operating_room: t("Operating room"), history: t("History"), site: t("Site"), type: t("Type"),
+  category: t("Category"), diagnosis: t("Diagnosis"), margins: t("Margins"), comment: t("Comment to the surgeon"),
+  reason: t("Reason for the amendment"), password: t("Password"),
+});
+
 /**
  * The message of an error answer. The hub answers `{"detail": "one sentence"}`; request
- * validation answers a list of `{loc, msg}`, shown as "patient dob: Input should be ...".
+ * validation answers a list of `{loc, msg}`, shown as "Date of birth: Input should be ..."
+ * (the hub words `msg` in the user's language).
  */
 export function errorText(status, bodyText) {
   let detail;
@@ -28,8 +40,9 @@ export function errorText(status, bodyText) {
   if (typeof detail === "string" && detail) return detail;
   if (Array.isArray(detail)) {
     return detail.map((item) => {
-      const field = (item.loc || []).filter((part) => !["body", "query", "path"].includes(part)).join(" ");
-      return field ? `${String(field).replaceAll("_", " ")}: ${item.msg}` : item.msg;
+      const parts = (item.loc || []).filter((part) => !["body", "query", "path"].includes(part));
+      const field = parts.length === 1 && FIELDS()[parts[0]] ? FIELDS()[parts[0]] : parts.join(" ").replaceAll("_", " ");
+      return field ? `${field}: ${item.msg}` : item.msg;
     }).join("; ");
   }
   return t("the hub answered {status}", { status });

@@ -136,3 +136,23 @@ def test_a_language_chosen_at_sign_in_stays(client: TestClient, world: World) ->
     assert client.cookies.get("slidebridge_language") == "zh-Hans"
     catalog = client.get("/api/i18n", headers={"Accept-Language": "en"}).json()
     assert catalog["language"] == "zh-Hans"
+
+
+def test_validation_reasons_in_the_readers_language(client: TestClient, world: World) -> None:
+    """FastAPI's 422 list keeps its shape; `msg` is said in the reader's language."""
+    body = {"type": "frozen_section", "patient_name": "王秀英", "patient_mrn": "x" * 65}
+    english = client.post("/api/cases", json=body, headers=world.auth("tech_north"))
+    chinese = client.post("/api/cases", json=body, headers={**world.auth("tech_north"), **ZH})
+    assert english.status_code == chinese.status_code == 422
+    said = {item["loc"][-1]: item["msg"] for item in chinese.json()["detail"]}
+    assert said["patient_mrn"] == "最多 64 个字符"
+    assert said["specimen_site"] == "必填"
+    assert [item["loc"] for item in english.json()["detail"]] == [
+        item["loc"] for item in chinese.json()["detail"]
+    ]
+    assert "String should have at most 64 characters" in english.text  # pydantic's own words
+
+
+def test_the_setup_page_in_chinese(client: TestClient) -> None:
+    page = client.get("/setup?token=not-the-token", headers=ZH)
+    assert page.status_code == 404 and "此设置链接已失效" in page.text

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,21 +21,12 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlmodel import select
 
-from app.core.config import Settings
-from app.core.security import hash_password
-from app.main import create_app
-from app.models.accounts import Role, Site, TokenKind, UserCreate
 from app.models.cases import Acknowledgement
-from app.services import accounts as crud
 from tests.browser import serve_asgi
-from tests.conftest import PASSWORD, SECRET, SMALL_SVS
+from tests.cases.test_browser import site_app as site_app  # the same hub and people
+from tests.conftest import PASSWORD, SMALL_SVS
 
 pytestmark = pytest.mark.browser
-PEOPLE = {
-    "tech_north": (Role.technician, "李明"),
-    "path_north": (Role.pathologist, "张医生"),
-    "surgeon_north": (Role.surgeon, "王医生"),
-}
 CASE: dict[str, Any] = {
     "type": "frozen_section",
     "patient_mrn": "MRN-004217",
@@ -104,31 +93,11 @@ def assert_chinese(page: Page, name: str) -> None:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[tuple[FastAPI, dict[str, Any]]]:
-    """A hub with a reported frozen section (not yet acknowledged) and a slide."""
-    settings = Settings(
-        environment="test", secret_key=SECRET, data_dir=tmp_path / "data", cookie_secure=False,
-        build_processes=1, embedded_workers=1, job_poll_seconds=0.2,
-    )  # fmt: skip
-    app = create_app(settings)
+def hub(site_app: tuple[FastAPI, dict[str, str]]) -> Iterator[tuple[FastAPI, dict[str, Any]]]:
+    """The cases' hub (tests/cases/test_browser.py) with a reported frozen section, not
+    yet acknowledged, of a Chinese patient."""
+    app, tokens = site_app
     with TestClient(app) as client:
-        tokens: dict[str, str] = {}
-        with app.state.db.write() as session:
-            site = Site(code="NORTH", name="北岛医院")
-            session.add(site)
-            session.flush()
-            digest = hash_password(PASSWORD)
-            for username, (role, full_name) in PEOPLE.items():
-                pathologist = role == Role.pathologist
-                data = UserCreate(
-                    username=username, role=role, full_name=full_name, password=PASSWORD,
-                    site=None if pathologist else site.code,
-                    covers=[site.code] if pathologist else [],
-                )  # fmt: skip
-                user = crud.create_user(session, data, password_hash=digest)
-                tokens[username], _ = crud.issue_token(
-                    session, user, TokenKind.bearer, timedelta(minutes=30), SECRET
-                )
 
         def call(user: str, method: str, url: str, **kwargs: Any) -> Any:
             headers = {"Authorization": f"Bearer {tokens[user]}"}
