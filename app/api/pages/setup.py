@@ -66,6 +66,7 @@ _WORDS = {
 _FORM = """<p class="sub">{sub}</p>{message}
 <form method="post" action="/setup">
 <input type="hidden" name="token" value="{token}">
+<input type="hidden" name="lang" value="{lang}">
 <h2>{hospital}</h2>
 <div class="pair"><div><label for="site_code">{site_code_label}</label>
 <input id="site_code" name="site_code" value="{site_code}" required maxlength="32"
@@ -112,6 +113,7 @@ def _form(
     fields = {name: html.escape(values.get(name, "")) for name in _FIELD_WORDS}
     body = _FORM.format(
         token=html.escape(token),
+        lang=html.escape(language),
         message=error_line(translate(message, language)),
         site_code=fields["code"],
         site_name=fields["name"],
@@ -155,10 +157,11 @@ def setup(
     password: Annotated[str, Form(max_length=256)],
     password2: Annotated[str, Form(max_length=256)],
     full_name: Annotated[str, Form(max_length=300)] = "",
+    lang: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     values = {"code": site_code, "name": site_name, "username": username, "full_name": full_name}
     first_run = _first_run(request)
-    language = signed_out_language(request)
+    language = signed_out_language(request, lang)
     try:
         require_same_origin(request, settings, db)
     except CrossSiteRequestError as error:
