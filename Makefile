@@ -8,7 +8,7 @@ NODE_STAMP := static/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 NGINX := /usr/sbin/nginx
 
-.PHONY: run test lint typecheck check bench install clean
+.PHONY: run test lint typecheck check bench install clean messages
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app tiler annotations workers benchmarks
+
+# The users' languages: extract every msgid again (server N_(), pages' t()/tn()/tNodes()
+# and their HTML text, babel.cfg) into app/locale/messages.pot, and merge it into each
+# language's messages.po (new msgids arrive untranslated: `tests/core/test_translations.py`
+# lists them until they are translated). The keywords are app/core/extract.py's KEYWORDS.
+LOCALE := app/locale
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k N_ -k t -k tNodes -k tn:1,2 \
+	  --add-comments=TRANSLATORS: --ignore-dirs='node_modules __pycache__ .* _*' \
+	  --project=SlideBridge --no-wrap --sort-by-file -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages \
+	  --no-wrap --no-fuzzy-matching --ignore-obsolete
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.tiling

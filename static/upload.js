@@ -3,7 +3,7 @@
 // each upload's address, so a reload or a dropped link resumes instead of starting over;
 // the hub keeps every byte it acknowledged.
 
-import { el, formatBytes, formatDuration, may, startPage, uploadErrorText } from "/static/shell/shell.js";
+import { datum, el, formatBytes, formatDuration, may, startPage, t, tNodes, uploadErrorText } from "/static/shell/shell.js";
 
 const tus = window.tus;
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000];
@@ -29,12 +29,12 @@ class Rate {
 function row(file) {
   const item = el("li", {});
   const top = el("div", { class: "top" });
-  const name = el("span", { class: "name" }, file.name);
+  const name = el("span", { class: "name", translate: "no" }, file.name);
   const numbers = el("span", { class: "numbers" }, formatBytes(file.size));
   const bar = el("progress", {});
   bar.max = file.size || 1;
   bar.value = 0;
-  const status = el("div", { class: "state" }, "Starting…");
+  const status = el("div", { class: "state" }, t("Starting…"));
   top.append(name, numbers);
   item.append(top, bar, status);
   document.getElementById("uploads").append(item);
@@ -67,7 +67,7 @@ function send(file) {
     },
     onShouldRetry(error, attempt) {
       const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
-      view.status.textContent = `Connection lost; retrying (attempt ${attempt + 1})…`;
+      view.status.textContent = t("Connection lost; retrying (attempt {attempt})…", { attempt: attempt + 1 });
       // 409/423 mean "ask for the offset again"; other 4xx are final refusals.
       return !status || status === 409 || status === 423 || status >= 500;
     },
@@ -75,18 +75,18 @@ function send(file) {
       rate.add(sent);
       const speed = rate.perSecond();
       view.bar.value = sent;
-      view.numbers.textContent = `${formatBytes(sent)} of ${formatBytes(total)} · ${formatBytes(speed)}/s`;
+      view.numbers.textContent = t("{sent} of {total} · {speed}/s", { sent: formatBytes(sent), total: formatBytes(total), speed: formatBytes(speed) });
       view.status.textContent = sent >= total
-        ? "Verifying the whole file on the hub…"
-        : `Sending: ${formatDuration((total - sent) / speed)} left`;
+        ? t("Verifying the whole file on the hub…")
+        : t("Sending: {time} left", { time: formatDuration((total - sent) / speed) });
     },
     onSuccess() {
       view.item.classList.add("done");
       view.bar.value = view.bar.max;
-      view.status.textContent = "Received and verified. ";
+      view.status.textContent = t("Received and verified.") + " ";
       if (slideId) {
         view.item.dataset.slideId = slideId;
-        const link = el("a", {}, "Open the slide");
+        const link = el("a", {}, t("Open the slide"));
         link.href = `/slides/${encodeURIComponent(slideId)}`;
         view.status.append(link);
       }
@@ -95,14 +95,14 @@ function send(file) {
     onError(error) {
       view.item.classList.add("failed");
       const reason = uploadErrorText(error);
-      view.status.textContent = `Not uploaded: ${reason}`;
+      view.status.textContent = t("Not uploaded: {reason}", { reason });
       state.failed.push({ name: file.name, reason });
     },
   });
   upload.findPreviousUploads().then((previous) => {
     if (previous.length) {
       upload.resumeFromPreviousUpload(previous[0]);
-      view.status.textContent = "Resuming where it stopped…";
+      view.status.textContent = t("Resuming where it stopped…");
     }
     upload.start();
   });
@@ -118,7 +118,8 @@ async function showUnfinished() {
   if (!previous.length) return;
   const list = document.getElementById("unfinished-list");
   for (const upload of previous) {
-    list.append(el("li", {}, `${upload.metadata.filename || "a file"} (${formatBytes(upload.size || 0)})`));
+    const name = upload.metadata.filename ? datum(upload.metadata.filename) : t("a file");
+    list.append(el("li", {}, ...tNodes("{file} ({size})", { file: name, size: formatBytes(upload.size || 0) })));
   }
   document.getElementById("unfinished").hidden = false;
 }
@@ -126,7 +127,7 @@ async function showUnfinished() {
 async function boot() {
   const me = await startPage();
   if (!may(me, "upload")) {
-    document.getElementById("message").textContent = "Surgeons read slides; technicians and pathologists add them.";
+    document.getElementById("message").textContent = t("Surgeons read slides; technicians and pathologists add them.");
     document.getElementById("message").hidden = false;
     document.getElementById("options").hidden = true;
     document.getElementById("drop").hidden = true;

@@ -20,6 +20,7 @@ from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.core.i18n import N_
 from app.models.accounts import Role, Site, TokenKind, User
 from app.services import accounts as crud
 from app.services.accounts import Credential
@@ -70,7 +71,7 @@ def current_credential(request: Request, session: Session, settings: Settings) -
         else:
             cookie = request.cookies.get(settings.cookie_name)
             if not cookie:
-                raise AuthenticationError("not signed in")
+                raise AuthenticationError(N_("not signed in"))
             require_same_origin(request, settings, db)
             credential = crud.check_token(session, cookie, TokenKind.session, settings)
             if credential.kiosk_site_id is not None:
@@ -97,7 +98,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 def get_admin(user: CurrentUser) -> User:
     if user.role != Role.admin:
-        raise PermissionDeniedError("admins only")
+        raise PermissionDeniedError(N_("admins only"))
     return user
 
 

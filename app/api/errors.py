@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from annotations.errors import InvalidAnnotationError
+from app.api.language import request_language
 from app.core.errors import (
     AuthenticationError,
     BusyError,
@@ -29,6 +30,7 @@ from app.core.errors import (
     TooManyRequestsError,
     UnprocessableError,
 )
+from app.core.i18n import N_, SOURCE_LANGUAGE, gettext, translate
 from app.services.transfers.protocol import TransferGoneError
 from app.services.uploads.protocol import (
     ChecksumMismatchError,
@@ -99,7 +101,10 @@ def error_response(request: Request, error: SlideBridgeError) -> Response:
     if request.method == "HEAD":
         response: Response = Response(status_code=status)
     else:
-        response = JSONResponse({"detail": error.reason}, status_code=status)
+        # Said in the reader's language (a reason marked with `N_`, or one the catalog
+        # has word for word); a script reads the status, never the sentence.
+        detail = translate(error.reason, request_language(request))
+        response = JSONResponse({"detail": detail}, status_code=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, RetryLaterError):
@@ -110,6 +115,32 @@ def error_response(request: Request, error: SlideBridgeError) -> Response:
 async def _handle(request: Request, error: Exception) -> Response:
     assert isinstance(error, SlideBridgeError)
     return error_response(request, error)
+
+
+#: What a request-validation error means, by its pydantic type, said in the reader's
+#: language with the rule's numbers (`ctx`). English keeps pydantic's own words.
+_VALIDATION = {
+    "missing": N_("Field required"),
+    "string_too_short": N_("Should have at least {min_length} characters"),
+    "string_too_long": N_("Should have at most {max_length} characters"),
+    "string_pattern_mismatch": N_("Not in the expected form"),
+    "enum": N_("Should be one of {expected}"),
+    "literal_error": N_("Should be one of {expected}"),
+    "date_parsing": N_("Should be a date, year first: 1968-03-02"),
+    "date_from_datetime_parsing": N_("Should be a date, year first: 1968-03-02"),
+    "uuid_parsing": N_("Should be an id"),
+    "int_parsing": N_("Should be a whole number"),
+    "greater_than_equal": N_("Should be at least {ge}"),
+    "less_than_equal": N_("Should be at most {le}"),
+}
+
+
+def _validation_message(error: dict[str, Any], language: str) -> str:
+    known = _VALIDATION.get(str(error.get("type")))
+    if language == SOURCE_LANGUAGE or known is None:
+        return str(error.get("msg", ""))
+    context = {name: str(value) for name, value in (error.get("ctx") or {}).items()}
+    return gettext(language, known.msgid, **context)
 
 
 #: Longest `input` or `ctx` (as JSON) a validation error repeats; longer ones are left out,
@@ -127,14 +158,16 @@ def _short(value: Any) -> Any | None:
     return encoded if len(text) <= ECHO_CHARS else None
 
 
-def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """FastAPI's list of `{loc, msg, type}` (the documented `ValidationError`), with the
-    refused `input` and its `ctx` only when short."""
+def validation_errors(
+    errors: Sequence[Any], language: str = SOURCE_LANGUAGE
+) -> list[dict[str, Any]]:
+    """FastAPI's list of `{loc, msg, type}` (the documented `ValidationError`), `msg` in
+    the reader's language, with the refused `input` and its `ctx` only when short."""
     result: list[dict[str, Any]] = []
     for error in errors:
         item: dict[str, Any] = {
             "loc": [part if isinstance(part, int) else str(part)[:64] for part in error["loc"]],
-            "msg": str(error["msg"])[:MESSAGE_CHARS],
+            "msg": _validation_message(error, language)[:MESSAGE_CHARS],
             "type": str(error["type"]),
         }
         for key in ("input", "ctx"):
@@ -146,7 +179,8 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 async def _handle_validation(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": validation_errors(error.errors())}, status_code=422)
+    errors = validation_errors(error.errors(), request_language(request))
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def install_error_handler(app: FastAPI) -> None:

@@ -21,6 +21,9 @@ _ROUTES = [
     ("GET", re.compile(rf"/or/{_CODE}")),
     ("GET", re.compile(rf"/cases/{_UUID}/result")),
     ("GET", re.compile(r"/api/users/me")),
+    # The screen speaks its surgeon's language, which they may change there.
+    ("GET", re.compile(r"/api/i18n")),
+    ("PUT", re.compile(r"/api/users/me/language")),
     ("GET", re.compile(r"/api/cases")),
     ("GET", re.compile(rf"/api/cases/{_UUID}(/events)?")),
     ("GET", re.compile(rf"/api/sites/{_CODE}/events")),

@@ -12,6 +12,7 @@ from app.api.routes import (
     cases,
     dzi,
     health,
+    i18n,
     iiif,
     live,
     metrics,
@@ -25,7 +26,7 @@ from app.api.routes import (
 router = APIRouter()
 ROUTES = (
     health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
-    cases, metrics, prometheus,
+    cases, metrics, prometheus, i18n,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)

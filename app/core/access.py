@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
 
 from app.core.errors import PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_
 from app.models.accounts import Role, Site, SiteCover, User
 from app.models.cases import Case
 from app.models.slides import SlideRecord
@@ -87,7 +88,9 @@ def check_may_add_slides(user: User) -> None:
     """Technicians and pathologists add slides (form post, tus, progressive); surgeons
     read them. (Admins may, to register a site's archive from the command line.)"""
     if user.role == Role.surgeon:
-        raise PermissionDeniedError("surgeons read slides; technicians and pathologists add them")
+        raise PermissionDeniedError(
+            N_("surgeons read slides; technicians and pathologists add them")
+        )
 
 
 def check_may_calibrate(user: User) -> None:

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.core.errors import TooManyRequestsError
+from app.core.i18n import N_
 
 #: argon2-cffi's defaults are RFC 9106's second recommended argon2id profile.
 _hasher = PasswordHasher()
@@ -58,7 +59,7 @@ class PasswordChecks:
     def verify(self, password: str, password_hash: str | None) -> bool:
         if not self._room.acquire(blocking=False):
             raise TooManyRequestsError(
-                "too many sign-ins at once: try again", retry_after=1, scope="busy"
+                N_("too many sign-ins at once: try again"), retry_after=1, scope="busy"
             )
         try:
             with self._slots:

@@ -68,6 +68,9 @@ class User(UserBase, table=True):
     password_hash: str = Field(max_length=255)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: The pages' language (a BCP 47 tag of `app.core.i18n.LANGUAGES`); None: the
+    #: browser's (Accept-Language).
+    language: str | None = Field(default=None, max_length=16)
 
 
 class UserPublic(UserBase):
@@ -75,8 +78,16 @@ class UserPublic(UserBase):
     site: str | None = None
     covers: list[str] = []
     is_active: bool = True
+    language: str | None = None
     #: `GET /api/users/me` only: this request's session is an operating-room kiosk.
     kiosk: bool = False
+
+
+class LanguageChoice(SQLModel):
+    """`PUT /api/users/me/language`: a tag of `app.core.i18n.LANGUAGES`, or None for
+    the browser's language."""
+
+    language: str | None = Field(default=None, max_length=16)
 
 
 class SiteCover(SQLModel, table=True):

@@ -25,6 +25,7 @@ from app.core.errors import (
     TooManyRequestsError,
     UnprocessableError,
 )
+from app.core.i18n import LANGUAGES, N_
 from app.core.security import hash_password, new_token, password_checks, token_digest
 from app.models.accounts import (
     SITE_ROLES,
@@ -69,7 +70,7 @@ def create_user(session: Session, data: UserCreate, *, password_hash: str | None
     if data.role not in SITE_ROLES and data.site:
         raise UnprocessableError(f"a {data.role} does not belong to one site")
     if data.role != Role.pathologist and data.covers:
-        raise UnprocessableError("only pathologists cover sites")
+        raise UnprocessableError(N_("only pathologists cover sites"))
     if session.exec(select(User).where(User.username == data.username)).first() is not None:
         raise ConflictError(f"user {data.username!r} exists")
     site = site_by_code(session, data.site) if data.site else None
@@ -105,6 +106,7 @@ def user_public(session: Session, user: User) -> UserPublic:
         site=site.code if site else None,
         covers=sorted(covers),
         is_active=user.is_active,
+        language=user.language,
     )
 
 
@@ -117,7 +119,7 @@ def authenticate(db: Database, settings: Settings, username: str, password: str)
     # Verified even for unknown names, so the answer time reveals nothing.
     ok = checks.verify(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
-        raise AuthenticationError("wrong user name or password")
+        raise AuthenticationError(N_("wrong user name or password"))
     return user
 
 
@@ -180,7 +182,7 @@ def check_token(session: Session, token: str, kind: TokenKind, settings: Setting
         )
     ).first()
     if row is None:
-        raise AuthenticationError("unknown token")
+        raise AuthenticationError(N_("unknown token"))
     user = session.get(User, row.user_id)
     reason = refusal(row, user, settings, utcnow())
     if reason is not None:
@@ -285,3 +287,16 @@ def sign_in(
         token, _ = issue_token(session, user, kind, lifetime, settings.secret_key)
     audit.record(db, Actor.of(user, client), action, Outcome.success)
     return user, token
+
+
+def set_language(session: Session, user_id: uuid.UUID, language: str | None) -> User:
+    """The user's language for the pages; None: follow the browser's."""
+    if language is not None and language not in LANGUAGES:
+        raise UnprocessableError(N_("no such language: {language}", language=language[:16]))
+    user = session.get(User, user_id)
+    if user is None:
+        raise UnprocessableError(N_("no such user"))
+    user.language = language
+    session.add(user)
+    session.flush()
+    return user

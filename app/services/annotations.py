@@ -25,6 +25,7 @@ from annotations.history import Change, Revision, next_version, restore_target
 from app.core import audit
 from app.core.db import Database, EncodedJSON, encode_json
 from app.core.errors import ConflictError
+from app.core.i18n import N_
 from app.models.accounts import User
 from app.models.annotations import Annotation, AnnotationVersion, ViewState
 from app.models.audit import Outcome
@@ -276,14 +277,14 @@ def _insert(
             session.execute(insert(Annotation), row_values)
             session.execute(insert(AnnotationVersion), version_values)
     except IntegrityError as error:  # a concurrent POST of the same id
-        raise ConflictError("annotation id exists on this slide") from error
+        raise ConflictError(N_("annotation id exists on this slide")) from error
     return rows
 
 
 def _current(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> Annotation:
     row = session.get(Annotation, (slide.id, annotation_id))
     if row is None:
-        raise NotFoundError("no such annotation")
+        raise NotFoundError(N_("no such annotation"))
     return row
 
 
@@ -345,7 +346,7 @@ def _revisions(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -
 def history(session: Session, slide: SlideRecord, annotation_id: uuid.UUID) -> list[Revision]:
     revisions = _revisions(session, slide, annotation_id)
     if not revisions:
-        raise NotFoundError("no such annotation")
+        raise NotFoundError(N_("no such annotation"))
     return revisions
 
 

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import TooManyRequestsError
+from app.core.i18n import N_
 from app.models.throttle import LoginThrottle
 from app.models.types import utcnow
 
@@ -91,8 +92,15 @@ forget_known_locks = _known.forget
 
 def _refusal(key: _Key, until: datetime, now: datetime) -> TooManyRequestsError:
     seconds = math.ceil((until - now).total_seconds())
+    reason = (
+        N_("too many failed sign-ins for this account: try again in {seconds} s", seconds=seconds)
+        if key.what == "account"
+        else N_(
+            "too many failed sign-ins for this address: try again in {seconds} s", seconds=seconds
+        )
+    )
     return TooManyRequestsError(
-        f"too many failed sign-ins for this {key.what}: try again in {seconds} s",
+        reason,
         retry_after=seconds,
         scope=key.key,
     )
@@ -131,7 +139,7 @@ def one_check_per_account(username: str) -> Iterator[None]:
     with _checking_lock:
         if username in _checking:
             raise TooManyRequestsError(
-                "a sign-in for this account is being checked: try again",
+                N_("a sign-in for this account is being checked: try again"),
                 retry_after=1,
                 scope=f"account:{username[:64]}",
             )

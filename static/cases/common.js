@@ -1,12 +1,40 @@
 // Shared by the case pages: the live event stream with reconnect and catch-up, the case
 // clock, and the words for a case's state. Fetching, elements and formats: the shell.
 
-import { formatArriving, formatTime, liveEvents } from "/static/shell/shell.js";
+import { formatArriving, formatTime, liveEvents, t, tn } from "/static/shell/shell.js";
 
+/** A case's state in the user's language. */
 export const STATUS_WORDS = {
-  requested: "Requested", slides_uploading: "Slides uploading", ready: "Slides ready",
-  in_review: "In review", reported: "Reported", acknowledged: "Acknowledged",
-  amended: "AMENDED", cancelled: "Cancelled",
+  requested: t("Requested"), slides_uploading: t("Slides uploading"), ready: t("Slides ready"),
+  in_review: t("In review"), reported: t("Reported"), acknowledged: t("Acknowledged"),
+  amended: t("AMENDED"), cancelled: t("Cancelled"),
+};
+
+/** A report's category in words, in the user's language (the operating room reads it). */
+export const CATEGORY_WORDS = {
+  benign: t("benign"), malignant: t("malignant"), atypical: t("atypical / suspicious"),
+  deferred: t("deferred to permanent sections"), non_diagnostic: t("non-diagnostic"),
+};
+
+export function categoryWord(report) {
+  return CATEGORY_WORDS[report.category] || report.category_label;
+}
+
+/** The request form's choices, said back in the user's language. */
+export const CHOICE_WORDS = {
+  frozen_section: t("frozen section"), routine: t("routine"), second_opinion: t("second opinion"),
+  female: t("female"), male: t("male"), other: t("other"), unknown: t("unknown"),
+  left: t("left"), right: t("right"), bilateral: t("bilateral"), midline: t("midline"),
+  not_applicable: t("not applicable"),
+};
+
+export const choiceWord = (value) => CHOICE_WORDS[value] || value;
+
+/** What happened on a case's timeline, in the user's language. */
+export const EVENT_WORDS = {
+  requested: t("requested"), slide_received: t("slide received"), slides_ready: t("slides ready"),
+  claim: t("claimed"), view: t("slides viewed"), report: t("reported"), acknowledge: t("acknowledged"),
+  amend: t("amended"), cancel: t("cancelled"), update: t("request changed"), attach: t("slide attached"),
 };
 
 // The clock is the server's: minutes at `server_time`, advanced by the local time since
@@ -84,18 +112,24 @@ export function showLink(node, { connected, lastHeard }) {
   const age = lastHeard ? Math.round((Date.now() - lastHeard.getTime()) / 1000) : null;
   const stale = !connected || age === null || age > 12;
   node.className = `link-state${stale ? " stale" : ""}`;
+  const linkWord = connected ? t("Live") : t("Reconnecting…");
   node.textContent = lastHeard
-    ? `${connected ? "Live" : "Reconnecting…"} · last heard from the server ${age} s ago (${formatTime(lastHeard, { seconds: true })})`
-    : "Connecting…";
+    ? t("{state} · last heard from the server {age} s ago ({time})", {
+      state: linkWord, age, time: formatTime(lastHeard, { seconds: true }),
+    })
+    : t("Connecting…");
   node.dataset.connected = String(connected);
 }
 
 export function slideStateText(state) {
   const parts = [];
   // Slides still crossing the link: viewable once their overview is in, sharper each minute.
-  if (state.arriving) parts.push(formatArriving(state.received) + (state.arriving > 1 ? ` (${state.arriving} slides)` : ""));
-  if (state.uploading) parts.push(`${state.uploading} uploading`);
-  parts.push(`${state.viewable}/${state.attached} viewable`);
-  if (state.failed) parts.push(`${state.failed} failed`);
+  if (state.arriving) {
+    const slides = tn("({count} slide)", "({count} slides)", state.arriving);
+    parts.push(formatArriving(state.received) + (state.arriving > 1 ? ` ${slides}` : ""));
+  }
+  if (state.uploading) parts.push(t("{count} uploading", { count: state.uploading }));
+  parts.push(t("{viewable}/{attached} viewable", { viewable: state.viewable, attached: state.attached }));
+  if (state.failed) parts.push(t("{count} failed", { count: state.failed }));
   return parts.join(" · ");
 }

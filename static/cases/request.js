@@ -2,7 +2,7 @@
 // straight into the case with tus (resumable, with progress): the upload carries the case
 // id in its metadata, and the server attaches the finished slide to the case.
 
-import { api, dateField, el, formatBytes, may, startPage, uploadErrorText } from "/static/shell/shell.js";
+import { api, dateField, datum, el, formatBytes, may, startPage, t, tNodes, uploadErrorText } from "/static/shell/shell.js";
 import { CaseStream, STATUS_WORDS, slideStateText } from "./common.js";
 
 const state = (window.slidebridgeRequest = { caseId: null, uploaded: 0, errors: [] });
@@ -22,7 +22,9 @@ function showCase(c) {
 }
 
 function uploadFile(file, caseData) {
-  const label = el("span", {}, `${file.name}: starting`);
+  const label = el("span", {});
+  const say = (msgid, params = {}) => label.replaceChildren(...tNodes(msgid, { file: datum(file.name), ...params }));
+  say("{file}: starting");
   const bar = el("progress", { max: 100, value: 0 });
   const item = el("li", {}, label, bar);
   document.getElementById("uploads").append(item);
@@ -34,16 +36,16 @@ function uploadFile(file, caseData) {
     metadata: { filename: file.name, case: caseData.id, site: caseData.site },
     onProgress(sent, total) {
       bar.value = Math.round((sent / total) * 100);
-      label.textContent = `${file.name}: ${bar.value}% (${formatBytes(sent)} of ${formatBytes(total)})`;
+      say("{file}: {percent}% ({sent} of {total})", { percent: bar.value, sent: formatBytes(sent), total: formatBytes(total) });
     },
     onSuccess() {
       bar.value = 100;
-      label.textContent = `${file.name}: received ✔`;
+      say("{file}: received ✔");
       item.dataset.done = "true";
       state.uploaded += 1;
     },
     onError(error) {
-      label.textContent = `${file.name}: not uploaded: ${uploadErrorText(error)}`;
+      say("{file}: not uploaded: {reason}", { reason: uploadErrorText(error) });
       item.className = "error";
       state.errors.push(String(error));
     },
@@ -60,12 +62,12 @@ async function boot() {
   const select = document.getElementById("site");
   for (const code of sites) select.append(new Option(code, code));
   if (me.role === "admin") {
-    select.replaceWith(el("input", { name: "site", id: "site", required: true, maxlength: 32, placeholder: "site code, e.g. NORTH" }));
+    select.replaceWith(el("input", { name: "site", id: "site", required: true, maxlength: 32, placeholder: t("site code, e.g. NORTH") }));
   }
   const form = document.getElementById("request");
   dateField(form.elements.patient_dob, { future: false });
   if (!may(me, "request")) {
-    form.before(el("p", { class: "panel notice", role: "note" }, "Requests come from the operating room's site: its technicians and surgeons send them."));
+    form.before(el("p", { class: "panel notice", role: "note" }, t("Requests come from the operating room's site: its technicians and surgeons send them.")));
     form.querySelector("button[type=submit]").disabled = true;
   }
   form.addEventListener("submit", async (event) => {
@@ -78,7 +80,8 @@ async function boot() {
       state.caseId = caseData.id;
       form.hidden = true;
       document.getElementById("upload").hidden = false;
-      document.getElementById("case-title").textContent = `${caseData.patient_name} (MRN ${caseData.patient_mrn})`;
+      document.getElementById("case-title").replaceChildren(
+        ...tNodes("{name} (MRN {mrn})", { name: datum(caseData.patient_name), mrn: datum(caseData.patient_mrn) }));
       document.getElementById("upload-page").href = `/upload?case=${encodeURIComponent(caseData.id)}&site=${encodeURIComponent(caseData.site)}`;
       document.getElementById("result-link").href = `/cases/${caseData.id}/result`;
       showCase(caseData);

@@ -5,8 +5,8 @@
 // with one action, which reads the result back; an amendment is announced as AMENDED
 // and must be acknowledged again. The header says when the server was last heard from.
 
-import { api, el, formatDate, formatTime, startPage } from "/static/shell/shell.js";
-import { CaseStream, showLink, STATUS_WORDS } from "./common.js";
+import { api, datum, el, formatDate, formatTime, startPage, t, tNodes } from "/static/shell/shell.js";
+import { CaseStream, categoryWord, choiceWord, showLink, STATUS_WORDS } from "./common.js";
 
 const parts = location.pathname.split("/").filter(Boolean);
 const siteMode = parts[0] === "or";
@@ -16,21 +16,22 @@ const state = (window.slidebridgeResult = { cases, received: 0 });
 let me = null;
 
 function waitingText(c) {
-  if (c.status === "cancelled") return `Cancelled${c.cancel_reason ? `: ${c.cancel_reason}` : ""}`;
-  if (c.status === "in_review") return `Pathologist ${c.claimed_by} is reading the slides…`;
-  if (c.status === "ready") return "Slides at the hub, waiting for a pathologist…";
-  if (c.status === "slides_uploading") return "Slides uploading…";
-  return "Waiting for slides…";
+  if (c.status === "cancelled") return c.cancel_reason ? tNodes("Cancelled: {reason}", { reason: datum(c.cancel_reason) }) : [t("Cancelled")];
+  if (c.status === "in_review") return tNodes("Pathologist {name} is reading the slides…", { name: datum(c.claimed_by) });
+  if (c.status === "ready") return [t("Slides at the hub, waiting for a pathologist…")];
+  if (c.status === "slides_uploading") return [t("Slides uploading…")];
+  return [t("Waiting for slides…")];
 }
 
 async function acknowledge(c, button) {
   button.disabled = true;
   const r = c.report;
   try {
-    const readBack = `${r.category_label}: ${r.diagnosis}`.slice(0, 500);
+    // What the surgeon read back, in the words the screen showed them.
+    const readBack = `${categoryWord(r)}: ${r.diagnosis}`.slice(0, 500);
     show(await api(`/api/cases/${c.id}/acknowledge`, { json: { report_version: r.version, read_back: readBack } }));
   } catch (error) {
-    document.getElementById("message").textContent = `Not acknowledged: ${error.message}`;
+    document.getElementById("message").textContent = t("Not acknowledged: {reason}", { reason: error.message });
     button.disabled = false;
   }
 }
@@ -40,32 +41,40 @@ function card(c) {
   const amended = r && r.version > 1;
   const needsAck = r && c.acknowledged_version < c.report_version;
   const body = [
-    el("div", { class: "patient" }, c.patient_name),
-    el("div", { class: "ids" }, `MRN ${c.patient_mrn} · born ${formatDate(c.patient_dob)} · ${c.patient_sex}`),
-    el("div", { class: "specimen" }, `${c.specimen_site}${c.specimen_laterality !== "not_applicable" ? ` (${c.specimen_laterality})` : ""} ${c.specimen_type} · ${c.operating_room || ""} · requested ${formatTime(c.requested_at)}`),
+    datum(c.patient_name, { class: "patient" }, "div"),
+    el("div", { class: "ids" }, ...tNodes("MRN {mrn} · born {date} · {sex}", {
+      mrn: datum(c.patient_mrn), date: formatDate(c.patient_dob), sex: choiceWord(c.patient_sex),
+    })),
+    el("div", { class: "specimen" }, datum(c.specimen_site),
+      c.specimen_laterality !== "not_applicable" ? ` (${choiceWord(c.specimen_laterality)})` : "", " ",
+      datum(c.specimen_type || ""), " · ", datum(c.operating_room || ""), " · ",
+      t("requested {time}", { time: formatTime(c.requested_at) })),
     el("div", { class: "status", "data-status": c.status }, STATUS_WORDS[c.status]),
   ];
   if (!r) {
-    body.push(el("div", { class: "waiting" }, waitingText(c)));
+    body.push(el("div", { class: "waiting" }, ...waitingText(c)));
   } else {
-    if (amended) body.push(el("div", { class: "amended", "data-amended": "" }, `AMENDED (version ${r.version})`),
-      el("div", { class: "comment" }, `Reason: ${r.reason}`));
+    if (amended) body.push(el("div", { class: "amended", "data-amended": "" }, t("AMENDED (version {version})", { version: r.version })),
+      el("div", { class: "comment" }, ...tNodes("Reason: {text}", { text: datum(r.reason) })));
     body.push(
-      el("div", { class: `category ${r.category}`, "data-category": r.category }, r.category_label.toUpperCase()),
-      el("div", { class: "diagnosis", "data-diagnosis": "" }, r.diagnosis),
-      r.margins ? el("div", { class: "margins" }, `Margins: ${r.margins}`) : null,
-      r.comment ? el("div", { class: "comment" }, `Comment: ${r.comment}`) : null,
-      el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`));
+      el("div", { class: `category ${r.category}`, "data-category": r.category }, categoryWord(r).toUpperCase()),
+      el("div", { class: "diagnosis", "data-diagnosis": "", translate: "no" }, r.diagnosis),
+      r.margins ? el("div", { class: "margins" }, ...tNodes("Margins: {text}", { text: datum(r.margins) })) : null,
+      r.comment ? el("div", { class: "comment" }, ...tNodes("Comment: {text}", { text: datum(r.comment) })) : null,
+      el("div", { class: "muted" }, ...tNodes("Signed by {name} at {time}", {
+        name: datum(r.signed_by_name || r.signed_by), time: formatTime(r.signed_at, { zone: true }),
+      })));
     if (needsAck && me.role === "surgeon") {
       const button = el("button", { class: "ack", type: "button", "data-ack": c.id },
-        `Read back & acknowledge: ${r.category_label.toUpperCase()}${amended ? " (amended)" : ""}`);
+        amended ? t("Read back & acknowledge: {category} (amended)", { category: categoryWord(r).toUpperCase() })
+          : t("Read back & acknowledge: {category}", { category: categoryWord(r).toUpperCase() }));
       button.addEventListener("click", () => acknowledge(c, button));
       body.push(button);
     } else if (needsAck) {
-      body.push(el("div", { class: "waiting" }, "Waiting for the surgeon's acknowledgement"));
+      body.push(el("div", { class: "waiting" }, t("Waiting for the surgeon's acknowledgement")));
     } else {
       body.push(el("div", { class: "acked", "data-acknowledged": "" },
-        `✔ Acknowledged by ${c.acknowledged_by} at ${formatTime(c.acknowledged_at, { zone: true })}`));
+        "✔ ", ...tNodes("Acknowledged by {name} at {time}", { name: datum(c.acknowledged_by), time: formatTime(c.acknowledged_at, { zone: true }) })));
     }
   }
   return el("section", { class: "or-case", "data-case": c.id, "aria-live": "assertive" }, ...body);
@@ -91,7 +100,7 @@ function show(c) {
   if (known && known.version > c.version) return;
   cases.set(c.id, c);
   state.received += 1;
-  if (!siteMode) document.title = `${c.patient_name} · result`;
+  if (!siteMode) document.title = t("{name} · result", { name: c.patient_name });
   render();
 }
 
@@ -110,19 +119,19 @@ async function load() {
 function kioskControl() {
   const link = document.getElementById("link");
   if (me.kiosk) {
-    link.before(el("span", { id: "kiosk", class: "kiosk", title: "signed in for this screen only" }, "Kiosk screen"));
+    link.before(el("span", { id: "kiosk", class: "kiosk", title: t("signed in for this screen only") }, t("Kiosk screen")));
     return;
   }
   if (!["surgeon", "technician"].includes(me.role)) return;
-  const button = el("button", { type: "button", id: "kiosk", class: "kiosk" }, "Keep this screen signed in");
+  const button = el("button", { type: "button", id: "kiosk", class: "kiosk" }, t("Keep this screen signed in"));
   button.addEventListener("click", async () => {
-    const question = `Keep this screen signed in as ${me.username}, for the operating room of ${key} only?`;
+    const question = t("Keep this screen signed in as {username}, for the operating room of {site} only?", { username: me.username, site: key });
     if (!confirm(question)) return;
     try {
       await api("/api/auth/kiosk", { method: "POST" });
       location.reload();
     } catch (error) {
-      document.getElementById("message").textContent = `Not a kiosk: ${error.message}`;
+      document.getElementById("message").textContent = t("Not a kiosk: {reason}", { reason: error.message });
     }
   });
   link.before(button);
@@ -131,7 +140,7 @@ function kioskControl() {
 async function boot() {
   me = await startPage({ slim: true });
   if (siteMode) kioskControl();
-  document.getElementById("title").textContent = siteMode ? `Frozen sections · ${key}` : "Frozen-section result";
+  document.getElementById("title").replaceChildren(...(siteMode ? tNodes("Frozen sections · {site}", { site: datum(key) }) : [t("Frozen-section result")]));
   const link = document.getElementById("link");
   const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;
   let loaded = false;
@@ -143,12 +152,12 @@ async function boot() {
       loaded = true;
       try { await load(); } catch (error) {
         document.getElementById("message").textContent = error.status === 404
-          ? "Not found, or not shared with you." : error.message;
+          ? t("Not found, or not shared with you.") : error.message;
       }
     },
   });
   // A stream refused (404) never says "ready": tell the room instead of waiting for ever.
-  setTimeout(() => { if (!loaded) load().catch((e) => { document.getElementById("message").textContent = e.status === 404 ? "Not found, or not shared with you." : e.message; }); }, 4000);
+  setTimeout(() => { if (!loaded) load().catch((e) => { document.getElementById("message").textContent = e.status === 404 ? t("Not found, or not shared with you.") : e.message; }); }, 4000);
   setInterval(render, 30000);
 }
 

@@ -2,13 +2,13 @@
 // identifiers, and the report form signed with the password. Live: a claim by someone
 // else, a cancel, or the surgeon's acknowledgement show up at once.
 
-import { api, el, formatDate, formatElapsed, formatTime, startPage } from "/static/shell/shell.js";
-import { Clock, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText } from "./common.js";
+import { api, datum, el, formatDate, formatElapsed, formatTime, startPage, t, tn, tNodes } from "/static/shell/shell.js";
+import {
+  CATEGORY_WORDS, categoryWord, choiceWord, Clock, clockClass, CaseStream, EVENT_WORDS, showLink, STATUS_WORDS,
+  slideStateText,
+} from "./common.js";
 
-const CATEGORIES = [
-  ["benign", "benign"], ["malignant", "malignant"], ["atypical", "atypical / suspicious"],
-  ["deferred", "deferred to permanent sections"], ["non_diagnostic", "non-diagnostic"],
-];
+const CATEGORIES = ["benign", "malignant", "atypical", "deferred", "non_diagnostic"];
 const caseId = decodeURIComponent(location.pathname.split("/")[2]);
 const state = (window.slidebridgeReview = { case: null, viewed: false });
 let me = null;
@@ -16,12 +16,14 @@ let clock = null;
 let amending = false;
 
 function facts(c) {
+  const laterality = c.specimen_laterality !== "not_applicable" ? ` (${choiceWord(c.specimen_laterality)}) ` : " ";
   const rows = [
-    ["Patient", c.patient_name], ["MRN", c.patient_mrn], ["Born", formatDate(c.patient_dob)],
-    ["Sex", c.patient_sex], ["Specimen", `${c.specimen_site} ${c.specimen_laterality !== "not_applicable" ? `(${c.specimen_laterality})` : ""} ${c.specimen_type}`],
-    ["Site", c.site], ["Operating room", c.operating_room || "–"], ["Surgeon", c.surgeon_name || "–"],
-    ["History", c.history || "–"], ["Requested", `${formatTime(c.requested_at)} by ${c.requested_by}`],
-    ["Claimed", c.claimed_by ? `${c.claimed_by} at ${formatTime(c.claimed_at)}` : "–"],
+    [t("Patient"), datum(c.patient_name)], [t("MRN"), datum(c.patient_mrn)], [t("Born"), formatDate(c.patient_dob)],
+    [t("Sex"), choiceWord(c.patient_sex)], [t("Specimen"), [datum(c.specimen_site), laterality, datum(c.specimen_type || "")]],
+    [t("Site"), datum(c.site)], [t("Operating room"), datum(c.operating_room || "–")], [t("Surgeon"), datum(c.surgeon_name || "–")],
+    [t("History"), datum(c.history || "–")],
+    [t("Requested"), tNodes("{time} by {name}", { time: formatTime(c.requested_at), name: datum(c.requested_by) })],
+    [t("Claimed"), c.claimed_by ? tNodes("{name} at {time}", { name: datum(c.claimed_by), time: formatTime(c.claimed_at) }) : "–"],
   ];
   return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]);
 }
@@ -37,11 +39,30 @@ function thumbnailsKey(c) {
 function slides(c) {
   const arriving = c.slide_state.arriving ? `&arriving=${thumbnailsKey(c).split(":")[1]}` : "";
   return c.slides.map((id, index) => {
-    const img = el("img", { src: `/api/slides/${id}/thumbnail?size=320${arriving}`, alt: `Slide ${index + 1}` });
-    img.addEventListener("error", () => img.replaceWith(el("span", { class: "no-thumbnail" }, "picture in a moment")));
+    const img = el("img", { src: `/api/slides/${id}/thumbnail?size=320${arriving}`, alt: t("Slide {number}", { number: index + 1 }) });
+    img.addEventListener("error", () => img.replaceWith(el("span", { class: "no-thumbnail" }, t("picture in a moment"))));
     return el("a", { href: `/slides/${id}`, target: "slidebridge-viewer", "data-slide": id, onclick: () => markViewed() },
-      img, el("span", {}, `Slide ${index + 1}: open in viewer ↗`));
+      img, el("span", {}, t("Slide {number}: open in viewer ↗", { number: index + 1 })));
   });
+}
+
+// An event's detail is the hub's record (app/services/cases/service.py): a category's
+// code, ids, counts, or people's words (a reason, a read-back). Worded here; words of
+// people stay as they were written.
+function eventDetail(e) {
+  const { detail } = e;
+  if (e.kind === "report") return [CATEGORY_WORDS[detail] || datum(detail)];
+  if (e.kind === "amend") {
+    const [category, ...reason] = detail.split(": ");
+    if (CATEGORY_WORDS[category]) return [CATEGORY_WORDS[category], ": ", datum(reason.join(": "))];
+  }
+  const count = /^(\d+) slide\(s\)$/.exec(detail);
+  if (count) return [tn("{count} slide", "{count} slides", Number(count[1]))];
+  const slide = /^slide (\S+)$/.exec(detail);
+  if (slide) return tNodes("slide {id}", { id: datum(slide[1]) });
+  const upload = /^upload (\S+) slide (\S+)$/.exec(detail);
+  if (upload) return tNodes("upload {upload}, slide {slide}", { upload: datum(upload[1]), slide: datum(upload[2]) });
+  return [datum(detail)];
 }
 
 async function markViewed() {
@@ -53,11 +74,13 @@ async function markViewed() {
 
 function versions(c) {
   return [...c.reports].reverse().map((r) => el("li", {},
-    el("strong", {}, r.category_label.toUpperCase()), " — ", r.diagnosis,
-    r.margins ? el("div", {}, `Margins: ${r.margins}`) : null,
-    r.comment ? el("div", {}, `Comment: ${r.comment}`) : null,
-    r.reason ? el("div", { class: "error" }, `Amended: ${r.reason}`) : null,
-    el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`)));
+    el("strong", { "data-category": r.category }, categoryWord(r).toUpperCase()), " — ", datum(r.diagnosis),
+    r.margins ? el("div", {}, ...tNodes("Margins: {text}", { text: datum(r.margins) })) : null,
+    r.comment ? el("div", {}, ...tNodes("Comment: {text}", { text: datum(r.comment) })) : null,
+    r.reason ? el("div", { class: "error" }, ...tNodes("Amended: {text}", { text: datum(r.reason) })) : null,
+    el("div", { class: "muted" }, ...tNodes("v{version} signed by {name} at {time}", {
+      version: r.version, name: datum(r.signed_by_name || r.signed_by), time: formatTime(r.signed_at, { zone: true }),
+    }))));
 }
 
 function show(c) {
@@ -66,12 +89,12 @@ function show(c) {
   clock = clock || new Clock(c);
   clock.set(c);
   document.title = `${c.patient_name} · SlideBridge`;
-  document.getElementById("title").textContent = `${c.patient_name} · ${c.specimen_site}`;
+  document.getElementById("title").replaceChildren(datum(c.patient_name), " · ", datum(c.specimen_site));
   const status = document.getElementById("status");
   status.textContent = STATUS_WORDS[c.status];
   status.className = `tag status-${c.status}`;
   status.dataset.status = c.status;
-  document.getElementById("question").textContent = c.clinical_question;
+  document.getElementById("question").replaceChildren(datum(c.clinical_question));
   document.getElementById("patient").replaceChildren(...facts(c));
   const box = document.getElementById("slides");
   if (box.dataset.key !== thumbnailsKey(c)) {
@@ -80,7 +103,8 @@ function show(c) {
   }
   document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
   document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
-    el("li", {}, `${formatTime(e.at)} ${e.kind.replace("_", " ")}${e.username ? ` (${e.username})` : ""}${e.detail ? `: ${e.detail}` : ""}`)));
+    el("li", {}, `${formatTime(e.at)} ${EVENT_WORDS[e.kind] || e.kind}`,
+      e.username ? [" (", datum(e.username), ")"] : null, e.detail ? [": ", ...eventDetail(e)] : null)));
   const pathologist = me.role === "pathologist";
   document.getElementById("claim-box").hidden = !(pathologist && c.status === "ready");
   const mayReport = pathologist && c.status === "in_review" && c.claimed_by === me.username;
@@ -94,11 +118,13 @@ function show(c) {
     if (c.acknowledged_version === c.report_version) {
       ack.className = "ok";
       ack.dataset.acknowledged = "true";
-      ack.textContent = `✔ Acknowledged by ${c.acknowledged_by} at ${formatTime(c.acknowledged_at, { zone: true })} (version ${c.acknowledged_version})`;
+      ack.replaceChildren("✔ ", ...tNodes("Acknowledged by {name} at {time} (version {version})", {
+        name: datum(c.acknowledged_by), time: formatTime(c.acknowledged_at, { zone: true }), version: c.acknowledged_version,
+      }));
     } else {
       ack.className = "error";
       ack.dataset.acknowledged = "false";
-      ack.textContent = c.status === "amended" ? "Amended: waiting for the surgeon to acknowledge again" : "Waiting for the surgeon to acknowledge";
+      ack.textContent = c.status === "amended" ? t("Amended: waiting for the surgeon to acknowledge again") : t("Waiting for the surgeon to acknowledge");
     }
   }
   if (c.status === "in_review" && c.claimed_by === me.username && c.slides.length) markViewed();
@@ -109,14 +135,14 @@ function tick() {
   if (!clock) return;
   const minutes = clock.minutes();
   const node = document.getElementById("clock");
-  node.textContent = `${formatElapsed(minutes)} since request`;
+  node.textContent = t("{elapsed} since request", { elapsed: formatElapsed(minutes) });
   node.className = clockClass(minutes, clock.data.running);
 }
 
 function buildForm() {
   const box = document.getElementById("categories");
-  for (const [value, label] of CATEGORIES) {
-    box.append(el("label", {}, el("input", { type: "radio", name: "category", value, required: true }), ` ${label}`));
+  for (const value of CATEGORIES) {
+    box.append(el("label", {}, el("input", { type: "radio", name: "category", value, required: true }), ` ${CATEGORY_WORDS[value]}`));
   }
   const form = document.getElementById("report-form");
   form.addEventListener("submit", async (event) => {
@@ -140,8 +166,8 @@ function buildForm() {
   });
   document.getElementById("amend").addEventListener("click", () => {
     amending = true;
-    document.getElementById("form-title").textContent = "Amend the signed report";
-    document.getElementById("sign").textContent = "Sign amendment";
+    document.getElementById("form-title").textContent = t("Amend the signed report");
+    document.getElementById("sign").textContent = t("Sign amendment");
     document.getElementById("reason-label").hidden = false;
     document.querySelector("[name=reason]").required = true;
     show(state.case);
@@ -150,7 +176,7 @@ function buildForm() {
     try {
       show(await api(`/api/cases/${caseId}/claim`, { method: "POST" }));
     } catch (error) {
-      document.getElementById("message").textContent = `Could not claim: ${error.message}`;
+      document.getElementById("message").textContent = t("Could not claim: {reason}", { reason: error.message });
     }
   });
 }
@@ -162,7 +188,7 @@ async function boot() {
     show(await api(`/api/cases/${encodeURIComponent(caseId)}`));
   } catch (error) {
     document.getElementById("message").textContent = error.status === 404
-      ? "This case does not exist, or is not shared with you." : error.message;
+      ? t("This case does not exist, or is not shared with you.") : error.message;
     return;
   }
   const link = document.getElementById("link");

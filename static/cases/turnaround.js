@@ -1,11 +1,13 @@
 // Turnaround per site and period, from GET /api/metrics/turnaround.
-import { api, dateField, el, formatDate, formatMinutes, formatShare, startPage } from "/static/shell/shell.js";
+import { api, dateField, datum, el, formatDate, formatMinutes, formatShare, startPage, t } from "/static/shell/shell.js";
+
+const PERIOD_WORDS = { day: t("day"), week: t("week"), month: t("month"), all: t("whole range") };
 
 function row(r, data) {
   const period = r.period_start ? formatDate(r.period_start) : `${formatDate(data.start)} – ${formatDate(data.end)}`;
   const behind = r.within_goal_share !== null && r.within_goal_share < 0.9;
   return el("tr", { "data-site": r.site },
-    el("td", {}, r.site), el("td", {}, period),
+    el("td", {}, datum(r.site)), el("td", {}, period),
     el("td", { "data-frozen": "" }, r.frozen_sections), el("td", {}, r.reported), el("td", {}, r.open),
     el("td", {}, formatMinutes(r.median_request_to_report)), el("td", {}, formatMinutes(r.p90_request_to_report)),
     el("td", {}, formatMinutes(r.median_ready_to_report)), el("td", {}, formatMinutes(r.p90_ready_to_report)),
@@ -20,8 +22,10 @@ async function show() {
   try {
     const data = await api(`/api/metrics/turnaround?${params}`);
     document.getElementById("rows").replaceChildren(...data.rows.map((r) => row(r, data)));
-    document.getElementById("range").textContent = `${formatDate(data.start)} to ${formatDate(data.end)}, by ${data.period}`;
-    document.getElementById("message").textContent = data.rows.length ? "" : "No frozen sections in this range.";
+    document.getElementById("range").textContent = t("{start} to {end}, by {period}", {
+      start: formatDate(data.start), end: formatDate(data.end), period: PERIOD_WORDS[data.period] || data.period,
+    });
+    document.getElementById("message").textContent = data.rows.length ? "" : t("No frozen sections in this range.");
   } catch (error) {
     document.getElementById("message").textContent = error.message;
   }

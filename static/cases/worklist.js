@@ -3,8 +3,8 @@
 // stream (/api/cases/events) keeps it current without a reload; a new urgent case beeps
 // (WebAudio, no sound file) and raises a browser notification when permitted.
 
-import { api, el, formatElapsed, formatTime, startPage } from "/static/shell/shell.js";
-import { Clock, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText } from "./common.js";
+import { api, datum, el, formatElapsed, formatTime, startPage, t, tNodes } from "/static/shell/shell.js";
+import { choiceWord, Clock, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText } from "./common.js";
 
 const cases = new Map();   // id -> case snapshot
 const clocks = new Map();  // id -> Clock
@@ -32,7 +32,7 @@ function announce(caseData) {
   state.alerts += 1;
   beep();
   if ("Notification" in window && Notification.permission === "granted") {
-    new Notification("Urgent frozen section", {
+    new Notification(t("Urgent frozen section"), {
       body: `${caseData.site}: ${caseData.specimen_site} · ${caseData.clinical_question}`,
       tag: caseData.id,
     });
@@ -61,41 +61,41 @@ async function claim(caseData, button) {
     upsert(claimed);
     location.href = `/cases/${caseData.id}`;
   } catch (error) {
-    document.getElementById("message").textContent = `Could not claim: ${error.message}`;
+    document.getElementById("message").textContent = t("Could not claim: {reason}", { reason: error.message });
     button.disabled = false;
   }
 }
 
 function pathologistCell(c) {
   if (c.acknowledged_by && (c.status === "acknowledged")) {
-    return el("td", {}, c.claimed_by || "–", el("div", { class: "ok", "data-ack": "" },
-      `✔ acknowledged by ${c.acknowledged_by} at ${formatTime(c.acknowledged_at, { zone: true })}`));
+    return el("td", {}, datum(c.claimed_by || "–"), el("div", { class: "ok", "data-ack": "" },
+      "✔ ", ...tNodes("acknowledged by {name} at {time}", { name: datum(c.acknowledged_by), time: formatTime(c.acknowledged_at, { zone: true }) })));
   }
-  if (c.status === "amended") return el("td", {}, c.claimed_by || "–", el("div", { class: "error" }, "amended: awaiting re-acknowledgement"));
-  return el("td", {}, c.claimed_by || "–");
+  if (c.status === "amended") return el("td", {}, datum(c.claimed_by || "–"), el("div", { class: "error" }, t("amended: awaiting re-acknowledgement")));
+  return el("td", {}, datum(c.claimed_by || "–"));
 }
 
 function actionCell(c) {
   const mine = me && c.claimed_by === me.username;
   if (me && me.role === "pathologist" && c.status === "ready" && !c.claimed_by) {
-    const button = el("button", { class: "primary", type: "button", "data-claim": c.id }, "Claim");
+    const button = el("button", { class: "primary", type: "button", "data-claim": c.id }, t("Claim"));
     button.addEventListener("click", () => claim(c, button));
     return el("td", {}, button);
   }
-  const label = mine && c.status === "in_review" ? "Continue" : "Open";
+  const label = mine && c.status === "in_review" ? t("Continue") : t("Open");
   return el("td", {}, el("a", { class: "button", href: `/cases/${c.id}` }, label),
-    " ", el("a", { class: "link", href: `/cases/${c.id}/result` }, "result"));
+    " ", el("a", { class: "link", href: `/cases/${c.id}/result` }, t("result")));
 }
 
 function row(c, fresh) {
   const clock = clocks.get(c.id);
   const tr = el("tr", { "data-case": c.id, "data-status": c.status, class: fresh ? "new" : "" },
-    el("td", {}, el("span", { class: `tag ${c.priority}` }, c.priority === "urgent" ? "URGENT" : "routine"),
-      el("div", { class: "muted" }, c.type.replace("_", " "))),
-    el("td", {}, el("strong", {}, c.patient_name), el("div", { class: "muted" }, `MRN ${c.patient_mrn}`)),
-    el("td", {}, `${c.specimen_site}${c.specimen_laterality !== "not_applicable" ? ` (${c.specimen_laterality})` : ""}`,
-      el("div", { class: "muted" }, c.clinical_question)),
-    el("td", {}, c.site, el("div", { class: "muted" }, c.operating_room || "")),
+    el("td", {}, el("span", { class: `tag ${c.priority}` }, c.priority === "urgent" ? t("URGENT") : t("routine")),
+      el("div", { class: "muted" }, choiceWord(c.type))),
+    el("td", {}, datum(c.patient_name, {}, "strong"), el("div", { class: "muted" }, ...tNodes("MRN {mrn}", { mrn: datum(c.patient_mrn) }))),
+    el("td", {}, datum(c.specimen_site), c.specimen_laterality !== "not_applicable" ? ` (${choiceWord(c.specimen_laterality)})` : "",
+      datum(c.clinical_question, { class: "muted" }, "div")),
+    el("td", {}, datum(c.site), datum(c.operating_room || "", { class: "muted" }, "div")),
     el("td", {}, el("span", { class: `tag status-${c.status}` }, STATUS_WORDS[c.status])),
     el("td", { class: "clock", "data-clock": "requested" }, formatElapsed(clock.minutes())),
     el("td", { class: "clock", "data-clock": "ready" }, formatElapsed(clock.minutes("minutes_since_ready"))),
@@ -147,7 +147,7 @@ async function boot() {
     if ("Notification" in window && Notification.permission === "default") {
       await Notification.requestPermission();
     }
-    event.target.textContent = "Alerts on";
+    event.target.textContent = t("Alerts on");
     event.target.disabled = true;
     beep();
   });

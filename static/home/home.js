@@ -1,7 +1,7 @@
 // The signed-in user's start page: the slides they may see (the API applies the site
 // rules), with their preparation status kept current.
 
-import { api, el, formatArriving, formatBytes, formatMpp, formatPixels, formatTime, startPage } from "/static/shell/shell.js";
+import { api, datum, el, formatArriving, formatBytes, formatMpp, formatPixels, formatTime, startPage, t } from "/static/shell/shell.js";
 
 const REFRESH_MS = 4000;
 
@@ -9,10 +9,19 @@ const $ = (id) => document.getElementById(id);
 let slides = [];
 
 function statusText(slide) {
-  if (slide.status === "arriving") return `${formatArriving(slide.received)} · ${slide.width ? "viewable now" : "viewable in a moment"}`;
-  if (slide.status === "tiling") return `preparing ${Math.round(slide.progress * 100)}% · viewable now`;
-  if (slide.status === "queued") return "queued · viewable now";
-  return slide.status;
+  if (slide.status === "arriving") {
+    const when = slide.width ? t("viewable now") : t("viewable in a moment");
+    return `${formatArriving(slide.received)} · ${when}`;
+  }
+  if (slide.status === "tiling") return t("preparing {percent}% · viewable now", { percent: Math.round(slide.progress * 100) });
+  if (slide.status === "queued") return t("queued · viewable now");
+  return slideStatusWord(slide.status);
+}
+
+/** A slide's status in the user's language. */
+export function slideStatusWord(status) {
+  const words = { ready: t("ready"), failed: t("failed"), queued: t("queued"), tiling: t("preparing"), arriving: t("arriving") };
+  return words[status] || status;
 }
 
 // An arriving slide's thumbnail sharpens: asked again at each tenth of its bytes (the
@@ -32,11 +41,11 @@ function card(slide) {
   if (slide.status !== "failed" && slide.width) thumb.style.backgroundImage = `url("${thumbnailUrl(slide)}")`;
   return el("li", {}, el("a", { href: `/slides/${slide.id}`, "data-slide": slide.id }, thumb,
     el("div", { class: "card" },
-      el("div", { class: "name" }, slide.name),
-      factLine(slide.site, slide.vendor, formatPixels(slide.width, slide.height), formatMpp(slide.mpp_x) || "no calibration"),
-      factLine(`added ${formatTime(slide.created_at)}`, formatBytes(slide.size_bytes)),
+      el("div", { class: "name", translate: "no" }, slide.name),
+      factLine(datum(slide.site), datum(slide.vendor), formatPixels(slide.width, slide.height), formatMpp(slide.mpp_x) || t("no calibration")),
+      factLine(t("added {time}", { time: formatTime(slide.created_at) }), formatBytes(slide.size_bytes)),
       el("span", { class: `status ${slide.status}` }, statusText(slide)),
-      slide.error ? el("div", { class: "error-text" }, slide.error) : null)));
+      slide.error ? el("div", { class: "error-text", translate: "no" }, slide.error) : null)));
 }
 
 function render() {
@@ -47,8 +56,8 @@ function render() {
   });
   $("slides").replaceChildren(...shown.map(card));
   $("message").textContent = slides.length === 0
-    ? "No slides yet. Slides uploaded at your sites appear here."
-    : `${shown.length} of ${slides.length} slides`;
+    ? t("No slides yet. Slides uploaded at your sites appear here.")
+    : t("{shown} of {total} slides", { shown: shown.length, total: slides.length });
 }
 
 async function refresh() {
@@ -58,7 +67,7 @@ async function refresh() {
     $("message").classList.remove("error");
     render();
   } catch (error) {
-    $("message").textContent = `Could not load the slides (${error.message}); retrying.`;
+    $("message").textContent = t("Could not load the slides ({reason}); retrying.", { reason: error.message });
     $("message").classList.add("error");
   }
   // Poll only while something is still being prepared.

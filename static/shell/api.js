@@ -1,6 +1,9 @@
 // Talking to the hub from a page: the session cookie goes with every request, a signed-out
 // user is sent to the login form (which brings them back here), and an error body
-// becomes one readable sentence instead of a status code or a JSON dump.
+// becomes one readable sentence instead of a status code or a JSON dump, in the user's
+// language (the hub says its own sentences in it; these are the page's).
+
+import { t } from "./i18n.js";
 
 /**
  * Send the browser to the login form, coming back to this very page afterwards; `why`
@@ -11,25 +14,38 @@ export function signIn(why) {
   location.href = `/login?next=${next}${why ? `&why=${encodeURIComponent(why)}` : ""}`;
 }
 
+// A request's fields by the words of the forms that send them (a refusal names the field
+// as the person filled it in); any other field by its name.
+const FIELDS = () => ({
+  patient_mrn: t("Medical record number"), patient_name: t("Patient name"), patient_dob: t("Date of birth"),
+  patient_sex: t("Sex"), specimen_site: t("Specimen site"), specimen_laterality: t("Laterality"),
+  specimen_type: t("Specimen type"), clinical_question: t("Clinical question"), surgeon_name: t("Surgeon"),
+  operating_room: t("Operating room"), history: t("History"), site: t("Site"), type: t("Type"),
+  category: t("Category"), diagnosis: t("Diagnosis"), margins: t("Margins"), comment: t("Comment to the surgeon"),
+  reason: t("Reason for the amendment"), password: t("Password"),
+});
+
 /**
  * The message of an error answer. The hub answers `{"detail": "one sentence"}`; request
- * validation answers a list of `{loc, msg}`, shown as "patient dob: Input should be ...".
+ * validation answers a list of `{loc, msg}`, shown as "Date of birth: Input should be ..."
+ * (the hub words `msg` in the user's language).
  */
 export function errorText(status, bodyText) {
   let detail;
   try {
     detail = JSON.parse(bodyText).detail;
   } catch {
-    return `the hub answered ${status}`;
+    return t("the hub answered {status}", { status });
   }
   if (typeof detail === "string" && detail) return detail;
   if (Array.isArray(detail)) {
     return detail.map((item) => {
-      const field = (item.loc || []).filter((part) => !["body", "query", "path"].includes(part)).join(" ");
-      return field ? `${String(field).replaceAll("_", " ")}: ${item.msg}` : item.msg;
+      const parts = (item.loc || []).filter((part) => !["body", "query", "path"].includes(part));
+      const field = parts.length === 1 && FIELDS()[parts[0]] ? FIELDS()[parts[0]] : parts.join(" ").replaceAll("_", " ");
+      return field ? `${field}: ${item.msg}` : item.msg;
     }).join("; ");
   }
-  return `the hub answered ${status}`;
+  return t("the hub answered {status}", { status });
 }
 
 /** Why a tus-js-client upload failed: the hub's own words and status, not the client's dump. */
@@ -40,7 +56,7 @@ export function uploadErrorText(error) {
     const text = errorText(status, response.getBody());
     return text.includes(String(status)) ? text : `${text} (${status})`;
   }
-  return navigator.onLine ? error.message : "no network: waiting to resume";
+  return navigator.onLine ? error.message : t("no network: waiting to resume");
 }
 
 /**
@@ -59,11 +75,11 @@ export async function api(url, { json, ...options } = {}) {
   try {
     response = await fetch(url, init);
   } catch {
-    throw Object.assign(new Error("no connection to the hub"), { status: 0 });
+    throw Object.assign(new Error(t("no connection to the hub")), { status: 0 });
   }
   if (response.status === 401) {
     signIn();
-    throw Object.assign(new Error("signed out: going to the sign-in page"), { status: 401 });
+    throw Object.assign(new Error(t("signed out: going to the sign-in page")), { status: 401 });
   }
   if (!response.ok) {
     throw Object.assign(new Error(errorText(response.status, await response.text())), { status: response.status });

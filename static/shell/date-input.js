@@ -3,15 +3,18 @@
 // locale order (mm/dd/yyyy in an en-US browser). Taken: ISO "1968-03-02" (any separator,
 // year first), or the month by name ("2 Mar 1968", "2 March 1968", "March 2, 1968").
 // Refused with a reason: "03/02/1968" (2 March or 3 February?), "1968-02-30", "3/2/68".
+// Chinese is taken too: "1968年3月2日" is year first, one reading.
 
 import { el } from "./dom.js";
 import { formatDate } from "./format.js";
+import { t } from "./i18n.js";
 
 const MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
   "september", "october", "november", "december"];
-const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const EXAMPLE = "e.g. 1975-11-24 or 24 Nov 1975";
-const HINT = "Year first (1975-11-24) or 24 Nov 1975";
+const WEEKDAYS = () => [t("Sunday"), t("Monday"), t("Tuesday"), t("Wednesday"), t("Thursday"), t("Friday"), t("Saturday")];
+// The examples are written in the reader's own way of spelling a date.
+const EXAMPLE = () => t("e.g. 1975-11-24 or {date}", { date: formatDate("1975-11-24") });
+const HINT = () => t("Year first (1975-11-24) or {date}", { date: formatDate("1975-11-24") });
 const pad = (n) => String(n).padStart(2, "0");
 
 function daysIn(year, month) {
@@ -30,34 +33,36 @@ export function todayIso() {
 
 /** Year, month and day from the text, or a reason it cannot be one date. */
 function read(text) {
+  const chinese = /^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$/.exec(text);
+  if (chinese) return { year: +chinese[1], month: +chinese[2], day: +chinese[3] };
   const numeric = /^(\d{1,4})\s*[./\-\s]\s*(\d{1,2})\s*[./\-\s]\s*(\d{1,4})$/.exec(text);
   if (numeric) {
     const [a, b, c] = numeric.slice(1).map(Number);
     if (numeric[1].length === 4) return { year: a, month: b, day: c }; // year first: one reading
-    if (numeric[3].length !== 4) return { error: `write the year in full: ${EXAMPLE}` };
+    if (numeric[3].length !== 4) return { error: t("write the year in full: {example}", { example: EXAMPLE() }) };
     const readings = [[b, a], [a, b]].filter(([m, d]) => m >= 1 && m <= 12 && d >= 1 && d <= daysIn(c, m))
       .map(([m, d]) => `${c}-${pad(m)}-${pad(d)}`);
     const [first, second] = [...new Set(readings)];
     if (second) {
-      return { error: `ambiguous: ${formatDate(first)} or ${formatDate(second)}? Write ${first} or ${second}` };
+      return { error: t("ambiguous: {first} or {second}? Write {first_iso} or {second_iso}", { first: formatDate(first), second: formatDate(second), first_iso: first, second_iso: second }) };
     }
     if (first) {
-      return { error: `day and month come in a different order in different countries: write ${first} or ${formatDate(first)}` };
+      return { error: t("day and month come in a different order in different countries: write {iso} or {date}", { iso: first, date: formatDate(first) }) };
     }
-    return { error: `not a date: write ${EXAMPLE}` };
+    return { error: t("not a date: write {example}", { example: EXAMPLE() }) };
   }
   const words = text.toLowerCase().replace(/[,./-]/g, " ").split(/\s+/).filter(Boolean);
   const named = words.filter((w) => /^[a-z]+$/.test(w));
   const numbers = words.filter((w) => /^\d+$/.test(w));
   if (words.length === 3 && named.length === 1 && numbers.length === 2) {
     const month = monthNumber(named[0]);
-    if (!month) return { error: `“${named[0]}” is not a month: write ${EXAMPLE}` };
+    if (!month) return { error: t("“{word}” is not a month: write {example}", { word: named[0], example: EXAMPLE() }) };
     const year = numbers.find((w) => w.length === 4);
     const day = numbers.find((w) => w.length <= 2);
-    if (!year || !day) return { error: `write the year in full: ${EXAMPLE}` };
+    if (!year || !day) return { error: t("write the year in full: {example}", { example: EXAMPLE() }) };
     return { year: +year, month, day: +day };
   }
-  return { error: `not a date: write ${EXAMPLE}` };
+  return { error: t("not a date: write {example}", { example: EXAMPLE() }) };
 }
 
 /**
@@ -75,22 +80,24 @@ function validate(text, { future = true }) {
   const date = read(trimmed);
   if (date.error) return date;
   const { year, month, day } = date;
-  if (year < 1800) return { error: `the year ${year} is too early: write ${EXAMPLE}` };
-  if (month < 1 || month > 12) return { error: `there is no month ${month}: write ${EXAMPLE}` };
+  if (year < 1800) return { error: t("the year {year} is too early: write {example}", { year, example: EXAMPLE() }) };
+  if (month < 1 || month > 12) return { error: t("there is no month {month}: write {example}", { month, example: EXAMPLE() }) };
   const last = daysIn(year, month);
   if (day < 1 || day > last) {
     const name = MONTHS[month - 1][0].toUpperCase() + MONTHS[month - 1].slice(1);
-    return { error: `${name} ${year} has no day ${day} (it has ${last} days)` };
+    // TRANSLATORS: {name} is the English month's name, {month} its number.
+    return { error: t("{name} {year} has no day {day} (it has {last} days)", { name, month, year, day, last }) };
   }
   const iso = `${year}-${pad(month)}-${pad(day)}`;
-  if (!future && iso > todayIso()) return { error: `${formatDate(iso)} is in the future` };
+  if (!future && iso > todayIso()) return { error: t("{date} is in the future", { date: formatDate(iso) }) };
   return { iso };
 }
 
-/** "Saturday 2 Mar 1968": what the field says back beside the entry. */
+/** "Saturday 2 Mar 1968" (1968年3月2日 星期六): what the field says back beside the entry. */
 export function spelledOut(iso) {
   const [year, month, day] = iso.split("-").map(Number);
-  return `${WEEKDAYS[new Date(Date.UTC(year, month - 1, day)).getUTCDay()]} ${formatDate(iso)}`;
+  const weekday = WEEKDAYS()[new Date(Date.UTC(year, month - 1, day)).getUTCDay()];
+  return t("{weekday} {date}", { weekday, date: formatDate(iso) });
 }
 
 /**
@@ -102,7 +109,7 @@ export function dateField(input, options = {}) {
   input.type = "text";
   input.autocomplete = "off";
   input.spellcheck = false;
-  input.placeholder = "YYYY-MM-DD";
+  input.placeholder = t("YYYY-MM-DD");
   input.setAttribute("aria-describedby", `${input.name}-said`);
   const said = el("output", { id: `${input.name}-said`, class: "date-said", "aria-live": "polite" });
   input.after(said);
@@ -110,7 +117,7 @@ export function dateField(input, options = {}) {
     const result = parseDate(input.value, options);
     input.setCustomValidity(result.error || "");
     const refused = Boolean(showError && result.error);
-    said.textContent = result.iso ? spelledOut(result.iso) : refused ? result.error : HINT;
+    said.textContent = result.iso ? spelledOut(result.iso) : refused ? result.error : HINT();
     said.classList.toggle("error", refused);
     said.classList.toggle("hint", !result.iso && !refused);
   };

@@ -20,3 +20,12 @@ export function el(tag, attrs = {}, ...children) {
   }
   return node;
 }
+
+/**
+ * Data in a sentence (a patient's name, a site code, a file name): an element marked
+ * translate="no", so neither the browser's translator nor the missing-translation test
+ * takes it for the page's own words. `datum("NORTH")`, `datum(name, { class: "x" }, "strong")`.
+ */
+export function datum(value, attrs = {}, tag = "span") {
+  return el(tag, { ...attrs, translate: "no" }, value);
+}

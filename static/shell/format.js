@@ -1,16 +1,22 @@
 // Dates, times and numbers as nobody can misread them, whatever the browser's locale.
 // Nothing here calls toLocale*String: en-US writes 2 March 1968 as "3/2/1968" (the 3rd of
 // February to most of the world) and 46,000 as a number that de-DE writes "46.000".
+// The words come from the user's catalog (i18n.js), the order of a date too: Chinese
+// spells it 1968年3月2日, year first, which no reader takes for another day either.
 //
-// One style per kind of field, on every page:
-//   calendar date (a date of birth, a period)   2 Mar 1968
+// One style per kind of field, on every page (English / Chinese):
+//   calendar date (a date of birth, a period)   2 Mar 1968 / 1968年3月2日
 //   moment today / on another day               14:05 / 1 Mar 2025 14:05   (24-hour clock)
 //   moment that is a record (signed, ...)      14:05 UTC+1                (with its zone)
-//   elapsed time                                12 min 05 s
+//   elapsed time                                12 min 05 s / 12 分 05 秒
 //   counts and sizes                            46 000 × 32 914 px, 0.499 µm/px, 3.2 MB
 //   shares                                      93 %, arriving 37 %
 
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+import { t } from "./i18n.js";
+
+// TRANSLATORS: month abbreviations, used only where the date's pattern names the month.
+const MONTHS = () => [t("Jan"), t("Feb"), t("Mar"), t("Apr"), t("May"), t("Jun"), t("Jul"), t("Aug"),
+  t("Sep"), t("Oct"), t("Nov"), t("Dec")];
 const NONE = "–";
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -18,7 +24,9 @@ const pad = (n) => String(n).padStart(2, "0");
 export function formatDate(iso) {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
   if (!match) return NONE;
-  return `${Number(match[3])} ${MONTHS[Number(match[2]) - 1]} ${match[1]}`;
+  const month = Number(match[2]);
+  // TRANSLATORS: a calendar date; {mon} is the month's abbreviation, {month} its number.
+  return t("{day} {mon} {year}", { day: Number(match[3]), mon: MONTHS()[month - 1], month, year: match[1] });
 }
 
 /** The browser's offset from UTC at `at`, as "UTC", "UTC+1", "UTC+5:30", "UTC-3". */
@@ -51,21 +59,21 @@ export function formatTime(value, { zone = false, seconds = false } = {}) {
 export function formatElapsed(minutes) {
   if (minutes === null || minutes === undefined) return NONE;
   const seconds = Math.max(0, Math.floor(minutes * 60));
-  if (seconds >= 3600) return `${Math.floor(seconds / 3600)} h ${pad(Math.floor(seconds / 60) % 60)} min`;
-  return `${Math.floor(seconds / 60)} min ${pad(seconds % 60)} s`;
+  if (seconds >= 3600) return t("{hours} h {minutes} min", { hours: Math.floor(seconds / 3600), minutes: pad(Math.floor(seconds / 60) % 60) });
+  return t("{minutes} min {seconds} s", { minutes: Math.floor(seconds / 60), seconds: pad(seconds % 60) });
 }
 
 /** A duration in seconds, rounded the way a countdown is read: "40 s", "3 min 20 s", "1 h 5 min". */
 export function formatDuration(seconds) {
   if (!Number.isFinite(seconds)) return "…";
-  if (seconds < 60) return `${Math.ceil(seconds)} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+  if (seconds < 60) return t("{seconds} s", { seconds: Math.ceil(seconds) });
+  if (seconds < 3600) return t("{minutes} min {seconds} s", { minutes: Math.floor(seconds / 60), seconds: Math.round(seconds % 60) });
+  return t("{hours} h {minutes} min", { hours: Math.floor(seconds / 3600), minutes: Math.round((seconds % 3600) / 60) });
 }
 
 /** Minutes with one decimal: "12.5 min". */
 export function formatMinutes(minutes) {
-  return minutes === null || minutes === undefined ? NONE : `${minutes.toFixed(1)} min`;
+  return minutes === null || minutes === undefined ? NONE : t("{minutes} min", { minutes: minutes.toFixed(1) });
 }
 
 /** A whole number grouped by thin spaces (the SI way): "46 000", never "46,000" or "46.000". */
@@ -101,7 +109,7 @@ export function formatShare(share) {
  */
 export function formatArriving(received) {
   const percent = Math.min(99, Math.floor((received || 0) * 100 + 1e-9));
-  return `arriving ${formatShare(percent / 100)}`;
+  return t("arriving {share}", { share: formatShare(percent / 100) });
 }
 
 /** A length in µm as a pathologist writes it: µm below 1 mm, mm above. */

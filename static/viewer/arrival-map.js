@@ -3,6 +3,8 @@
 // caption that says so in words. The map is GET /api/slides/{id}/arrival: one flag per
 // full-resolution tile, rows x cols, base64 of numpy.packbits (row by row, MSB first).
 
+import { t } from "/static/shell/shell.js";
+
 const MISSING = [60, 64, 72, 140]; // RGBA of a cell still coarse: grey, the picture shows through
 
 /** Which cells have arrived, as a Uint8Array of 0/1 of length rows * cols. */
@@ -38,7 +40,7 @@ export class ArrivalMap {
     this.canvas.setAttribute("aria-hidden", "true");
     this.caption = document.createElement("div");
     this.caption.id = "arrival-caption";
-    this.caption.textContent = "Grey: not yet at full resolution";
+    this.caption.textContent = t("Grey: not yet at full resolution");
     navigator.element.append(this.canvas, this.caption);
     navigator.addHandler("update-viewport", () => this.draw());
     return true;

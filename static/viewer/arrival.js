@@ -5,7 +5,7 @@
 // as the slide's `arrival` events name the areas whose bytes came in, until the whole file
 // is in and verified (`queued`): from then on the viewer is an ordinary one.
 
-import { api, formatArriving } from "/static/shell/shell.js";
+import { api, formatArriving, t } from "/static/shell/shell.js";
 import { ArrivalMap } from "./arrival-map.js";
 
 /** The navigator's map at most this often (each answer is a few kB for a large slide). */
@@ -16,7 +16,8 @@ const ASK_AGAIN_MS = 5000;
 const STRUCTURE_POLL_MS = 5000;
 
 export function arrivalText(received) {
-  return `${formatArriving(received)} · full resolution first where you look`;
+  const where = t("full resolution first where you look");
+  return `${formatArriving(received)} · ${where}`;
 }
 
 /**

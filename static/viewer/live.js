@@ -4,7 +4,7 @@
 // rotation, pointer) at most every 100 ms; everyone on the slide receives it and may
 // follow, which makes their viewer read-only until they stop.
 
-import { api, el, liveEvents } from "/static/shell/shell.js";
+import { api, datum, el, liveEvents, t, tNodes } from "/static/shell/shell.js";
 
 const SEND_INTERVAL_MS = 100;
 
@@ -111,16 +111,16 @@ export class Live {
     const parts = [];
     if (this.me?.role === "pathologist" && !this.following) {
       parts.push(el("button", { type: "button", id: "share", "aria-pressed": String(this.sharing),
-        onclick: () => this.share(!this.sharing) }, this.sharing ? "Stop sharing my view" : "Share my view"));
+        onclick: () => this.share(!this.sharing) }, this.sharing ? t("Stop sharing my view") : t("Share my view")));
     }
     if (this.following) {
-      parts.push(el("span", {}, `Following ${this.following} (read-only) `),
-        el("button", { type: "button", id: "unfollow", onclick: () => this.follow(null) }, "Stop following"));
+      parts.push(el("span", {}, ...tNodes("Following {name} (read-only)", { name: datum(this.following) }), " "),
+        el("button", { type: "button", id: "unfollow", onclick: () => this.follow(null) }, t("Stop following")));
     } else {
       for (const name of this.presenters.keys()) {
         if (name === this.me?.username && this.sharing) continue;
         parts.push(el("button", { type: "button", class: "follow", "data-presenter": name,
-          onclick: () => this.follow(name) }, `Follow ${name}`));
+          onclick: () => this.follow(name) }, ...tNodes("Follow {name}", { name: datum(name) })));
       }
     }
     bar.replaceChildren(...parts);

@@ -3,7 +3,7 @@
 // The page is /slides/{id}; everything else comes from the API with the session cookie.
 // A slide still crossing the link opens as soon as its structure is in (arrival.js).
 
-import { api, el, formatCount, formatLength, startPage } from "/static/shell/shell.js";
+import { api, el, formatCount, formatLength, startPage, t } from "/static/shell/shell.js";
 import { STEPS, formatMagnification, imageZoomFor, magnification, micronsPerPixel, scaleBar } from "./magnification.js";
 import { Overlay } from "./overlay.js";
 import { AnnotationStore } from "./store.js";
@@ -14,8 +14,8 @@ import { TileRefresh } from "./tile-refresh.js";
 import { setUpCalibration } from "./calibration.js";
 
 const TOOLS = [
-  ["point", "Point", "p"], ["rectangle", "Rectangle", "b"], ["ellipse", "Ellipse", "e"],
-  ["polygon", "Polygon", "g"], ["freehand", "Freehand", "h"], ["ruler", "Ruler (µm)", "m"],
+  ["point", t("Point"), "p"], ["rectangle", t("Rectangle"), "b"], ["ellipse", t("Ellipse"), "e"],
+  ["polygon", t("Polygon"), "g"], ["freehand", t("Freehand"), "h"], ["ruler", t("Ruler (µm)"), "m"],
 ];
 const state = (window.slidebridge = { ready: false, firstTile: false, fullyLoaded: false, error: null });
 
@@ -47,16 +47,16 @@ async function boot() {
     slide = await api(`/api/slides/${encodeURIComponent(slideId)}`);
   } catch (error) {
     const text = error.status === 404
-      ? "This slide does not exist, or is not shared with you."
-      : `The slide could not be opened: ${error.message}`;
-    setStatus("Not available", "error");
+      ? t("This slide does not exist, or is not shared with you.")
+      : t("The slide could not be opened: {reason}", { reason: error.message });
+    setStatus(t("Not available"), "error");
     unavailable(text);
     return;
   }
   const me = await signedIn.catch(() => null);
   document.title = `${slide.name} · SlideBridge`;
   document.getElementById("slide-name").textContent = slide.name;
-  document.getElementById("slide-site").textContent = slide.site;
+  document.getElementById("slide-site").textContent = slide.site; // both marked translate="no"
   showMetadata(slide);
   if (slide.status === "arriving") {
     slide = await structureOf(slide);
@@ -71,13 +71,13 @@ async function boot() {
 
 /** Nothing to draw until the slide's structure has arrived: say so quietly, then go on. */
 async function structureOf(slide) {
-  showMessage("Receiving the slide's structure: the picture appears in a moment.", "info");
+  showMessage(t("Receiving the slide's structure: the picture appears in a moment."), "info");
   const progress = (received) => setStatus(arrivalText(received), "arriving");
   try {
     slide = await waitForStructure(slide, progress);
   } catch (error) {
-    setStatus("Not available", "error");
-    unavailable(`The slide could not be opened: ${error.message}`);
+    setStatus(t("Not available"), "error");
+    unavailable(t("The slide could not be opened: {reason}", { reason: error.message }));
     return null;
   }
   showMessage("");
@@ -86,8 +86,10 @@ async function structureOf(slide) {
 
 function failed(slide) {
   if (slide.status !== "failed") return false;
-  const text = `This slide failed to process${slide.error ? `: ${slide.error}` : ""}. Ask the site to scan or upload it again.`;
-  setStatus("Failed", "error");
+  const text = slide.error
+    ? t("This slide failed to process: {reason}. Ask the site to scan or upload it again.", { reason: slide.error })
+    : t("This slide failed to process. Ask the site to scan or upload it again.");
+  setStatus(t("Failed"), "error");
   unavailable(text);
   return true;
 }
@@ -95,11 +97,22 @@ function failed(slide) {
 function showStatus(slide) {
   if (slide.status === "arriving") setStatus(arrivalText(slide.received), "arriving");
   else if (slide.status !== "ready") {
-    setStatus(`Preparing: ${Math.round(slide.progress * 100)}% (tiles made on the fly meanwhile)`, "warn");
-  } else setStatus("Loading tiles…");
+    setStatus(t("Preparing: {percent}% (tiles made on the fly meanwhile)", { percent: Math.round(slide.progress * 100) }), "warn");
+  } else setStatus(t("Loading tiles…"));
+}
+
+// OpenSeadragon's own tooltips (its navigation buttons), in the user's language.
+function osdStrings() {
+  const strings = {
+    "Tooltips.FullPage": t("Toggle full page"), "Tooltips.Home": t("Go home"), "Tooltips.ZoomIn": t("Zoom in"),
+    "Tooltips.ZoomOut": t("Zoom out"), "Tooltips.RotateLeft": t("Rotate left"), "Tooltips.RotateRight": t("Rotate right"),
+    "Tooltips.Flip": t("Flip horizontally"),
+  };
+  for (const [key, text] of Object.entries(strings)) OpenSeadragon.setString(key, text);
 }
 
 function start(slide, me) {
+  osdStrings();
   const viewer = OpenSeadragon({
     id: "osd",
     prefixUrl: "/static/vendor/openseadragon/images/",
@@ -137,8 +150,8 @@ function start(slide, me) {
     if (/^[rf0-9]$/i.test(e.originalEvent.key) || state.following) e.preventDefaultAction = true;
   });
   viewer.addHandler("open-failed", (e) => {
-    const text = `The slide's tiles could not be loaded (${e.message}).`;
-    setStatus("Tiles unavailable", "error");
+    const text = t("The slide's tiles could not be loaded ({reason}).", { reason: e.message });
+    setStatus(t("Tiles unavailable"), "error");
     showMessage(text);
     state.error = text;
   });
@@ -146,7 +159,7 @@ function start(slide, me) {
     if (state.firstTile) return;
     state.firstTile = true;
     state.firstTileMs = performance.now();
-    if (slide.status === "ready") setStatus("Ready", "ok");
+    if (slide.status === "ready") setStatus(t("Ready"), "ok");
   });
   viewer.world.addHandler("add-item", (e) => {
     e.item.addHandler("fully-loaded-change", (ev) => { state.fullyLoaded = ev.fullyLoaded; });
@@ -157,7 +170,7 @@ function start(slide, me) {
   const imageZoom = () => viewer.viewport.viewportToImageZoom(viewer.viewport.getZoom(true));
   const magButtons = document.getElementById("mag-buttons");
   STEPS.forEach((step, i) => {
-    magButtons.append(el("button", { type: "button", "data-mag": String(step), title: `${formatMagnification(step)} (key ${i + 1})`,
+    magButtons.append(el("button", { type: "button", "data-mag": String(step), title: t("{magnification} (key {key})", { magnification: formatMagnification(step), key: i + 1 }),
       onclick: () => jump(step) }, formatMagnification(step)));
   });
   function jump(step) {
@@ -170,7 +183,7 @@ function start(slide, me) {
     state.imageZoom = z;
     const mag = magnification(slide, z);
     state.magnification = mag;
-    readout.textContent = mag === null ? `zoom ${z.toFixed(2)} (no calibration)` : `${formatMagnification(mag)} equivalent`;
+    readout.textContent = mag === null ? t("zoom {zoom} (no calibration)", { zoom: z.toFixed(2) }) : t("{magnification} equivalent", { magnification: formatMagnification(mag) });
     const bar = scaleBar(micronsPerPixel(slide), z);
     const line = document.getElementById("scalebar-line");
     const text = document.getElementById("scalebar-text");
@@ -180,7 +193,7 @@ function start(slide, me) {
       text.textContent = bar.label;
     } else {
       line.hidden = true;
-      text.textContent = "no calibration: scale unknown";
+      text.textContent = t("no calibration: scale unknown");
     }
   }
   viewer.addHandler("update-viewport", updateScale);
@@ -231,7 +244,7 @@ function start(slide, me) {
     const box = document.getElementById("measure-readout");
     box.hidden = !m;
     if (!m) return;
-    box.textContent = m.um === null ? `${formatCount(m.px)} px (no calibration)` : formatLength(m.um);
+    box.textContent = m.um === null ? t("{pixels} px (no calibration)", { pixels: formatCount(m.px) }) : formatLength(m.um);
     state.ruler = m;
   };
 
@@ -249,7 +262,7 @@ function start(slide, me) {
       const [written] = await store.add(feature);
       select(written.id);
     } catch (error) {
-      errorBox.textContent = `Not saved: ${error.message}`;
+      errorBox.textContent = t("Not saved: {reason}", { reason: error.message });
     }
   };
   function select(id) {
@@ -287,7 +300,7 @@ function start(slide, me) {
     select(overlay.pick(e.position.x, e.position.y));
   });
   store.load().then(() => { state.annotationsLoaded = true; }).catch((error) => {
-    errorBox.textContent = `Annotations could not be loaded: ${error.message}`;
+    errorBox.textContent = t("Annotations could not be loaded: {reason}", { reason: error.message });
   });
 
   document.getElementById("export").addEventListener("click", async () => {
@@ -308,7 +321,7 @@ function start(slide, me) {
       errorBox.textContent = "";
       state.imported = features.length;
     } catch (error) {
-      errorBox.textContent = `Import refused: ${error.message}`;
+      errorBox.textContent = t("Import refused: {reason}", { reason: error.message });
     }
   });
 
@@ -334,8 +347,10 @@ function start(slide, me) {
   }
   async function arrived(status, error) {
     if (status === "failed") {
-      setStatus("Failed", "error");
-      showMessage(`The slide's transfer failed${error ? `: ${error}` : ""}. What arrived stays on screen; ask the site to send it again.`);
+      setStatus(t("Failed"), "error");
+      showMessage(error
+        ? t("The slide's transfer failed: {reason}. What arrived stays on screen; ask the site to send it again.", { reason: error })
+        : t("The slide's transfer failed. What arrived stays on screen; ask the site to send it again."));
       return;
     }
     // The whole file is in and verified: the viewer is an ordinary one from here.

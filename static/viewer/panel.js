@@ -1,41 +1,46 @@
 // The side panel: slide metadata, the class list, the selected annotation with its
 // sizes and history, label and macro images. Text goes in with textContent only.
 
-import { el, formatArea, formatArriving, formatBytes, formatCount, formatLength, formatPixels, formatTime } from "/static/shell/shell.js";
+import {
+  datum, el, formatArea, formatArriving, formatBytes, formatCount, formatLength, formatPixels, formatTime, t, tn, tNodes,
+} from "/static/shell/shell.js";
 import { measureGeometry } from "./geometry.js";
 import { colorOf } from "./store.js";
 
+// The first classes, named in the user's language (a class name is then data: saved with
+// each annotation and shown as it is).
 export const DEFAULT_CLASSES = [
-  { name: "Tumour", color: [200, 0, 0] },
-  { name: "Margin", color: [0, 160, 0] },
-  { name: "Necrosis", color: [120, 60, 20] },
-  { name: "Lymph node", color: [0, 90, 200] },
+  { name: t("Tumour"), color: [200, 0, 0] },
+  { name: t("Margin"), color: [0, 160, 0] },
+  { name: t("Necrosis"), color: [120, 60, 20] },
+  { name: t("Lymph node"), color: [0, 90, 200] },
 ];
 const CLASSES_KEY = "slidebridge.classes";
 
 export function showMetadata(slide) {
   const rows = [
-    ["Name", slide.name],
-    ["Site", slide.site],
-    ["Status", statusWords(slide)],
-    ["Scanner", slide.vendor],
-    ["Size", formatPixels(slide.width, slide.height)],
-    ["Pixel size", slide.mpp_x
-      ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm${slide.calibration === "user" ? " (set by a user)" : ""}`
-      : "no calibration"],
-    ["Objective", slide.objective_power ? `${slide.objective_power}×` : "not recorded"],
-    ["Levels", String(slide.levels.length)],
-    ["File", formatBytes(slide.size_bytes)],
-    ["Added", formatTime(slide.created_at, { zone: true })],
+    [t("Name"), datum(slide.name)],
+    [t("Site"), datum(slide.site)],
+    [t("Status"), statusWords(slide)],
+    [t("Scanner"), datum(slide.vendor)],
+    [t("Size"), formatPixels(slide.width, slide.height)],
+    [t("Pixel size"), slide.mpp_x
+      ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm${slide.calibration === "user" ? " " + t("(set by a user)") : ""}`
+      : t("no calibration")],
+    [t("Objective"), slide.objective_power ? `${slide.objective_power}×` : t("not recorded")],
+    [t("Levels"), String(slide.levels.length)],
+    [t("File"), formatBytes(slide.size_bytes)],
+    [t("Added"), formatTime(slide.created_at, { zone: true })],
   ];
   const dl = document.getElementById("metadata");
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "–")]));
 }
 
 function statusWords(slide) {
-  if (slide.status === "ready") return "ready";
+  if (slide.status === "ready") return t("ready");
   if (slide.status === "arriving") return formatArriving(slide.received);
-  return `${slide.status} (${Math.round(slide.progress * 100)}%)`;
+  const words = { queued: t("queued"), tiling: t("preparing"), failed: t("failed") };
+  return `${words[slide.status] || slide.status} (${Math.round(slide.progress * 100)}%)`;
 }
 
 export class ClassList {
@@ -83,7 +88,7 @@ export class ClassList {
       input.checked = c.name === this.current;
       input.addEventListener("change", () => { this.current = c.name; this.onChange(c); });
       return el("li", {}, el("label", {}, input,
-        el("span", { class: "swatch", style: `background: rgb(${c.color.join(",")})` }), c.name));
+        el("span", { class: "swatch", style: `background: rgb(${c.color.join(",")})` }), datum(c.name)));
     }));
   }
 }
@@ -100,44 +105,59 @@ function loadClasses() {
 export function describeSize(feature, slide) {
   const calibrated = slide.mpp_x > 0 && slide.mpp_y > 0;
   const m = measureGeometry(feature.geometry, slide.mpp_x, slide.mpp_y);
-  if (m.kind === "points") return `${m.count} point${m.count === 1 ? "" : "s"}`;
+  if (m.kind === "points") return tn("{count} point", "{count} points", m.count);
   if (!calibrated) {
-    const px = m.kind === "area" ? `area ${formatCount(m.area)} px², perimeter ${formatCount(m.length)} px` : `length ${formatCount(m.length)} px`;
-    return `${px} (no calibration: sizes in pixels)`;
+    const px = m.kind === "area"
+      ? t("area {area} px², perimeter {perimeter} px", { area: formatCount(m.area), perimeter: formatCount(m.length) })
+      : t("length {length} px", { length: formatCount(m.length) });
+    return t("{sizes} (no calibration: sizes in pixels)", { sizes: px });
   }
-  if (m.kind === "line") return `length ${formatLength(m.length)}`;
-  return `area ${formatArea(m.area)} · perimeter ${formatLength(m.length)}`;
+  if (m.kind === "line") return t("length {length}", { length: formatLength(m.length) });
+  return t("area {area} · perimeter {perimeter}", { area: formatArea(m.area), perimeter: formatLength(m.length) });
 }
 
 export function showSelection(feature, slide, actions) {
   const box = document.getElementById("selection");
-  if (!feature) { box.replaceChildren("Click an annotation to select it."); return; }
+  if (!feature) { box.replaceChildren(t("Click an annotation to select it.")); return; }
   const p = feature.properties;
   const meta = p.slidebridge || {};
   const comment = p.metadata?.comment;
   const when = formatTime(meta.updatedAt, { zone: true });
   const parts = [
-    el("div", {}, el("strong", {}, p.classification?.name || "Unclassified"),
-      p.metadata?.shape ? ` · ${p.metadata.shape}` : "", p.name ? ` · ${p.name}` : ""),
+    el("div", {}, p.classification?.name ? datum(p.classification.name, {}, "strong") : el("strong", {}, t("Unclassified")),
+      p.metadata?.shape ? [" · ", shapeWord(p.metadata.shape)] : "", p.name ? [" · ", datum(p.name)] : ""),
     el("div", { class: "measure", id: "selection-size" }, describeSize(feature, slide)),
   ];
-  if (comment) parts.push(el("div", {}, `“${comment}”`));
-  parts.push(el("div", {}, `by ${meta.createdBy ?? "?"}${meta.updatedBy && meta.updatedBy !== meta.createdBy ? `, changed by ${meta.updatedBy}` : ""} · ${when} · v${meta.version ?? "?"}`));
+  if (comment) parts.push(el("div", { translate: "no" }, `“${comment}”`));
+  const author = meta.updatedBy && meta.updatedBy !== meta.createdBy
+    ? tNodes("by {author}, changed by {editor}", { author: datum(meta.createdBy ?? "?"), editor: datum(meta.updatedBy) })
+    : tNodes("by {author}", { author: datum(meta.createdBy ?? "?") });
+  parts.push(el("div", {}, ...author, ` · ${when} · v${meta.version ?? "?"}`));
   if (actions.editable) {
     parts.push(el("div", { class: "row" },
-      el("button", { type: "button", id: "reclassify", onclick: actions.reclassify }, "Set to current class"),
-      el("button", { type: "button", id: "delete-annotation", onclick: actions.remove }, "Delete")));
+      el("button", { type: "button", id: "reclassify", onclick: actions.reclassify }, t("Set to current class")),
+      el("button", { type: "button", id: "delete-annotation", onclick: actions.remove }, t("Delete"))));
   }
-  parts.push(el("div", { class: "row" }, el("button", { type: "button", id: "show-history", onclick: actions.history }, "History")));
+  parts.push(el("div", { class: "row" }, el("button", { type: "button", id: "show-history", onclick: actions.history }, t("History"))));
   parts.push(el("div", { id: "history" }));
   box.replaceChildren(...parts);
+}
+
+// What an annotation revision did, in the user's language.
+const CHANGE_WORDS = { created: t("created"), updated: t("changed"), deleted: t("deleted"), restored: t("restored") };
+
+function shapeWord(shape) {
+  const words = { point: t("point"), rectangle: t("rectangle"), ellipse: t("ellipse"), polygon: t("polygon"), freehand: t("freehand"), ruler: t("ruler") };
+  return words[shape] || shape;
 }
 
 export function showHistory(revisions, editable, restore) {
   const list = el("ol");
   for (const r of revisions) {
-    const item = el("li", {}, `v${r.version} ${r.change} by ${r.author ?? "?"}, ${formatTime(r.at, { zone: true })} `);
-    if (editable && r.feature) item.append(el("button", { type: "button", class: "restore", onclick: () => restore(r.version) }, "Restore"));
+    const item = el("li", {}, ...tNodes("v{version} {change} by {author}, {time}", {
+      version: r.version, change: CHANGE_WORDS[r.change] || r.change, author: datum(r.author ?? "?"), time: formatTime(r.at, { zone: true }),
+    }), " ");
+    if (editable && r.feature) item.append(el("button", { type: "button", class: "restore", onclick: () => restore(r.version) }, t("Restore")));
     list.append(item);
   }
   document.getElementById("history").replaceChildren(list);
@@ -150,11 +170,13 @@ export function showAssociated(slide) {
   const box = document.getElementById("associated");
   document.getElementById("associated-box").hidden = false;
   box.replaceChildren(...wanted.map((name) => {
-    const img = el("img", { alt: `${name} image`, id: `associated-${name}` });
-    const caption = el("figcaption", {}, name);
+    const word = name === "label" ? t("label") : t("macro");
+    const img = el("img", { alt: t("{name} image", { name: word }), id: `associated-${name}` });
+    const caption = el("figcaption", {}, word);
     img.addEventListener("error", () => {
       img.remove();
-      caption.textContent = slide.status === "arriving" ? `${name}: still arriving` : `${name}: not available to your role`;
+      caption.textContent = slide.status === "arriving"
+        ? t("{name}: still arriving", { name: word }) : t("{name}: not available to your role", { name: word });
     });
     img.src = `/api/slides/${slide.id}/associated/${name}`;
     return el("figure", {}, img, caption);

@@ -1,12 +1,16 @@
 """The signed-out pages' one look: a white card on the header's dark blue (sign-in,
 first-run setup). Plain HTML with the style inline and no script: the page's CSP
-allows nothing else."""
+allows nothing else. Their words come from the catalog on the server (no script to
+translate them), in `app.api.language.signed_out_language`; a line of links switches it."""
 
 from __future__ import annotations
 
 import html
+from urllib.parse import urlencode
 
 from fastapi.responses import HTMLResponse
+
+from app.core.i18n import LANGUAGES, N_, translate
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -27,27 +31,44 @@ input:focus{outline:2px solid #4ea1ff;border-color:#4ea1ff}
 button{margin-top:1.3rem;padding:.6rem;font:inherit;font-weight:600;color:#fff;background:#2a6fd6;
 border:0;border-radius:5px;cursor:pointer}button:hover{background:#245fb8}
 .error{color:#8c1d18;background:#fbd9d6;padding:.5rem .6rem;border-radius:5px}
-a{color:#2a6fd6}"""
+a{color:#2a6fd6}.languages{margin:1.2rem 0 0;font-size:.85rem;color:#5b6472}"""
 
 
 def card_page(
     title: str,
     body: str,
     *,
+    language: str = "en",
+    switch: dict[str, str] | None = None,
     status: int = 200,
     width: str = "22rem",
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """`body` is trusted HTML (escape what comes from a request with `error_line`)."""
+    """`body` is trusted HTML (escape what comes from a request with `error_line`);
+    `title` a sentence of the catalog. `switch`: the query of this page, for links to
+    it in each other language (None: no links)."""
+    page_title = translate(N_("SlideBridge: {page}", page=translate(title, language)), language)
     page = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>SlideBridge: {html.escape(title)}</title>"
+        f'<!doctype html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8">'
+        f"<title>{html.escape(page_title)}</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_STYLE}</style></head>\n"
-        f'<body><main style="--card-width:{width}"><h1>SlideBridge</h1>{body}</main>'
-        "</body></html>\n"
+        f'<body><main style="--card-width:{width}"><h1 translate="no">SlideBridge</h1>{body}'
+        f"{_switch(language, switch)}</main></body></html>\n"
     )
     return HTMLResponse(page, status_code=status, headers={**HEADERS, **(headers or {})})
+
+
+def _switch(language: str, query: dict[str, str] | None) -> str:
+    if query is None:
+        return ""
+    links = [
+        f'<a href="?{html.escape(urlencode({**query, "lang": tag}))}" lang="{tag}" '
+        f'translate="no">{html.escape(name)}</a>'
+        for tag, name in LANGUAGES.items()
+        if tag != language
+    ]
+    return f'<p class="languages">{" · ".join(links)}</p>'
 
 
 def error_line(message: str) -> str:

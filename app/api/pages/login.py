@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.deps import DatabaseDep, SettingsDep, client_address
+from app.api.language import set_language_cookie, signed_out_language
 from app.api.origin import require_same_origin
 from app.api.pages.card import card_page, error_line
 from app.api.session_cookie import clear_session_cookie, set_session_cookie
@@ -23,6 +24,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.errors import AuthenticationError, CrossSiteRequestError, TooManyRequestsError
+from app.core.i18n import N_, supported, translate
 from app.models.accounts import TokenKind
 from app.models.audit import Outcome
 from app.services import accounts as crud
@@ -32,19 +34,26 @@ router = APIRouter(tags=["login"], include_in_schema=False)
 #: Why a page sent the browser here (`?why=`, from a stream's signed-out event): fixed
 #: sentences, never text from the URL.
 WHY = {
-    "idle": "You were signed out after a while without activity.",
-    "ended": "Your session was ended (signed out elsewhere or by an administrator).",
-    "expired": "Your session expired.",
-    "disabled": "Your account was disabled: ask an administrator.",
+    "idle": N_("You were signed out after a while without activity."),
+    "ended": N_("Your session was ended (signed out elsewhere or by an administrator)."),
+    "expired": N_("Your session expired."),
+    "disabled": N_("Your account was disabled: ask an administrator."),
 }
-_FORM = """<p class="sub">Whole-slide telepathology</p>{message}
+_WORDS = {
+    "sub": N_("Whole-slide telepathology"),
+    "username": N_("User name"),
+    "password": N_("Password"),
+    "sign_in": N_("Sign in"),
+}
+_FORM = """<p class="sub">{sub}</p>{message}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{next}">
-<label for="username">User name</label>
+<input type="hidden" name="lang" value="{lang}">
+<label for="username">{username}</label>
 <input id="username" name="username" autocomplete="username" required autofocus>
-<label for="password">Password</label>
+<label for="password">{password}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form>"""
+<button type="submit">{sign_in}</button></form>"""
 
 
 def _safe_next(target: str) -> str:
@@ -55,15 +64,33 @@ def _safe_next(target: str) -> str:
 
 
 def _page(
-    next_url: str, message: str = "", status: int = 200, headers: dict[str, str] | None = None
+    language: str,
+    next_url: str,
+    message: str = "",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    body = _FORM.format(next=html.escape(_safe_next(next_url)), message=error_line(message))
-    return card_page("sign in", body, status=status, headers=headers)
+    """The form in `language`; `message` (a reason, `N_` or the catalog's) said in it too."""
+    words = {name: html.escape(translate(text, language)) for name, text in _WORDS.items()}
+    body = _FORM.format(
+        next=html.escape(_safe_next(next_url)),
+        lang=html.escape(language),
+        message=error_line(translate(message, language)),
+        **words,
+    )
+    return card_page(
+        N_("sign in"),
+        body,
+        language=language,
+        switch={"next": _safe_next(next_url)},
+        status=status,
+        headers=headers,
+    )
 
 
 @router.get("/login")
-def login_page(next: str = "/", why: str = "") -> HTMLResponse:
-    return _page(next, WHY.get(why, ""))
+def login_page(request: Request, next: str = "/", why: str = "", lang: str = "") -> HTMLResponse:
+    return _page(signed_out_language(request, lang), next, WHY.get(why, ""))
 
 
 @router.post("/login")
@@ -72,18 +99,23 @@ async def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=2000)] = "/",
+    lang: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     settings: Settings = request.app.state.settings
+    language = signed_out_language(request, lang)
     try:
         _, token = await sign_in(request, username, password, TokenKind.session)
     except CrossSiteRequestError as error:
-        return _page("/", error.reason, status=403)
+        return _page(language, "/", error.reason, status=403)
     except TooManyRequestsError as error:
-        return _page(next, error.reason, 429, {"Retry-After": str(error.retry_after)})
+        headers = {"Retry-After": str(error.retry_after)}
+        return _page(language, next, error.reason, 429, headers)
     except AuthenticationError as error:
-        return _page(next, error.reason, status=401)
+        return _page(language, next, error.reason, status=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_session_cookie(response, settings, token, settings.session_hours)
+    if supported(lang):  # chosen on the form: the pages go on in it
+        set_language_cookie(response, settings, language)
     return response
 
 

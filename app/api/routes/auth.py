@@ -21,6 +21,7 @@ from app.api.session_cookie import set_session_cookie
 from app.api.sign_in import sign_in
 from app.core import audit
 from app.core.errors import AuthenticationError, PermissionDeniedError
+from app.core.i18n import N_
 from app.models.accounts import SITE_ROLES, Token, TokenKind, UserPublic
 from app.models.audit import Outcome
 from app.services import accounts as crud
@@ -40,7 +41,7 @@ async def login_for_token(
 def _revoke(request: Request, actor: ActorDep, db: DatabaseDep, settings: SettingsDep) -> Response:
     token = bearer_token(request)
     if token is None:
-        raise AuthenticationError("revoke a bearer token with that token")
+        raise AuthenticationError(N_("revoke a bearer token with that token"))
     with db.write() as session:
         crud.revoke_token(session, token, settings.secret_key)
     audit.record(db, actor, "auth.revoke", Outcome.success)
@@ -71,10 +72,10 @@ def start_kiosk(
     screen (`app.api.kiosk`). The ordinary session is revoked."""
     cookie = request.cookies.get(settings.cookie_name)
     if bearer_token(request) is not None or not cookie:
-        raise AuthenticationError("a kiosk is a browser session: sign in on the screen")
+        raise AuthenticationError(N_("a kiosk is a browser session: sign in on the screen"))
     if user.role not in SITE_ROLES or user.site_id is None:
         audit.record(db, actor, "auth.kiosk", Outcome.denied)
-        raise PermissionDeniedError("kiosk screens are for the site's surgeons and technicians")
+        raise PermissionDeniedError(N_("kiosk screens are for the site's surgeons and technicians"))
     with db.write() as session:
         crud.revoke_token(session, cookie, settings.secret_key)
         token, _ = crud.issue_token(

@@ -20,6 +20,7 @@ from app.api.paging import Offset
 from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image, visible_slide
 from app.core.config import Settings
 from app.core.errors import PermissionDeniedError
+from app.core.i18n import N_
 from app.models.audit import Outcome
 from app.models.slides import CalibrationUpdate, SlideList, SlidePublic, SlideStatus
 from app.models.transfers import ArrivalMap
@@ -207,7 +208,7 @@ async def thumbnail(
     )
     session.close()
     if not slide.width:
-        raise NotArrivedError("the slide's structure has not arrived yet")
+        raise NotArrivedError(N_("the slide's structure has not arrived yet"))
     arriving = slide.status == SlideStatus.arriving
     handle = await anyio.to_thread.run_sync(tiles.handle, slide)
     source, out = thumbnail_plan(handle, size, settings.iiif_max_read_pixels)

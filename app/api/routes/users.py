@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.deps import ActorDep, CurrentAdmin, DatabaseDep
 from app.core import audit
 from app.core.errors import ConflictError
+from app.core.i18n import N_
 from app.models.accounts import UserPublic
 from app.models.audit import Outcome
 from app.services import accounts
@@ -20,7 +21,7 @@ def _set_active(db: DatabaseDep, actor: ActorDep, username: str, active: bool) -
     action = "user.enable" if active else "user.disable"
     if not active and username == actor.username:
         audit.record(db, actor, action, Outcome.denied, detail=username[:64])
-        raise ConflictError("an admin cannot disable their own account")
+        raise ConflictError(N_("an admin cannot disable their own account"))
     with db.write() as session:
         user = accounts.set_active(session, username, active)
         public = accounts.user_public(session, user)

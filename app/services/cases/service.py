@@ -23,6 +23,7 @@ from app.core.access import scope_cases, target_site, visible_case, visible_slid
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import ConflictError, PermissionDeniedError
+from app.core.i18n import N_
 from app.core.security import verify_password
 from app.models.accounts import Role, Site, User
 from app.models.audit import Outcome
@@ -209,7 +210,7 @@ def act(
 
 def _request_site(session: Session, user: User, code: str | None) -> Site:
     if user.role not in (Role.technician, Role.surgeon, Role.admin):
-        raise PermissionDeniedError("the operating room's site requests cases")
+        raise PermissionDeniedError(N_("the operating room's site requests cases"))
     return target_site(session, user, code, "'site'")
 
 
@@ -316,7 +317,7 @@ def mark_viewed(ctx: Context, case_id: str) -> Case:
 def _check_password(ctx: Context, password: str) -> None:
     # argon2 is slow on purpose: verified before, not inside, the write transaction.
     if not verify_password(password, ctx.user.password_hash):
-        raise PermissionDeniedError("the password is not right: nothing was signed")
+        raise PermissionDeniedError(N_("the password is not right: nothing was signed"))
 
 
 def _add_report(
@@ -452,10 +453,10 @@ def link_slide(session: Session, case: Case, slide: SlideRecord, username: str |
     """Attach a slide of the case's own site, and give its queued pyramid job the case's
     priority. Raises ConflictError for another site's slide or a slide of another case."""
     if slide.site_id != case.site_id:
-        raise ConflictError("the slide belongs to another site than the case")
+        raise ConflictError(N_("the slide belongs to another site than the case"))
     owner = session.get(CaseSlide, slide.id)
     if owner is not None and owner.case_id != case.id:
-        raise ConflictError("the slide is already attached to another case")
+        raise ConflictError(N_("the slide is already attached to another case"))
     event = transition(
         session,
         case,
@@ -483,11 +484,11 @@ def attach(ctx: Context, case_id: str, slide_id: uuid.UUID) -> Case:
             slide = visible_slide(session, ctx.user, slide_id)
         except NotFoundError:
             # Another site's slide: the user cannot see it, so it does not exist for them.
-            raise ConflictError("no such slide at the case's site") from None
+            raise ConflictError(N_("no such slide at the case's site")) from None
         try:
             return link_slide(session, case, slide, ctx.user.username)
         except IntegrityError as error:  # the same slide attached concurrently
-            raise ConflictError("the slide is already attached to a case") from error
+            raise ConflictError(N_("the slide is already attached to a case")) from error
 
     case = act(ctx, case_id, Action.attach, change)
     advance(ctx.db, ctx.hub, case.id)

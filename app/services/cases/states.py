@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.core.i18n import N_, Message
 from app.models.cases import CaseStatus as S
 
 
@@ -56,25 +57,25 @@ def allowed(action: Action, status: S) -> bool:
     return status in RULES[action].sources
 
 
-def refusal(action: Action, status: S | str) -> str:
+def refusal(action: Action, status: S | str) -> Message:
     """Why `action` cannot happen now, in words a clinician understands."""
     status = S(status)  # rows read back from the database hold the plain string
     if status == S.cancelled:
-        return "the case was cancelled"
+        return N_("the case was cancelled")
     if action == Action.claim and status == S.in_review:
-        return "another pathologist has already claimed this case"
+        return N_("another pathologist has already claimed this case")
     if action in (Action.claim, Action.view, Action.report) and status in _SIGNED:
-        return "the case is already reported"
+        return N_("the case is already reported")
     if action == Action.claim:
-        return "the case's slides are not ready yet"
+        return N_("the case's slides are not ready yet")
     if action in (Action.view, Action.report):
-        return "claim the case before reporting it"
+        return N_("claim the case before reporting it")
     if action == Action.acknowledge and status == S.acknowledged:
-        return "the current report is already acknowledged"
+        return N_("the current report is already acknowledged")
     if action in (Action.acknowledge, Action.amend):
-        return "the case has no signed report yet"
+        return N_("the case has no signed report yet")
     if action == Action.cancel:
-        return "a reported case cannot be cancelled; amend the report instead"
+        return N_("a reported case cannot be cancelled; amend the report instead")
     if action in (Action.update, Action.attach):
-        return f"the case can no longer be changed (it is {status.value})"
-    return f"not possible while the case is {status.value}"
+        return N_("the case can no longer be changed (it is {status})", status=status.value)
+    return N_("not possible while the case is {status}", status=status.value)

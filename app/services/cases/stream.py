@@ -29,6 +29,7 @@ from sqlmodel import col, select
 from app.core import audit
 from app.core.access import may_see_site
 from app.core.db import Database
+from app.core.i18n import N_
 from app.models.accounts import Site
 from app.models.audit import Outcome
 from app.models.cases import Case, CaseEvent
@@ -142,7 +143,7 @@ def open_site(ctx: Context, code: str) -> uuid.UUID:
         visible = site is not None and may_see_site(session, ctx.user, site.id)
     if site is None or not visible:
         audit.record(ctx.db, ctx.actor, "site.live", Outcome.not_found, detail=code[:32])
-        raise NotFoundError("no such site")
+        raise NotFoundError(N_("no such site"))
     audit.record(ctx.db, ctx.actor, "site.live", Outcome.success, site_id=site.id, detail=code)
     return site.id
 

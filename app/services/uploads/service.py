@@ -22,6 +22,7 @@ from app.core.audit import Actor, record
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, UnprocessableError
+from app.core.i18n import N_
 from app.core.storage import file_sha256
 from app.models.accounts import Site, User
 from app.models.audit import Outcome
@@ -55,9 +56,9 @@ def _case_for(session: Session, user: User, site: Site, value: str | None) -> uu
     try:
         case = visible_case(session, user, value[:64])
     except NotFoundError as error:
-        raise UnprocessableError("no such case at the upload's site") from error
+        raise UnprocessableError(N_("no such case at the upload's site")) from error
     if case.site_id != site.id:
-        raise UnprocessableError("no such case at the upload's site")
+        raise UnprocessableError(N_("no such case at the upload's site"))
     return case.id
 
 
@@ -92,7 +93,7 @@ def _create(
     db: Database, settings: Settings, user: User, metadata: dict[str, str], length: int
 ) -> Upload:
     if length == 0:
-        raise TusError("an empty file is not a slide")
+        raise TusError(N_("an empty file is not a slide"))
     if length > settings.max_upload_bytes:
         raise PayloadTooLargeError(f"file is larger than {settings.max_upload_bytes} bytes")
     upload = Upload(
@@ -125,12 +126,12 @@ def visible(session: Session, user: User, upload_id: str) -> Upload:
     try:
         key = uuid.UUID(upload_id)
     except ValueError as error:
-        raise NotFoundError("no such upload") from error
+        raise NotFoundError(N_("no such upload")) from error
     row = session.exec(
         select(Upload).where(Upload.id == key, site_filter(user, Upload.site_id))
     ).first()
     if row is None:
-        raise NotFoundError("no such upload")
+        raise NotFoundError(N_("no such upload"))
     return row
 
 
@@ -139,7 +140,7 @@ def fresh(db: Database, upload_id: uuid.UUID) -> Upload:
     with db.read() as session:
         row = session.get(Upload, upload_id)
     if row is None:
-        raise NotFoundError("no such upload")
+        raise NotFoundError(N_("no such upload"))
     return row
 
 
