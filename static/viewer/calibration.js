@@ -3,7 +3,7 @@
 // in µm per pixel. The hub records and audits it; the scale bar, magnification and
 // every measurement then use it. A file's own calibration is never offered for change.
 
-import { api, el, formatMpp } from "/static/shell/shell.js";
+import { api, el, formatMpp, t } from "/static/shell/shell.js";
 
 const ROLES = new Set(["technician", "pathologist"]);
 
@@ -18,16 +18,22 @@ export function setUpCalibration(slide, me, onChange) {
   const input = document.getElementById("calibration-mpp");
   const result = document.getElementById("calibration-result");
   const describe = () => {
-    result.textContent = slide.calibration === "user"
-      ? `Set by a user: ${formatMpp(slide.mpp_x, 4)}${slide.mpp_y !== slide.mpp_x ? ` across, ${formatMpp(slide.mpp_y, 4)} down` : ""}.`
-      : "The file states no pixel size: lengths and areas are in pixels.";
+    const across = formatMpp(slide.mpp_x, 4);
+    const down = formatMpp(slide.mpp_y, 4);
+    let text = t("The file states no pixel size: lengths and areas are in pixels.");
+    if (slide.calibration === "user" && slide.mpp_y !== slide.mpp_x) {
+      text = t("Set by a user: {across} across, {down} down.", { across, down });
+    } else if (slide.calibration === "user") {
+      text = t("Set by a user: {size}.", { size: across });
+    }
+    result.textContent = text;
   };
   describe();
   document.getElementById("calibration-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const mpp = Number(input.value);
     if (!(mpp > 0 && mpp <= 50)) {
-      result.textContent = "Enter the pixel size in µm per pixel (more than 0, at most 50).";
+      result.textContent = t("Enter the pixel size in µm per pixel (more than 0, at most 50).");
       return;
     }
     try {
@@ -39,7 +45,7 @@ export function setUpCalibration(slide, me, onChange) {
       describe();
       onChange(slide);
     } catch (error) {
-      result.replaceChildren(el("span", { class: "error" }, `Not saved: ${error.message}`));
+      result.replaceChildren(el("span", { class: "error" }, t("Not saved: {reason}", { reason: error.message })));
     }
   });
 }

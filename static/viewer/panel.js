@@ -18,6 +18,7 @@ export const DEFAULT_CLASSES = [
 const CLASSES_KEY = "slidebridge.classes";
 
 export function showMetadata(slide) {
+  const setByUser = " " + t("(set by a user)");
   const rows = [
     [t("Name"), datum(slide.name)],
     [t("Site"), datum(slide.site)],
@@ -25,7 +26,7 @@ export function showMetadata(slide) {
     [t("Scanner"), datum(slide.vendor)],
     [t("Size"), formatPixels(slide.width, slide.height)],
     [t("Pixel size"), slide.mpp_x
-      ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm${slide.calibration === "user" ? " " + t("(set by a user)") : ""}`
+      ? `${slide.mpp_x.toFixed(4)} × ${slide.mpp_y.toFixed(4)} µm${slide.calibration === "user" ? setByUser : ""}`
       : t("no calibration")],
     [t("Objective"), slide.objective_power ? `${slide.objective_power}×` : t("not recorded")],
     [t("Levels"), String(slide.levels.length)],
