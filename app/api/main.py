@@ -16,6 +16,7 @@ from app.api.routes import (
     live,
     metrics,
     slides,
+    teaching,
     transfers,
     uploads,
     users,
@@ -24,7 +25,7 @@ from app.api.routes import (
 router = APIRouter()
 ROUTES = (
     health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
-    cases, metrics,
+    cases, metrics, teaching,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)
