@@ -20,7 +20,7 @@ from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableE
 from app.core.storage import slide_file
 from app.models.accounts import Role, User
 from app.models.audit import Outcome
-from app.models.cases import CATEGORY_LABELS, Case, CaseSlide, Report
+from app.models.cases import CATEGORY_LABELS, Case, Category, CaseSlide, Report
 from app.models.jobs import Job
 from app.models.slides import SlideRecord
 from app.models.teaching import (
@@ -178,10 +178,11 @@ def _originals(
 
 
 def answer_public(answer: TeachingAnswer, item: TeachingItem) -> AnswerPublic:
+    category = Category(answer.category)
     return AnswerPublic(
         username=answer.username,
-        category=answer.category,
-        category_label=CATEGORY_LABELS[answer.category],
+        category=category,
+        category_label=CATEGORY_LABELS[category],
         text=answer.text,
         answered_at=answer.answered_at,
         agrees=answer.category == item.category,
@@ -207,8 +208,9 @@ def item_public(
         answer=answer_public(own, item) if own is not None else None,
     )
     if is_teacher(user) or own is not None:
-        public.category = item.category
-        public.category_label = CATEGORY_LABELS[item.category] if item.category else None
+        category = Category(item.category) if item.category else None  # text from the row
+        public.category = category
+        public.category_label = CATEGORY_LABELS[category] if category else None
         public.diagnosis = item.diagnosis
         public.reported_by = item.reported_by
     return public
