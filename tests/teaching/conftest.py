@@ -69,11 +69,13 @@ def reported_case(client: TestClient, world: World) -> tuple[dict[str, Any], str
 def teaching(client: TestClient, trainees: World) -> Teaching:
     case, slide = reported_case(client, trainees)
     auth = trainees.auth("path_north")
-    made = client.post("/api/teaching/collections", json={"name": "Breast frozen sections"},
-                       headers=auth)  # fmt: skip
+    made = client.post(
+        "/api/teaching/collections", json={"name": "Breast frozen sections"}, headers=auth
+    )
     assert made.status_code == 201, made.text
     collection = made.json()["id"]
-    added = client.post(f"/api/teaching/collections/{collection}/items", json={"case": case["id"]},
-                        headers=auth)  # fmt: skip
+    added = client.post(
+        f"/api/teaching/collections/{collection}/items", json={"case": case["id"]}, headers=auth
+    )
     assert added.status_code == 201, added.text
     return Teaching(case, slide, collection, added.json())

@@ -26,8 +26,9 @@ def test_contract_copies_are_slides_of_no_site(
 ) -> None:
     copies = teaching.item["slides"]
     assert len(copies) == 1 and copies[0] != teaching.slide
-    listed = client.get(f"/api/teaching/collections/{teaching.collection}",
-                        headers=trainees.auth("trainee1"))  # fmt: skip
+    listed = client.get(
+        f"/api/teaching/collections/{teaching.collection}", headers=trainees.auth("trainee1")
+    )
     assert listed.status_code == 200
     assert [item["slides"] for item in listed.json()["items"]] == [copies]
     copy = copies[0]
@@ -62,8 +63,9 @@ def test_contract_copies_are_slides_of_no_site(
 def test_item_keeps_the_diagnosis_without_the_patient(
     client: TestClient, trainees: World, teaching: Teaching
 ) -> None:
-    item = client.get(f"/api/teaching/items/{teaching.item['id']}",
-                      headers=trainees.auth("path_south")).json()  # fmt: skip
+    item = client.get(
+        f"/api/teaching/items/{teaching.item['id']}", headers=trainees.auth("path_south")
+    ).json()
     assert item["category"] == "malignant"
     assert item["category_label"] == "malignant"
     assert item["diagnosis"].startswith("Invasive ductal carcinoma")
@@ -71,8 +73,11 @@ def test_item_keeps_the_diagnosis_without_the_patient(
     for part in REQUEST["patient_name"].split():
         assert part not in item["diagnosis"]
     assert item["specimen_site"] == "breast" and item["title"] == "Case 1"
-    text = str(client.get(f"/api/teaching/collections/{teaching.collection}",
-                          headers=trainees.auth("path_north")).json())  # fmt: skip
+    text = str(
+        client.get(
+            f"/api/teaching/collections/{teaching.collection}", headers=trainees.auth("path_north")
+        ).json()
+    )
     for value in (REQUEST["patient_name"], REQUEST["patient_mrn"], "1961", "NORTH"):
         assert value not in text
 
@@ -95,8 +100,9 @@ def test_single_slide_and_refusals(client: TestClient, trainees: World, teaching
         assert denied.status_code == 403, user
     other = client.post(items, json={"slide": teaching.slide}, headers=trainees.auth("path_south"))
     assert other.status_code == 404
-    both = client.post(items, json={"slide": teaching.slide, "case": teaching.case["id"]},
-                       headers=auth)  # fmt: skip
+    both = client.post(
+        items, json={"slide": teaching.slide, "case": teaching.case["id"]}, headers=auth
+    )
     assert both.status_code == 422
     listed = client.get(f"/api/teaching/collections/{teaching.collection}", headers=auth).json()
     assert [len(item["slides"]) for item in listed["items"]] == [1, 1]
@@ -104,8 +110,9 @@ def test_single_slide_and_refusals(client: TestClient, trainees: World, teaching
 
 def test_only_pathologists_make_collections(client: TestClient, trainees: World) -> None:
     for user in ("trainee1", "tech_north", "surgeon_north"):
-        made = client.post("/api/teaching/collections", json={"name": "x"},
-                           headers=trainees.auth(user))  # fmt: skip
+        made = client.post(
+            "/api/teaching/collections", json={"name": "x"}, headers=trainees.auth(user)
+        )
         assert made.status_code == 403, user
 
 

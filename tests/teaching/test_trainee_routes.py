@@ -99,8 +99,13 @@ def test_no_route_gives_a_trainee_patient_data(
         "item_id": str(uuid.uuid4()),
         "conference_id": str(uuid.uuid4()),
     }
-    markers = [teaching.slide, teaching.case["id"], REQUEST["patient_name"],
-               REQUEST["patient_mrn"], "NORTH"]  # fmt: skip
+    markers = [
+        teaching.slide,
+        teaching.case["id"],
+        REQUEST["patient_name"],
+        REQUEST["patient_mrn"],
+        "NORTH",
+    ]
     checked = 0
     # Signing out revokes the token the walk uses: those routes go last.
     sign_out = {("POST", "/api/auth/revoke"), ("DELETE", "/api/auth/token"), ("POST", "/logout")}
@@ -108,8 +113,12 @@ def test_no_route_gives_a_trainee_patient_data(
         if template.startswith("/static"):
             continue
         path = fill(template, patient)
-        response = client.request(method, path, headers={**auth, "Origin": "https://testserver"},
-                                  json={} if method in ("POST", "PUT", "PATCH") else None)  # fmt: skip
+        response = client.request(
+            method,
+            path,
+            headers={**auth, "Origin": "https://testserver"},
+            json={} if method in ("POST", "PUT", "PATCH") else None,
+        )
         checked += 1
         if (method, template) in OPEN_TO_TRAINEES or template.startswith(
             ("/api/teaching", "/teaching")
@@ -131,10 +140,14 @@ def test_a_patient_slide_is_404_on_every_open_slide_route(
     """The routes trainees may use for copies answer a patient's slide as unknown."""
     auth, slide = trainees.auth("trainee1"), teaching.slide
     for path in (
-        f"/api/slides/{slide}", f"/api/slides/{slide}/thumbnail", f"/dzi/{slide}.dzi",
-        f"/dzi/{slide}_files/12/0_0.jpeg", f"/iiif/3/{slide}/info.json",
-        f"/iiif/3/{slide}/full/max/0/default.jpg", f"/slides/{slide}",
-    ):  # fmt: skip
+        f"/api/slides/{slide}",
+        f"/api/slides/{slide}/thumbnail",
+        f"/dzi/{slide}.dzi",
+        f"/dzi/{slide}_files/12/0_0.jpeg",
+        f"/iiif/3/{slide}/info.json",
+        f"/iiif/3/{slide}/full/max/0/default.jpg",
+        f"/slides/{slide}",
+    ):
         response = client.get(path, headers=auth)
         if path.startswith("/slides/"):
             assert response.status_code == 200  # the page shell; its data calls are 404

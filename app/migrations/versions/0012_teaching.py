@@ -12,10 +12,9 @@ Create Date: 2026-11-30 01:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
-import app.models.types
+from app.models.types import EnumText, UTCDateTime
 
 revision = "0012_teaching"
 down_revision = "0007_sessions_and_throttle"
@@ -26,13 +25,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "teaching_collection",
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-        sa.Column("av_link", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.String(length=2000), nullable=True),
+        sa.Column("av_link", sa.String(length=500), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_by_id", sa.Uuid(), nullable=False),
-        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", app.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["app_user.id"],
@@ -44,12 +43,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("collection_id", sa.Uuid(), nullable=False),
         sa.Column("teacher_id", sa.Uuid(), nullable=False),
-        sa.Column("teacher", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("av_link", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-        sa.Column("presenter", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("teacher", sa.String(length=64), nullable=False),
+        sa.Column("av_link", sa.String(length=500), nullable=True),
+        sa.Column("presenter", sa.String(length=64), nullable=False),
         sa.Column("slide_id", sa.Uuid(), nullable=True),
-        sa.Column("started_at", app.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", app.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["collection_id"], ["teaching_collection.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["teacher_id"],
@@ -67,14 +66,14 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("collection_id", sa.Uuid(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("kind", app.models.types.EnumText(length=16), nullable=False),
-        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("specimen_site", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("category", app.models.types.EnumText(length=16), nullable=True),
-        sa.Column("diagnosis", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True),
-        sa.Column("reported_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("added_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("added_at", app.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("kind", EnumText(length=16), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("specimen_site", sa.String(length=200), nullable=True),
+        sa.Column("category", EnumText(length=16), nullable=True),
+        sa.Column("diagnosis", sa.String(length=4000), nullable=True),
+        sa.Column("reported_by", sa.String(length=200), nullable=True),
+        sa.Column("added_by", sa.String(length=64), nullable=False),
+        sa.Column("added_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["collection_id"], ["teaching_collection.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -88,10 +87,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("item_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("category", app.models.types.EnumText(length=16), nullable=False),
-        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
-        sa.Column("answered_at", app.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("category", EnumText(length=16), nullable=False),
+        sa.Column("text", sa.String(length=4000), nullable=False),
+        sa.Column("answered_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["item_id"], ["teaching_item.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -104,9 +103,9 @@ def upgrade() -> None:
         "teaching_conference_participant",
         sa.Column("conference_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("joined_at", app.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("hand_raised_at", app.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("joined_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hand_raised_at", UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["conference_id"], ["teaching_conference.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("conference_id", "user_id"),
@@ -115,9 +114,9 @@ def upgrade() -> None:
         "teaching_conference_step",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("conference_id", sa.Uuid(), nullable=False),
-        sa.Column("at", app.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("slide_id", sa.Uuid(), nullable=False),
-        sa.Column("presenter", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("presenter", sa.String(length=64), nullable=False),
         sa.Column("view", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(["conference_id"], ["teaching_conference.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),

@@ -20,7 +20,7 @@ from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableE
 from app.core.storage import slide_file
 from app.models.accounts import Role, User
 from app.models.audit import Outcome
-from app.models.cases import CATEGORY_LABELS, Case, Category, CaseSlide, Report
+from app.models.cases import CATEGORY_LABELS, Case, CaseSlide, Category, Report
 from app.models.jobs import Job
 from app.models.slides import SlideRecord
 from app.models.teaching import (
