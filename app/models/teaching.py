@@ -230,6 +230,14 @@ class ConferencePublic(SQLModel):
     participants: list[ParticipantPublic] = []
 
 
+class HandRequest(SQLModel):
+    raised: bool = True
+
+
+class PointerRequest(SQLModel):
+    username: str = Field(max_length=64)
+
+
 class ConferenceView(SQLModel):
     """The presenter's view on one copy of the collection (the shared-view shape + slide)."""
 
@@ -238,6 +246,8 @@ class ConferenceView(SQLModel):
     zoom: float = Field(gt=0, le=1000)
     rotation: float = Field(default=0, ge=-360, le=360)
     pointer: tuple[float, float] | None = None
+    #: The presenter shows the copy's annotations: participants draw them too.
+    annotations: bool = False
     client: str | None = Field(default=None, max_length=64)
 
 

@@ -16,9 +16,10 @@ const DOES = {
   upload: ["technician", "pathologist", "admin"], // surgeons read slides, others add them
   turnaround: ["pathologist", "admin"],
   operatingRoom: ["surgeon", "technician"], // the people of the site, on its own screen
+  teach: ["pathologist", "admin"], // teaching collections (trainees have them only)
 };
 
-/** Whether `me`'s role does `what` ("request", "upload", "turnaround", "operatingRoom"). */
+/** Whether `me`'s role does `what` ("request", "upload", "turnaround", "operatingRoom", "teach"). */
 export function may(me, what) {
   return DOES[what].includes(me.role);
 }
@@ -27,16 +28,19 @@ export function may(me, what) {
 export function linksFor(me) {
   const room = me.site ? [`Operating room ${me.site}`, `/or/${encodeURIComponent(me.site)}`] : null;
   if (me.kiosk) return room ? [room] : [];
+  if (me.role === "trainee") return [["Teaching", "/teaching"]]; // nothing of patients
   const links = [["Slides", "/"], [me.role === "pathologist" ? "Worklist" : "Cases", "/cases"]];
   if (may(me, "request")) links.push(["New request", "/cases/new"]);
   if (may(me, "upload")) links.push(["Upload", "/upload"]);
   if (may(me, "turnaround")) links.push(["Turnaround", "/turnaround"]);
+  if (may(me, "teach")) links.push(["Teaching", "/teaching"]);
   if (room && may(me, "operatingRoom")) links.push(room);
   return links;
 }
 
 function whoText(me) {
-  const where = me.site || (me.covers.length ? `covers ${me.covers.join(", ")}` : "all sites");
+  const where = me.role === "trainee" ? "teaching"
+    : me.site || (me.covers.length ? `covers ${me.covers.join(", ")}` : "all sites");
   return `${me.full_name || me.username} · ${me.role} · ${where}`;
 }
 

@@ -9,14 +9,13 @@ read-only. Only users who may see the slide can open its stream.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import ContextDep, SessionDep, get_hub, request_context
-from app.api.stream_access import open_stream
+from app.api.stream_access import hub_stream, open_stream
 from app.core.access import visible_slide
 from app.core.errors import PermissionDeniedError
 from app.models.accounts import Role
@@ -24,12 +23,9 @@ from app.models.annotations import ViewState
 from app.services import annotations as annotation_service
 from app.services.audited import visible_slide_audited
 from app.services.context import Context
-from app.services.streams import StreamLeases, follow, signed_out
+from app.services.streams import StreamLeases
 
 router = APIRouter(prefix="/api/slides/{slide_id}", tags=["live"])
-
-#: A comment line this often keeps proxies from closing an idle stream.
-KEEPALIVE_SECONDS = 15.0
 
 
 def _open_slide(request: Request, slide_id: str) -> tuple[Context, uuid.UUID, StreamLeases]:
@@ -43,24 +39,7 @@ def _open_slide(request: Request, slide_id: str) -> tuple[Context, uuid.UUID, St
 async def events(slide_id: str, request: Request) -> StreamingResponse:
     """Ends with a `signed-out` event (`{"reason": ...}`) when the credential falls."""
     ctx, key, leases = await anyio.to_thread.run_sync(_open_slide, request, slide_id)
-    hub = get_hub(request)
-
-    async def stream() -> AsyncIterator[str]:
-        async with leases() as lease, hub.subscribe(key) as queue:
-            # `retry` makes EventSource reconnect within a second after a drop.
-            yield "retry: 1000\nevent: ready\ndata: {}\n\n"
-            async for message in follow(
-                queue, lease, request.is_disconnected, KEEPALIVE_SECONDS, lambda: ": keep-alive\n\n"
-            ):
-                yield message
-            if lease.reason is not None:
-                yield await anyio.to_thread.run_sync(signed_out, ctx, "slide.live", lease.reason)
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return hub_stream(request, ctx, get_hub(request), key, leases, "slide.live")
 
 
 @router.post("/view", status_code=204)
