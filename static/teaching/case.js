@@ -2,12 +2,12 @@
 // and annotations beside it (drawn by the viewer's own annotation layer, read-only).
 
 import { api, el, formatTime, startPage } from "/static/shell/shell.js";
-import { Overlay } from "/static/viewer/overlay.js";
-import { AnnotationStore } from "/static/viewer/store.js";
+import { SlideView } from "/static/teaching/slide-view.js";
 
 const $ = (id) => document.getElementById(id);
 const itemId = location.pathname.split("/").pop();
-let viewer, overlay, store, expert = null, shown = null;
+const view = new SlideView();
+let expert = null, shown = null;
 
 function box(category, text, by) {
   return [el("div", { class: "category" }, category || "no category"), el("p", {}, text || "—"),
@@ -17,25 +17,13 @@ function box(category, text, by) {
 function openSlide(slideId) {
   shown = slideId;
   for (const b of $("slides-nav").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.slide === slideId));
-  const source = `/dzi/${slideId}.dzi`;
-  if (!viewer) {
-    viewer = OpenSeadragon({
-      id: "osd", prefixUrl: "/static/vendor/openseadragon/images/", tileSources: source,
-      loadTilesWithAjax: true, ajaxWithCredentials: true, drawer: "canvas", showNavigator: true,
-      navigatorPosition: "BOTTOM_RIGHT", showNavigationControl: false, maxZoomPixelRatio: 4,
-    });
-    store = new AnnotationStore(slideId);
-    overlay = new Overlay(viewer, $("overlay"), store, { id: slideId });
-  } else {
-    viewer.open(source);
-  }
+  view.open(slideId);
   showAnnotations();
 }
 
 function showAnnotations() {
-  if (!store) return;
   const features = expert?.slides[shown]?.features || [];
-  store.show({ type: "FeatureCollection", features });
+  view.show({ type: "FeatureCollection", features });
   $("annotation-note").textContent = expert
     ? `${features.length} expert annotation${features.length === 1 ? "" : "s"} drawn on this slide.` : "";
 }
