@@ -32,7 +32,7 @@ async function reveal(item) {
   $("answer-form").hidden = true;
   $("compare").hidden = false;
   const a = item.answer;
-  $("mine").replaceChildren(...(a ? box(a.category_label, a.text, `${formatTime(a.answered_at)} · ${a.agrees ? "same category as the expert" : "another category than the expert"}`)
+  $("mine").replaceChildren(...(a ? box(a.category_label, a.text, `${formatTime(a.answered_at, { zone: true })} · ${a.agrees ? "same category as the expert" : "another category than the expert"}`)
     : box(null, "(teachers do not answer)")));
   $("expert").replaceChildren(...box(item.category_label || "no report (a single slide)", item.diagnosis,
     item.reported_by ? `reported by ${item.reported_by}` : null));

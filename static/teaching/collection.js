@@ -39,7 +39,7 @@ function classTable(items, board) {
         el("thead", {}, el("tr", {}, el("th", {}, "Trainee"), el("th", {}, "Category"), el("th", {}, "Diagnosis"), el("th", {}, "Answered"))),
         el("tbody", {}, ...board.answers[item.id].map((a) => el("tr", {},
           el("td", {}, a.username), el("td", {}, a.category_label, " · ", verdict(a)), el("td", {}, a.text),
-          el("td", {}, formatTime(a.answered_at)))))))));
+          el("td", {}, formatTime(a.answered_at, { zone: true })))))))));
 }
 
 async function loadConferences(teacher) {

@@ -54,7 +54,7 @@ function renderRoom() {
   $("presenter-tools").hidden = !presenting();
   $("participants").replaceChildren(...room.participants.map((p) => el("li", { "data-user": p.username },
     p.username, p.username === room.presenter ? " · presenting" : "",
-    p.hand_raised ? el("span", { class: "hand" }, " · hand raised ✋") : "",
+    p.hand_raised ? el("span", { class: "hand" }, " · hand raised") : "",
     teaching() && !room.ended_at && p.username !== room.presenter
       ? el("button", { type: "button", class: "give", onclick: () => handOver(p.username) }, "Give the pointer") : "")));
   $("state").textContent = room.ended_at ? "ended" : presenting() ? "you present: the room follows you" : `following ${room.presenter} (read-only)`;
