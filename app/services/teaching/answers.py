@@ -15,10 +15,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.core import audit
 from app.core.errors import ConflictError, PermissionDeniedError
 from app.models.accounts import Role, User
-from app.models.audit import Outcome
 from app.models.slides import SlideRecord
 from app.models.teaching import (
     AnswerCreate,
@@ -33,6 +31,7 @@ from app.services.context import Context
 from app.services.teaching.collections import (
     answer_public,
     copies_of,
+    done,
     is_teacher,
     item_public,
     items_of,
@@ -66,14 +65,7 @@ def read_item(ctx: Context, item_id: str) -> ItemPublic:
         item = visible_item(session, ctx.user, item_id)
         own = _own(session, ctx.user, item)
         slides = copies_of(session, [item])[item.id]
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.item.read",
-        Outcome.success,
-        object_type="teaching_item",
-        object_id=item.id,
-    )
+    done(ctx, "teaching.item.read", "teaching_item", item.id)
     return item_public(item, slides, ctx.user, own, 0)
 
 
@@ -98,14 +90,7 @@ def answer(ctx: Context, item_id: str, data: AnswerCreate) -> ItemPublic:
             slides = copies_of(session, [item])[item.id]
     except IntegrityError as error:  # two tabs at once
         raise ConflictError("you answered this case already") from error
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.answer",
-        Outcome.success,
-        object_type="teaching_item",
-        object_id=item.id,
-    )
+    done(ctx, "teaching.answer", "teaching_item", item.id)
     return item_public(item, slides, ctx.user, row, 0)
 
 
@@ -120,14 +105,7 @@ def expert_annotations(ctx: Context, item_id: str) -> dict[str, Any]:
             slide = session.get(SlideRecord, slide_id)
             assert slide is not None
             slides[str(slide_id)] = json.loads(annotation_service.collection_json(session, slide))
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.annotations",
-        Outcome.success,
-        object_type="teaching_item",
-        object_id=item.id,
-    )
+    done(ctx, "teaching.annotations", "teaching_item", item.id)
     return {"slides": slides}
 
 
@@ -154,14 +132,7 @@ def class_answers(ctx: Context, collection_id: str) -> ClassAnswers:
         )
         line.answered += 1
         line.agreed += int(public.agrees)
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.answers.read",
-        Outcome.success,
-        object_type="teaching_collection",
-        object_id=collection.id,
-    )
+    done(ctx, "teaching.answers.read", "teaching_collection", collection.id)
     return ClassAnswers(
         progress=sorted(progress.values(), key=lambda p: p.username), answers=answers
     )

@@ -42,6 +42,26 @@ from app.services.teaching.copies import check_rewritable, make_copy, scrub
 from tiler import NotFoundError
 
 
+def done(
+    ctx: Context,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID | None,
+    *,
+    detail: str | None = None,
+) -> None:
+    """Audit a teaching action that succeeded (refusals are audited where they happen)."""
+    audit.record(
+        ctx.db,
+        ctx.actor,
+        action,
+        Outcome.success,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+    )
+
+
 def is_teacher(user: User) -> bool:
     """Pathologists make collections and see every answer; admins see them too."""
     return user.role in (Role.pathologist, Role.admin)
@@ -71,15 +91,7 @@ def create(ctx: Context, data: CollectionCreate) -> TeachingCollection:
     )
     with ctx.db.write() as session:
         session.add(row)
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.collection.create",
-        Outcome.success,
-        object_type="teaching_collection",
-        object_id=row.id,
-        detail=row.name[:200],
-    )
+    done(ctx, "teaching.collection.create", "teaching_collection", row.id, detail=row.name[:200])
     return row
 
 
@@ -137,13 +149,11 @@ def add_item(ctx: Context, settings: Settings, collection_id: str, data: ItemCre
             jobs.append(job.id)
     for source, copy in zip(sources, copies, strict=True):
         annotation_service.copy_all(ctx, source, copy)
-        audit.record(
-            ctx.db,
-            ctx.actor,
+        done(
+            ctx,
             "teaching.copy",
-            Outcome.success,
-            object_type="slide",
-            object_id=copy.id,
+            "slide",
+            copy.id,
             detail=f"de-identified copy of slide {source.id}",
         )
     return Added(item, [copy.id for copy in copies], jobs)
@@ -255,14 +265,7 @@ def describe(ctx: Context, collection_id: str) -> CollectionPublic:
     counts: dict[uuid.UUID, int] = {}
     for answer in answers:
         counts[answer.item_id] = counts.get(answer.item_id, 0) + 1
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.collection.read",
-        Outcome.success,
-        object_type="teaching_collection",
-        object_id=collection.id,
-    )
+    done(ctx, "teaching.collection.read", "teaching_collection", collection.id)
     public = CollectionPublic.model_validate(collection, update={"items": []})
     public.items = [
         item_public(item, copies[item.id], ctx.user, mine.get(item.id), counts.get(item.id, 0))
@@ -278,12 +281,5 @@ def listing(ctx: Context) -> list[CollectionPublic]:
         rows = session.exec(
             select(TeachingCollection).order_by(col(TeachingCollection.created_at).desc())
         ).all()
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "teaching.collection.list",
-        Outcome.success,
-        object_type="teaching_collection",
-        detail=f"{len(rows)}",
-    )
+    done(ctx, "teaching.collection.list", "teaching_collection", None, detail=f"{len(rows)}")
     return [CollectionPublic.model_validate(row, update={"items": []}) for row in rows]

@@ -27,9 +27,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.core import audit
 from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableError
-from app.models.audit import Outcome
 from app.models.slides import SlideRecord
 from app.models.teaching import (
     MAX_PARTICIPANTS,
@@ -47,7 +45,7 @@ from app.models.teaching import (
 from app.models.types import utcnow
 from app.services import annotations as annotation_service
 from app.services.context import Context
-from app.services.teaching.collections import require_pathologist, visible_collection
+from app.services.teaching.collections import done, require_pathologist, visible_collection
 from tiler import NotFoundError
 
 #: The walkthrough keeps at most one view per this many seconds per conference.
@@ -101,15 +99,7 @@ def _push_room(ctx: Context, conference_id: uuid.UUID) -> None:
 
 
 def _record(ctx: Context, action: str, conference: Conference, detail: str | None = None) -> None:
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        f"conference.{action}",
-        Outcome.success,
-        object_type="teaching_conference",
-        object_id=conference.id,
-        detail=detail,
-    )
+    done(ctx, f"conference.{action}", "teaching_conference", conference.id, detail=detail)
 
 
 def start(ctx: Context, collection_id: str, data: ConferenceCreate) -> ConferencePublic:
