@@ -234,6 +234,8 @@ def end(ctx: Context, conference_id: str) -> None:
         conference.ended_at = conference.ended_at or utcnow()
         session.add(conference)
     _record(ctx, "end", conference)
+    with _step_lock:
+        _last_step.pop(conference.id, None)
     ctx.hub.publish(conference.id, "ended", {})
 
 
