@@ -76,7 +76,7 @@ async function replay() {
     await view.open(steps[i].slide_id);
     applyView(view.viewer, view.overlay, steps[i].view);
     const next = steps[i + 1];
-    const gap = next ? Math.min(2000, Date.parse(next.at) - Date.parse(steps[i].at)) : 0;
+    const gap = next ? Math.min(500, Date.parse(next.at) - Date.parse(steps[i].at)) : 0;
     await new Promise((r) => setTimeout(r, Math.max(gap, 50)));
   }
   document.body.dataset.replayed = String(steps.length);

@@ -209,7 +209,7 @@ def test_collection_self_assessment_and_conference(
         for page in followers:
             page.wait_for_selector("#state:has-text('ended')")
         followers[2].click("#replay")
-        followers[2].wait_for_selector("body[data-replayed]", timeout=30000)
+        followers[2].wait_for_selector("body[data-replayed]", timeout=120000)
         steps = int(followers[2].get_attribute("body", "data-replayed") or 0)
         assert steps >= 2
         shot(followers[2], "conference_replayed")
