@@ -115,7 +115,7 @@ def tiff_structure(tiff: TiffDirectories) -> SlideStructure:
     for image in associated:
         properties[f"openslide.associated.{image.name}.width"] = str(image.width)
         properties[f"openslide.associated.{image.name}.height"] = str(image.height)
-    level_dirs = _level_directories(tiff, vendor)
+    level_dirs = level_directories(tiff, vendor)
     icc = level_dirs[0].entries.get(_ICC_PROFILE)
     if icc is not None and icc.count:
         properties["openslide.icc-size"] = str(icc.count)
@@ -293,7 +293,7 @@ def _generic(
     return levels, [], properties
 
 
-def _level_directories(tiff: TiffDirectories, vendor: str) -> list[Directory]:
+def level_directories(tiff: TiffDirectories, vendor: str) -> list[Directory]:
     if vendor == "aperio":
         return [d for d in tiff.directories if _is_tiled(d)]
     return _generic_level_dirs(tiff)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app.api.kiosk import require_kiosk_route
 from app.api.origin import client_address as client_address  # re-exported for the routes
 from app.api.origin import require_same_origin
+from app.api.trainee import require_trainee_route
 from app.core import audit
 from app.core.audit import Actor
 from app.core.config import Settings
@@ -83,6 +84,20 @@ def current_credential(request: Request, session: Session, settings: Settings) -
             key = f"credential:{client}:{error.reason}"
             audit.refusals.refuse(db, Actor(None, None, client), "auth.refused", key, error.reason)
         raise
+    if credential.user.role == Role.trainee:
+        try:
+            require_trainee_route(request)
+        except PermissionDeniedError as error:
+            client = client_address(request)
+            key = f"trainee:{credential.user.id}:{request.url.path[:200]}"
+            audit.refusals.refuse(
+                db,
+                Actor.of(credential.user, client),
+                "trainee.refused",
+                key,
+                f"{error.reason}: {request.method} {request.url.path[:200]}",
+            )
+            raise
     crud.touch(db, credential, settings)
     request.state.user = credential.user
     request.state.credential = credential

@@ -18,6 +18,7 @@ from app.api.routes import (
     metrics,
     prometheus,
     slides,
+    teaching,
     transfers,
     uploads,
     users,
@@ -26,7 +27,7 @@ from app.api.routes import (
 router = APIRouter()
 ROUTES = (
     health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
-    cases, metrics, prometheus, i18n,
+    cases, metrics, prometheus, i18n, teaching,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)

@@ -26,7 +26,7 @@ site_cli = typer.Typer(no_args_is_help=True, help="Sites (hospitals sending slid
 user_cli = typer.Typer(no_args_is_help=True, help="User accounts.")
 slide_cli = typer.Typer(no_args_is_help=True, help="Slides.")
 db_cli = typer.Typer(no_args_is_help=True, help="The database schema.")
-ROLES = ("admin", "pathologist", "surgeon", "technician")
+ROLES = ("admin", "pathologist", "surgeon", "technician", "trainee")
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -162,7 +162,7 @@ def _read_password() -> str:
 @user_cli.command("add")
 def user_add(
     username: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option(help="admin, pathologist, surgeon or technician.")],
+    role: Annotated[str, typer.Option(help="admin, pathologist, surgeon, technician or trainee.")],
     site: Annotated[str | None, typer.Option(help="Site code (surgeons, technicians).")] = None,
     covers: Annotated[
         str | None, typer.Option(help="Comma-separated site codes a pathologist covers.")

@@ -1,7 +1,9 @@
 """Who may see what: the one place where site-based authorization is decided.
 
 Admins see every site, pathologists the sites they cover, surgeons and
-technicians their own site. Every slide query goes through `scope_slides` (every
+technicians their own site, trainees none. De-identified teaching copies belong to
+no site: their collection decides, and every teaching role (admins, pathologists,
+trainees) reads every collection, across sites. Every slide query goes through `scope_slides` (every
 case query through `scope_cases`), so a slide or case of a site you may not see
 does not exist for you: a 404, never a 403.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import Session, col, select
 
 from app.core.errors import PermissionDeniedError, UnprocessableError
@@ -19,7 +21,11 @@ from app.core.i18n import N_
 from app.models.accounts import Role, Site, SiteCover, User
 from app.models.cases import Case
 from app.models.slides import SlideRecord
+from app.models.teaching import TeachingCopy
 from tiler import NotFoundError
+
+#: Roles that read teaching collections and their copies (pathologists also make them).
+TEACHING_ROLES = frozenset({Role.admin, Role.pathologist, Role.trainee})
 
 #: Associated images that may show patient identity (labels are handwritten or printed).
 IDENTIFYING_IMAGES = frozenset({"label", "macro"})
@@ -32,7 +38,7 @@ def site_filter(user: User, site_column: Any) -> ColumnElement[bool]:
     if user.role == Role.pathologist:
         covered = select(SiteCover.site_id).where(SiteCover.user_id == user.id)
         return col(site_column).in_(covered)
-    if user.site_id is None:
+    if user.site_id is None or user.role == Role.trainee:
         return false()
     return col(site_column) == user.site_id
 
@@ -42,7 +48,10 @@ SiteOwned = TypeVar("SiteOwned", SlideRecord, Case)
 
 def scope(user: User, model: type[SiteOwned]) -> Any:
     """SELECT of the rows of `model` that `user` may see; add filters and ordering to it."""
-    return select(model).where(site_filter(user, model.site_id))
+    rule = site_filter(user, model.site_id)
+    if model is SlideRecord and user.role in TEACHING_ROLES:
+        rule = or_(rule, col(SlideRecord.id).in_(select(TeachingCopy.slide_id)))
+    return select(model).where(rule)
 
 
 def scope_slides(user: User) -> Any:
@@ -87,9 +96,11 @@ def may_see_site(session: Session, user: User, site_id: uuid.UUID) -> bool:
 def check_may_add_slides(user: User) -> None:
     """Technicians and pathologists add slides (form post, tus, progressive); surgeons
     read them. (Admins may, to register a site's archive from the command line.)"""
-    if user.role == Role.surgeon:
+    if user.role in (Role.surgeon, Role.trainee):
         raise PermissionDeniedError(
             N_("surgeons read slides; technicians and pathologists add them")
+            if user.role == Role.surgeon
+            else N_("trainees read teaching copies; technicians and pathologists add slides")
         )
 
 

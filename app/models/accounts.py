@@ -21,6 +21,8 @@ class Role(StrEnum):
     pathologist = "pathologist"
     surgeon = "surgeon"
     technician = "technician"
+    #: County and township doctors in training: teaching collections only, of no site.
+    trainee = "trainee"
 
 
 #: Roles that belong to exactly one site; pathologists cover sites, admins see all.

@@ -56,7 +56,8 @@ class SlideRecord(SlideBase, table=True):
     __tablename__ = "slide"
     __table_args__ = (UniqueConstraint("site_id", "sha256", name="uq_slide_site_sha256"),)
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    site_id: uuid.UUID = Field(foreign_key="site.id", index=True)
+    #: None for a de-identified teaching copy: its collection, not a site, decides access.
+    site_id: uuid.UUID | None = Field(default=None, foreign_key="site.id", index=True)
     storage_path: str = Field(max_length=300, description="relative to the data directory")
     size_bytes: int = Field(sa_type=BigInteger)
     levels: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
@@ -73,7 +74,9 @@ class LevelPublic(SQLModel):
 
 class SlidePublic(SlideBase):
     id: uuid.UUID
-    site: str = Field(max_length=32, description="site code")
+    site: str | None = Field(
+        default=None, max_length=32, description="site code; none for a teaching copy"
+    )
     levels: list[LevelPublic]
     associated: list[str]
     size_bytes: int

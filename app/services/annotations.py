@@ -438,3 +438,30 @@ def bring_back(
         ctx.db, ctx.hub, slide.id, "annotation", {"change": "restored", "feature": written}
     )
     return written
+
+
+def copy_all(ctx: Context, source: SlideRecord, target: SlideRecord) -> int:
+    """The source's current annotations as new ones on `target`, a teaching copy with the
+    same level-0 pixels (so the same coordinates); fresh ids, no server provenance.
+    Answers how many."""
+    with ctx.db.read() as session:
+        rows = list(
+            session.exec(
+                select(Annotation)
+                .where(Annotation.slide_id == source.id)
+                .order_by(col(Annotation.created_at))
+            ).all()
+        )
+    features = [
+        Feature(
+            id=uuid.uuid4(),
+            geometry=row.geometry,
+            properties={k: v for k, v in row.properties.items() if k != SERVER_KEY},
+            shape=shape(row.geometry),
+        )
+        for row in rows
+    ]
+    if features:
+        _insert(ctx.db, target, features, ctx.user)
+        _done(ctx, "create", target, features[0].id, f"{len(features)} copied for teaching")
+    return len(features)

@@ -68,4 +68,5 @@ def calibrate(ctx: Context, slide_id: str, update: CalibrationUpdate) -> SlidePu
     with ctx.db.read() as session:
         row = session.get(SlideRecord, slide.id)
         assert row is not None
-        return to_public(row, site_codes(session, {row.site_id})[row.site_id])
+        site = row.site_id  # None for a teaching copy
+        return to_public(row, site_codes(session, {site})[site] if site else None)

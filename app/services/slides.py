@@ -219,7 +219,7 @@ def received_fractions(session: Session, slides: list[SlideRecord]) -> dict[uuid
     return {slide_id: got / size if size else 0.0 for slide_id, got, size in rows}
 
 
-def to_public(slide: SlideRecord, site_code: str, received: float = 1.0) -> SlidePublic:
+def to_public(slide: SlideRecord, site_code: str | None, received: float = 1.0) -> SlidePublic:
     return SlidePublic(
         id=slide.id,
         site=site_code,
@@ -315,13 +315,13 @@ def list_visible(ctx: Context, site: str | None, offset: int, limit: int) -> Sli
     with ctx.db.read() as session:
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
         rows = list(session.exec(query.order_by(*newest_first).offset(offset).limit(limit)))
-        codes = site_codes(session, {slide.site_id for slide in rows})
+        codes = site_codes(session, {slide.site_id for slide in rows if slide.site_id})
         received = received_fractions(session, rows)
     detail = f"{len(rows)} of {total}" + (f" at {site}" if site else "")
     audit.record(
         ctx.db, ctx.actor, "slide.list", Outcome.success, object_type="slide", detail=detail
     )
-    items = [to_public(s, codes[s.site_id], received.get(s.id, 1.0)) for s in rows]
+    items = [to_public(s, _code(codes, s), received.get(s.id, 1.0)) for s in rows]
     return SlideList(items=items, total=total)
 
 
@@ -329,4 +329,10 @@ def read(ctx: Context, slide_id: str) -> SlidePublic:
     with ctx.db.read() as session:
         slide = visible_slide_audited(session, ctx, slide_id, "slide.metadata")
         received = received_fractions(session, [slide]).get(slide.id, 1.0)
-        return to_public(slide, site_codes(session, {slide.site_id})[slide.site_id], received)
+        codes = site_codes(session, {slide.site_id} if slide.site_id else set())
+        return to_public(slide, _code(codes, slide), received)
+
+
+def _code(codes: dict[uuid.UUID, str], slide: SlideRecord) -> str | None:
+    """The slide's site code; None for a teaching copy, which belongs to no site."""
+    return codes[slide.site_id] if slide.site_id else None

@@ -75,7 +75,9 @@ async function refresh() {
 }
 
 async function main() {
-  await startPage();
+  const me = await startPage();
+  // A trainee's slides are the teaching copies, met through their collections.
+  if (me.role === "trainee") return location.replace("/teaching");
   $("filter").addEventListener("input", render);
   await refresh();
 }

@@ -18,15 +18,16 @@ const DOES = {
   upload: ["technician", "pathologist", "admin"], // surgeons read slides, others add them
   turnaround: ["pathologist", "admin"],
   operatingRoom: ["surgeon", "technician"], // the people of the site, on its own screen
+  teach: ["pathologist", "admin"], // teaching collections (trainees have them only)
 };
 
 /** A role in the user's language. */
 export function roleName(role) {
-  const names = { admin: t("admin"), pathologist: t("pathologist"), surgeon: t("surgeon"), technician: t("technician") };
+  const names = { admin: t("admin"), pathologist: t("pathologist"), surgeon: t("surgeon"), technician: t("technician"), trainee: t("trainee") };
   return names[role] || role;
 }
 
-/** Whether `me`'s role does `what` ("request", "upload", "turnaround", "operatingRoom"). */
+/** Whether `me`'s role does `what` ("request", "upload", "turnaround", "operatingRoom", "teach"). */
 export function may(me, what) {
   return DOES[what].includes(me.role);
 }
@@ -37,10 +38,12 @@ export function linksFor(me) {
     ? [roomLabel(me.site), `/or/${encodeURIComponent(me.site)}`]
     : null;
   if (me.kiosk) return room ? [room] : [];
+  if (me.role === "trainee") return [[t("Teaching"), "/teaching"]]; // nothing of patients
   const links = [[t("Slides"), "/"], [me.role === "pathologist" ? t("Worklist") : t("Cases"), "/cases"]];
   if (may(me, "request")) links.push([t("New request"), "/cases/new"]);
   if (may(me, "upload")) links.push([t("Upload"), "/upload"]);
   if (may(me, "turnaround")) links.push([t("Turnaround"), "/turnaround"]);
+  if (may(me, "teach")) links.push([t("Teaching"), "/teaching"]);
   if (room && may(me, "operatingRoom")) links.push(room);
   return links;
 }
@@ -50,7 +53,8 @@ function roomLabel(site) {
 }
 
 function who(me) {
-  const where = me.site ? datum(me.site)
+  const where = me.role === "trainee" ? t("teaching")
+    : me.site ? datum(me.site)
     : me.covers.length ? [t("covers"), " ", datum(me.covers.join(", "))] : t("all sites");
   return [datum(me.full_name || me.username), ` · ${roleName(me.role)} · `, where].flat();
 }

@@ -6,7 +6,29 @@
 
 import { api, datum, el, liveEvents, t, tNodes } from "/static/shell/shell.js";
 
-const SEND_INTERVAL_MS = 100;
+export const SEND_INTERVAL_MS = 100;
+
+/** The view a presenter sends: center and zoom in level-0 pixels, rotation, pointer. */
+export function viewOf(viewer, pointer) {
+  const vp = viewer.viewport;
+  const center = vp.viewportToImageCoordinates(vp.getCenter(true));
+  return {
+    center: [center.x, center.y],
+    zoom: vp.viewportToImageZoom(vp.getZoom(true)),
+    rotation: vp.getRotation(),
+    pointer: pointer ? [pointer.x, pointer.y] : null,
+  };
+}
+
+/** Show a presenter's view (and pointer) in a follower's viewer, at once. */
+export function applyView(viewer, overlay, view) {
+  const vp = viewer.viewport;
+  vp.setRotation(view.rotation);
+  vp.zoomTo(vp.imageToViewportZoom(view.zoom), null, true);
+  vp.panTo(vp.imageToViewportCoordinates(new OpenSeadragon.Point(...view.center)), true);
+  overlay.pointer = view.pointer ? { x: view.pointer[0], y: view.pointer[1] } : null;
+  overlay.schedule();
+}
 
 export class Live {
   constructor({ slideId, viewer, overlay, store, me, onFollowChange }) {
@@ -58,12 +80,7 @@ export class Live {
   }
 
   applyView(view) {
-    const vp = this.viewer.viewport;
-    vp.setRotation(view.rotation);
-    vp.zoomTo(vp.imageToViewportZoom(view.zoom), null, true);
-    vp.panTo(vp.imageToViewportCoordinates(new OpenSeadragon.Point(...view.center)), true);
-    this.overlay.pointer = view.pointer ? { x: view.pointer[0], y: view.pointer[1] } : null;
-    this.overlay.schedule();
+    applyView(this.viewer, this.overlay, view);
   }
 
   follow(presenter) {
@@ -92,16 +109,7 @@ export class Live {
 
   _post(sharing) {
     this._lastSent = performance.now();
-    const vp = this.viewer.viewport;
-    const center = vp.viewportToImageCoordinates(vp.getCenter(true));
-    const body = {
-      center: [center.x, center.y],
-      zoom: vp.viewportToImageZoom(vp.getZoom(true)),
-      rotation: vp.getRotation(),
-      pointer: this._pointer ? [this._pointer.x, this._pointer.y] : null,
-      sharing,
-      client: this.client,
-    };
+    const body = { ...viewOf(this.viewer, this._pointer), sharing, client: this.client };
     // Best effort: the next movement sends the view again.
     api(`/api/slides/${this.slideId}/view`, { json: body }).catch(() => {});
   }

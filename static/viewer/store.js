@@ -16,7 +16,11 @@ export class AnnotationStore extends EventTarget {
   }
 
   async load() {
-    const collection = await api(this.base);
+    this.show(await api(this.base));
+  }
+
+  /** Show `collection` (a FeatureCollection) in place of what the store held. */
+  show(collection) {
     this.items.clear();
     for (const feature of collection.features) this._put(feature);
     this._changed();

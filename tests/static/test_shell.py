@@ -25,8 +25,8 @@ SCREENSHOT_DIR = Path(os.environ.get("SLIDEBRIDGE_SCREENSHOTS", "/tmp"))
 DOB = "1968-03-02"
 #: The links each role's header has, in order: what that role does, and nothing else.
 ROLE_LINKS = {
-    "admin": ["Slides", "Cases", "New request", "Upload", "Turnaround"],
-    "path_north": ["Slides", "Worklist", "Upload", "Turnaround"],
+    "admin": ["Slides", "Cases", "New request", "Upload", "Turnaround", "Teaching"],
+    "path_north": ["Slides", "Worklist", "Upload", "Turnaround", "Teaching"],
     "surgeon_north": ["Slides", "Cases", "New request", "Operating room NORTH"],
     "tech_north": ["Slides", "Cases", "New request", "Upload", "Operating room NORTH"],
 }

@@ -25,6 +25,7 @@ router.include_router(setup.router)
 router.include_router(docs.router)
 
 CASES = STATIC / "cases"
+TEACHING = STATIC / "teaching"
 
 
 def _page(path: str, file: Path, headers: dict[str, str] | None = None) -> None:
@@ -48,3 +49,7 @@ _page("/cases/{case_id}", CASES / "review.html")
 _page("/cases/{case_id}/result", CASES / "result.html")
 _page("/or/{site}", CASES / "result.html")
 _page("/turnaround", CASES / "turnaround.html")
+_page("/teaching", TEACHING / "collections.html")
+_page("/teaching/collections/{collection_id}", TEACHING / "collection.html")
+_page("/teaching/cases/{item_id}", TEACHING / "case.html", VIEWER_HEADERS)
+_page("/teaching/conferences/{conference_id}", TEACHING / "conference.html", VIEWER_HEADERS)

@@ -177,6 +177,7 @@ def _existing(session: Session, slide: SlideRecord, data: TransferCreate) -> Tra
                 raise ConflictError("a transfer of this SHA-256 declared another size")
             return transfer
     now = utcnow()
+    assert slide.site_id is not None  # found by its site above: not a teaching copy
     done = Transfer(
         slide_id=slide.id, site_id=slide.site_id, filename=slide.name, size=slide.size_bytes,
         sha256=slide.sha256, received_bytes=slide.size_bytes, status=TransferStatus.completed,

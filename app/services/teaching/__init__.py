@@ -1,0 +1,1 @@
+"""Teaching: de-identified copies in collections, trainees' answers, conferences."""

@@ -1,0 +1,68 @@
+// A teaching case: the de-identified slide, the trainee's answer, then the expert's report
+// and annotations beside it (drawn by the viewer's own annotation layer, read-only).
+
+import { api, el, formatTime, startPage } from "/static/shell/shell.js";
+import { SlideView } from "/static/teaching/slide-view.js";
+
+const $ = (id) => document.getElementById(id);
+const itemId = location.pathname.split("/").pop();
+const view = new SlideView();
+let expert = null, shown = null;
+
+function box(category, text, by) {
+  return [el("div", { class: "category" }, category || "no category"), el("p", {}, text || "—"),
+    by ? el("div", { class: "muted" }, by) : null];
+}
+
+function openSlide(slideId) {
+  shown = slideId;
+  for (const b of $("slides-nav").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.slide === slideId));
+  view.open(slideId);
+  showAnnotations();
+}
+
+function showAnnotations() {
+  const features = expert?.slides[shown]?.features || [];
+  view.show({ type: "FeatureCollection", features });
+  $("annotation-note").textContent = expert
+    ? `${features.length} expert annotation${features.length === 1 ? "" : "s"} drawn on this slide.` : "";
+}
+
+async function reveal(item) {
+  $("answer-form").hidden = true;
+  $("compare").hidden = false;
+  const a = item.answer;
+  $("mine").replaceChildren(...(a ? box(a.category_label, a.text, `${formatTime(a.answered_at, { zone: true })} · ${a.agrees ? "same category as the expert" : "another category than the expert"}`)
+    : box(null, "(teachers do not answer)")));
+  $("expert").replaceChildren(...box(item.category_label || "no report (a single slide)", item.diagnosis,
+    item.reported_by ? `reported by ${item.reported_by}` : null));
+  expert = await api(`/api/teaching/items/${itemId}/annotations`);
+  showAnnotations();
+}
+
+const me = await startPage();
+try {
+  const item = await api(`/api/teaching/items/${itemId}`);
+  document.title = `${item.title} · Teaching · SlideBridge`;
+  $("title").textContent = item.title;
+  $("facts").textContent = [item.specimen_site, item.kind === "case" ? "reported case" : "single slide"].filter(Boolean).join(" · ");
+  $("slides-nav").replaceChildren(...item.slides.map((id, n) =>
+    el("button", { type: "button", "data-slide": id, onclick: () => openSlide(id) }, `Slide ${n + 1}`)));
+  openSlide(item.slides[0]);
+  if (item.answer || me.role !== "trainee") {
+    await reveal(item);
+  } else {
+    $("answer-form").hidden = false;
+    $("answer-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const answered = await api(`/api/teaching/items/${itemId}/answer`, { json: Object.fromEntries(new FormData(event.target)) });
+        await reveal(answered);
+      } catch (error) {
+        $("message").textContent = error.message;
+      }
+    });
+  }
+} catch (error) {
+  $("message").textContent = error.message;
+}
