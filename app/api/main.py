@@ -15,6 +15,7 @@ from app.api.routes import (
     iiif,
     live,
     metrics,
+    reports,
     slides,
     transfers,
     uploads,
@@ -24,7 +25,7 @@ from app.api.routes import (
 router = APIRouter()
 ROUTES = (
     health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
-    cases, metrics,
+    cases, reports, metrics,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)

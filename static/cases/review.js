@@ -57,7 +57,9 @@ function versions(c) {
     r.margins ? el("div", {}, `Margins: ${r.margins}`) : null,
     r.comment ? el("div", {}, `Comment: ${r.comment}`) : null,
     r.reason ? el("div", { class: "error" }, `Amended: ${r.reason}`) : null,
-    el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`)));
+    el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`),
+    el("div", {}, el("a", { href: `/api/cases/${caseId}/report.pdf?version=${r.version}`, target: "_blank", "data-pdf": r.version }, `PDF (version ${r.version})`),
+      " · ", el("a", { href: `/api/cases/${caseId}/report.fhir.json?version=${r.version}`, target: "_blank" }, "FHIR"))));
 }
 
 function show(c) {

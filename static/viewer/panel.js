@@ -121,6 +121,15 @@ export function showSelection(feature, slide, actions) {
   ];
   if (comment) parts.push(el("div", {}, `“${comment}”`));
   parts.push(el("div", {}, `by ${meta.createdBy ?? "?"}${meta.updatedBy && meta.updatedBy !== meta.createdBy ? `, changed by ${meta.updatedBy}` : ""} · ${when} · v${meta.version ?? "?"}`));
+  const inReport = p.metadata?.includeInReport === "true";
+  if (actions.editable) {
+    const box = el("input", { type: "checkbox", id: "in-report" });
+    box.checked = inReport;
+    box.addEventListener("change", () => actions.includeInReport(box.checked));
+    parts.push(el("label", { class: "row" }, box, " Include in report (pictured in the signed PDF)"));
+  } else if (inReport) {
+    parts.push(el("div", { id: "in-report-note" }, "Pictured in the report"));
+  }
   if (actions.editable) {
     parts.push(el("div", { class: "row" },
       el("button", { type: "button", id: "reclassify", onclick: actions.reclassify }, "Set to current class"),

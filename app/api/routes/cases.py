@@ -17,7 +17,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import ContextDep, request_context
+from app.api.deps import CameraDep, ContextDep, request_context
 from app.api.stream_access import open_stream
 from app.core.db import Database
 from app.models.cases import (
@@ -111,15 +111,16 @@ def viewed_case(case_id: str, ctx: ContextDep) -> CasePublic:
 
 
 @router.post("/cases/{case_id}/report")
-def report_case(case_id: str, data: ReportCreate, ctx: ContextDep) -> CasePublic:
-    """Sign the report: the claiming pathologist re-enters the password (403 if wrong)."""
-    return _public(ctx.db, service.sign_report(ctx, case_id, data).id)
+def report_case(case_id: str, data: ReportCreate, ctx: ContextDep, camera: CameraDep) -> CasePublic:
+    """Sign the report: the claiming pathologist re-enters the password (403 if wrong).
+    Regions marked "include in report" are pictured now, with this version."""
+    return _public(ctx.db, service.sign_report(ctx, case_id, data, camera).id)
 
 
 @router.post("/cases/{case_id}/amend")
-def amend_case(case_id: str, data: AmendCreate, ctx: ContextDep) -> CasePublic:
+def amend_case(case_id: str, data: AmendCreate, ctx: ContextDep, camera: CameraDep) -> CasePublic:
     """A new signed version with a reason; the surgeon must acknowledge it again."""
-    return _public(ctx.db, service.amend(ctx, case_id, data).id)
+    return _public(ctx.db, service.amend(ctx, case_id, data, camera).id)
 
 
 # --- the operating room --------------------------------------------------------------
