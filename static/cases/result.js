@@ -8,6 +8,12 @@
 import { api, el, formatDate, formatTime, startPage } from "/static/shell/shell.js";
 import { CaseStream, showLink, STATUS_WORDS } from "./common.js";
 
+// Every word this screen shows that is not data: one place, for the translation catalog.
+const WORDS = {
+  print: (version) => `Print report (PDF, version ${version})`,
+  printTitle: "Opens the signed report; print it from the browser's PDF viewer",
+};
+
 const parts = location.pathname.split("/").filter(Boolean);
 const siteMode = parts[0] === "or";
 const key = decodeURIComponent(parts[1]);
@@ -35,6 +41,15 @@ async function acknowledge(c, button) {
   }
 }
 
+// The signed version on screen, as the PDF that goes into the chart: the browser's PDF
+// viewer prints it. The version is in the link, so an amendment never prints unseen.
+function printLink(c, r) {
+  return el("a", {
+    class: "button print", href: `/api/cases/${c.id}/report.pdf?version=${r.version}`,
+    target: "_blank", rel: "noopener", "data-print": c.id, title: WORDS.printTitle,
+  }, WORDS.print(r.version));
+}
+
 function card(c) {
   const r = c.report;
   const amended = r && r.version > 1;
@@ -55,7 +70,8 @@ function card(c) {
       el("div", { class: "diagnosis", "data-diagnosis": "" }, r.diagnosis),
       r.margins ? el("div", { class: "margins" }, `Margins: ${r.margins}`) : null,
       r.comment ? el("div", { class: "comment" }, `Comment: ${r.comment}`) : null,
-      el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`));
+      el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`),
+      printLink(c, r));
     if (needsAck && me.role === "surgeon") {
       const button = el("button", { class: "ack", type: "button", "data-ack": c.id },
         `Read back & acknowledge: ${r.category_label.toUpperCase()}${amended ? " (amended)" : ""}`);

@@ -126,7 +126,7 @@ export function showSelection(feature, slide, actions) {
     const box = el("input", { type: "checkbox", id: "in-report" });
     box.checked = inReport;
     box.addEventListener("change", () => actions.includeInReport(box.checked));
-    parts.push(el("label", { class: "row" }, box, " Include in report (pictured in the signed PDF)"));
+    parts.push(el("label", { class: "in-report" }, box, "Include in report (pictured in the signed PDF)"));
   } else if (inReport) {
     parts.push(el("div", { id: "in-report-note" }, "Pictured in the report"));
   }
