@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.models.opinions import CaseMessagePublic, CosignPublic, OpinionPublic
 from app.models.types import EnumText, UTCDateTime, utcnow
 
 
@@ -189,6 +190,14 @@ class ReportFields(SQLModel):
     diagnosis: str = Field(min_length=1, max_length=4000)
     margins: str | None = Field(default=None, max_length=1000, description="where relevant")
     comment: str | None = Field(default=None, max_length=2000, description="to the surgeon")
+    transfer: bool = Field(
+        default=False,
+        description="two-way referral: the pathologist recommends transferring the patient "
+        "to the hub; the surgeon acknowledges it with the rest of the report",
+    )
+    transfer_note: str | None = Field(
+        default=None, max_length=1000, description="why, and how soon (with `transfer`)"
+    )
 
 
 class ReportCreate(ReportFields):
@@ -370,6 +379,9 @@ class CasePublic(CaseFields, CaseTimes):
     reports: list[ReportPublic] = Field(description="every signed version, oldest first")
     acknowledgements: list[AcknowledgementPublic]
     timeline: list[CaseEventPublic]
+    opinions: list[OpinionPublic] = Field(default=[], description="second opinions asked")
+    thread: list[CaseMessagePublic] = Field(default=[], description="the case's thread")
+    cosigns: list[CosignPublic] = Field(default=[], description="colleagues' co-signatures")
 
 
 class CaseList(SQLModel):

@@ -12,6 +12,10 @@ import { CaseStream, showLink, STATUS_WORDS } from "./common.js";
 const WORDS = {
   print: (version) => `Print report (PDF, version ${version})`,
   printTitle: "Opens the signed report; print it from the browser's PDF viewer",
+  transferHead: "⇄ TRANSFER TO THE HUB RECOMMENDED",
+  transferBody: (r) => `The pathologist recommends transferring this patient to the hub${r.transfer_note ? `: ${r.transfer_note}` : "."}`,
+  transferAck: "+ TRANSFER TO THE HUB",
+  transferReadBack: "Transfer to the hub recommended",
 };
 
 const parts = location.pathname.split("/").filter(Boolean);
@@ -20,6 +24,7 @@ const key = decodeURIComponent(parts[1]);
 const cases = new Map();
 const state = (window.slidebridgeResult = { cases, received: 0 });
 let me = null;
+let stream = null;
 
 function waitingText(c) {
   if (c.status === "cancelled") return `Cancelled${c.cancel_reason ? `: ${c.cancel_reason}` : ""}`;
@@ -33,7 +38,8 @@ async function acknowledge(c, button) {
   button.disabled = true;
   const r = c.report;
   try {
-    const readBack = `${r.category_label}: ${r.diagnosis}`.slice(0, 500);
+    const transfer = r.transfer ? ` · ${WORDS.transferReadBack}` : "";
+    const readBack = `${r.category_label}: ${r.diagnosis}${transfer}`.slice(0, 500);
     show(await api(`/api/cases/${c.id}/acknowledge`, { json: { report_version: r.version, read_back: readBack } }));
   } catch (error) {
     document.getElementById("message").textContent = `Not acknowledged: ${error.message}`;
@@ -68,13 +74,16 @@ function card(c) {
     body.push(
       el("div", { class: `category ${r.category}`, "data-category": r.category }, r.category_label.toUpperCase()),
       el("div", { class: "diagnosis", "data-diagnosis": "" }, r.diagnosis),
+      // Words in a box of its own, not a colour: the room must not miss it.
+      r.transfer ? el("div", { class: "transfer", role: "alert", "data-transfer": "" },
+        el("div", { class: "transfer-head" }, WORDS.transferHead), el("div", {}, WORDS.transferBody(r))) : null,
       r.margins ? el("div", { class: "margins" }, `Margins: ${r.margins}`) : null,
       r.comment ? el("div", { class: "comment" }, `Comment: ${r.comment}`) : null,
       el("div", { class: "muted" }, `Signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`),
       printLink(c, r));
     if (needsAck && me.role === "surgeon") {
       const button = el("button", { class: "ack", type: "button", "data-ack": c.id },
-        `Read back & acknowledge: ${r.category_label.toUpperCase()}${amended ? " (amended)" : ""}`);
+        `Read back & acknowledge: ${r.category_label.toUpperCase()}${r.transfer ? ` ${WORDS.transferAck}` : ""}${amended ? " (amended)" : ""}`);
       button.addEventListener("click", () => acknowledge(c, button));
       body.push(button);
     } else if (needsAck) {
@@ -134,11 +143,15 @@ function kioskControl() {
   button.addEventListener("click", async () => {
     const question = `Keep this screen signed in as ${me.username}, for the operating room of ${key} only?`;
     if (!confirm(question)) return;
+    // The hub revokes this session for the kiosk's: the stream on it would end with a
+    // "signed out" and send the screen to the login form before the reload. Close it first.
+    stream.close();
     try {
       await api("/api/auth/kiosk", { method: "POST" });
       location.reload();
     } catch (error) {
       document.getElementById("message").textContent = `Not a kiosk: ${error.message}`;
+      stream.resume();
     }
   });
   link.before(button);
@@ -151,7 +164,7 @@ async function boot() {
   const link = document.getElementById("link");
   const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;
   let loaded = false;
-  new CaseStream(url, {
+  stream = new CaseStream(url, {
     onCase: show,
     onStatus: (s) => showLink(link, s),
     onReady: async () => {

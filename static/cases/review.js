@@ -9,6 +9,19 @@ const CATEGORIES = [
   ["benign", "benign"], ["malignant", "malignant"], ["atypical", "atypical / suspicious"],
   ["deferred", "deferred to permanent sections"], ["non_diagnostic", "non-diagnostic"],
 ];
+// Every word of the second-opinion part that is not data: one place, for translation.
+const WORDS = {
+  group: (g) => `group ${g.name} (${g.members.join(", ")})`,
+  askedOfMe: (o) => `${o.asked_by} asks your opinion: “${o.note}”`,
+  answerLabel: "Your opinion (goes into the case's thread; it is not a signed report)",
+  send: "Send opinion",
+  opinionLine: (o) => o.status === "open" ? `Asked of ${o.asked_of} at ${formatTime(o.asked_at)}: waiting`
+    : `Asked of ${o.asked_of}: answered by ${o.answered_by} at ${formatTime(o.answered_at)}`,
+  kinds: { question: "asks for an opinion", opinion: "opinion", note: "note" },
+  cosign: (v) => `Agree with version ${v}? Co-sign it beside the reporting pathologist.`,
+  transfer: (r) => `⇄ Transfer of the patient to the hub recommended${r.transfer_note ? `: ${r.transfer_note}` : ""}`,
+  cosigned: (c) => `Co-signed by ${c.full_name || c.username} at ${formatTime(c.at, { zone: true })}`,
+};
 const caseId = decodeURIComponent(location.pathname.split("/")[2]);
 const state = (window.slidebridgeReview = { case: null, viewed: false });
 let me = null;
@@ -56,6 +69,7 @@ function versions(c) {
     el("strong", {}, r.category_label.toUpperCase()), " — ", r.diagnosis,
     r.margins ? el("div", {}, `Margins: ${r.margins}`) : null,
     r.comment ? el("div", {}, `Comment: ${r.comment}`) : null,
+    r.transfer ? el("div", { class: "transfer-note", "data-transfer": "" }, WORDS.transfer(r)) : null,
     r.reason ? el("div", { class: "error" }, `Amended: ${r.reason}`) : null,
     el("div", { class: "muted" }, `v${r.version} signed by ${r.signed_by_name || r.signed_by} at ${formatTime(r.signed_at, { zone: true })}`),
     el("div", {}, el("a", { href: `/api/cases/${caseId}/report.pdf?version=${r.version}`, target: "_blank", "data-pdf": r.version }, `PDF (version ${r.version})`),
@@ -104,7 +118,96 @@ function show(c) {
     }
   }
   if (c.status === "in_review" && c.claimed_by === me.username && c.slides.length) markViewed();
+  showDiscussion(c);
   tick();
+}
+
+// --- second opinions, the thread, co-signing ----------------------------------------
+
+const DISCUSSED = ["in_review", "reported", "acknowledged", "amended"];
+
+function showDiscussion(c) {
+  const pathologist = me.role === "pathologist";
+  const open = DISCUSSED.includes(c.status);
+  document.getElementById("thread").replaceChildren(...(c.thread || []).map((m) => el("li", { "data-kind": m.kind, "data-message": m.id },
+    el("div", { class: "who" }, `${m.author_name || m.author} · ${WORDS.kinds[m.kind]} · ${formatTime(m.at, { zone: true })}`),
+    el("div", {}, m.body))));
+  document.getElementById("note-form").hidden = !(pathologist && open);
+  document.getElementById("opinion-box").hidden = !(pathologist && open);
+  if (!pathologist || !open) return;
+  const mine = c.claimed_by === me.username;
+  document.getElementById("ask-form").hidden = !mine;
+  if (mine) loadColleagues();
+  document.getElementById("opinions").replaceChildren(...(c.opinions || []).map((o) => el("li", { "data-opinion": o.status }, WORDS.opinionLine(o))));
+  const forMe = (c.opinions || []).filter((o) => o.status === "open" && o.recipients.includes(me.username));
+  const box = document.getElementById("asked-me");
+  const key = forMe.map((o) => o.id).join();
+  if (box.dataset.key !== key) {  // rebuilt only when the requests change: typing survives live updates
+    box.dataset.key = key;
+    box.replaceChildren(...forMe.map(answerForm));
+  }
+  const signed = c.report && c.report.signed_by !== me.username;
+  const cosigned = (c.cosigns || []).filter((x) => x.report_version === c.report_version);
+  const done = cosigned.some((x) => x.username === me.username);
+  document.getElementById("cosign-form").hidden = !(signed && !done);
+  document.getElementById("cosign-text").textContent = c.report ? WORDS.cosign(c.report_version) : "";
+  document.getElementById("opinions").append(...cosigned.map((x) => el("li", { "data-cosigned": x.username }, WORDS.cosigned(x))));
+}
+
+function answerForm(o) {
+  const text = el("textarea", { name: "body", maxlength: "4000", rows: "3", required: true });
+  const form = el("form", { class: "panel opinion-for-me stack", id: `opinion-${o.id}`, "data-answer": o.id },
+    el("p", {}, el("strong", {}, WORDS.askedOfMe(o))), el("label", {}, WORDS.answerLabel, text),
+    el("button", { type: "submit", class: "primary" }, WORDS.send));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await post(`/api/cases/${caseId}/messages`, { body: text.value, opinion: o.id });
+  });
+  return form;
+}
+
+let colleaguesLoaded = false;
+async function loadColleagues() {
+  if (colleaguesLoaded) return;
+  colleaguesLoaded = true;
+  const found = await api(`/api/cases/${caseId}/colleagues`);
+  const select = document.querySelector("#ask-form [name=to]");
+  select.replaceChildren(
+    ...found.users.map((u) => el("option", { value: `user:${u.username}` }, u.full_name ? `${u.full_name} (${u.username})` : u.username)),
+    ...found.groups.map((g) => el("option", { value: `group:${g.name}` }, WORDS.group(g))));
+}
+
+async function post(url, body) {
+  const error = document.getElementById("opinion-error");
+  error.textContent = "";
+  try {
+    show(await api(url, { json: body }));
+    return true;
+  } catch (e) {
+    error.textContent = e.message;
+    return false;
+  }
+}
+
+function buildDiscussion() {
+  const ask = document.getElementById("ask-form");
+  ask.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [kind, name] = ask.elements.to.value.split(/:(.*)/s);
+    const body = { note: ask.elements.note.value, [kind === "group" ? "to_group" : "to_user"]: name };
+    if (await post(`/api/cases/${caseId}/opinions`, body)) ask.reset();
+  });
+  const note = document.getElementById("note-form");
+  note.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (await post(`/api/cases/${caseId}/messages`, { body: note.elements.body.value })) note.reset();
+  });
+  const cosign = document.getElementById("cosign-form");
+  cosign.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await post(`/api/cases/${caseId}/cosign`, { report_version: state.case.report_version, password: cosign.elements.password.value });
+    cosign.reset();
+  });
 }
 
 function tick() {
@@ -125,7 +228,9 @@ function buildForm() {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form).entries());
     if (!amending) delete data.reason;
-    for (const key of ["margins", "comment"]) if (!data[key]) delete data[key];
+    data.transfer = data.transfer === "true";
+    if (!data.transfer) delete data.transfer_note;
+    for (const key of ["margins", "comment", "transfer_note"]) if (!data[key]) delete data[key];
     document.getElementById("sign").disabled = true;
     document.getElementById("form-error").textContent = "";
     try {
@@ -160,6 +265,7 @@ function buildForm() {
 async function boot() {
   me = await startPage();
   buildForm();
+  buildDiscussion();
   try {
     show(await api(`/api/cases/${encodeURIComponent(caseId)}`));
   } catch (error) {

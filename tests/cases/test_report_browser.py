@@ -24,7 +24,7 @@ from tests.conftest import PASSWORD, SMALL_SVS
 pytestmark = pytest.mark.browser
 
 
-def signed_case(app: FastAPI, tokens: dict[str, str]) -> dict[str, Any]:
+def signed_case(app: FastAPI, tokens: dict[str, str], **report: Any) -> dict[str, Any]:
     """Requested, a real slide with a region marked for the report, claimed and signed."""
 
     def auth(user: str) -> dict[str, str]:
@@ -52,7 +52,7 @@ def signed_case(app: FastAPI, tokens: dict[str, str]) -> dict[str, Any]:
         client.post(f"/api/cases/{case['id']}/claim", headers=auth("path_north"))
         signed = client.post(
             f"/api/cases/{case['id']}/report",
-            json={**REPORT, "password": PASSWORD},
+            json={**REPORT, **report, "password": PASSWORD},
             headers=auth("path_north"),
         )
         assert signed.status_code == 200, signed.text
@@ -81,7 +81,8 @@ def test_print_from_the_result_screen(
     tmp_path: Path,
 ) -> None:
     app, tokens = site_app
-    case = signed_case(app, tokens)
+    note = "for definitive surgery within 2 weeks"
+    case = signed_case(app, tokens, transfer=True, transfer_note=note)
     errors: list[str] = []
     with serve_asgi(app) as base:
         surgeon_ctx, room = login(
@@ -89,11 +90,27 @@ def test_print_from_the_result_screen(
         )
         room.on("pageerror", lambda error: errors.append(str(error)))
         room.goto(f"{base}/or/NORTH")
+        room.wait_for_selector("#link[data-connected=true]")
         room.wait_for_selector(f"[data-case='{case['id']}'] [data-category=malignant]")
         room.screenshot(path="/tmp/report_or_print.png", full_page=True)
+        # The two-way referral in words, in a box of its own, and in the read-back.
+        transfer = room.inner_text(f"[data-case='{case['id']}'] [data-transfer]")
+        assert "TRANSFER TO THE HUB RECOMMENDED" in transfer and note in transfer
+        ack = room.locator(f"[data-ack='{case['id']}']")
+        assert ack.inner_text() == "Read back & acknowledge: MALIGNANT + TRANSFER TO THE HUB"
         pdf = print_opens_the_pdf(room, case["id"])
         text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
         assert REPORT["diagnosis"] in text and REQUEST["patient_mrn"] in text
+
+        ack.click()
+        room.wait_for_selector(f"[data-case='{case['id']}'] [data-acknowledged]")
+        with TestClient(app) as client:
+            acknowledged = client.get(
+                f"/api/cases/{case['id']}",
+                headers={"Authorization": f"Bearer {tokens['path_north']}"},
+            ).json()
+        [read_back] = [a["read_back"] for a in acknowledged["acknowledgements"]]
+        assert read_back.endswith("Transfer to the hub recommended"), read_back
 
         # The room's kiosk screen (signed in for this screen only) prints too.
         room.on("dialog", lambda dialog: dialog.accept())

@@ -260,3 +260,42 @@ def test_the_flag_is_a_quoted_boolean(client: TestClient, world: World, value: s
         headers=world.auth("path_north"),
     )
     assert response.status_code == 422
+
+
+def test_a_transfer_recommendation_is_in_both_documents(client: TestClient, world: World) -> None:
+    case = ready_case(client, world)
+    post(client, world, "path_north", f"/api/cases/{case['id']}/claim")
+    note = "for definitive surgery within 2 weeks"
+    signed = post(
+        client, world, "path_north", f"/api/cases/{case['id']}/report",
+        **REPORT, transfer=True, transfer_note=note, password=PASSWORD,
+    )  # fmt: skip
+    assert signed["report"]["transfer"] is True and signed["report"]["transfer_note"] == note
+    assert "transfer to the hub recommended" in signed["timeline"][-1]["detail"]
+    text = pdf_text(
+        client.get(f"/api/cases/{case['id']}/report.pdf", headers=world.auth("path_north")).content
+    )
+    assert "TRANSFER OF THE PATIENT TO THE HUB RECOMMENDED" in text
+    assert f"RECOMMENDED: transfer the patient to SlideBridge consultation hub. {note}" in text
+    body = client.get(
+        f"/api/cases/{case['id']}/report.fhir.json", headers=world.auth("path_north")
+    ).json()
+    report = DiagnosticReport.model_validate(body)
+    [extension] = report.extension
+    parts = {part.url: part for part in extension.extension}
+    assert parts["recommended"].valueBoolean is True and parts["note"].valueString == note
+    assert (
+        "Transfer of the patient to SlideBridge consultation hub recommended" in report.conclusion
+    )
+    # Without the recommendation the documents say so, and a note alone is not kept.
+    other = ready_case(client, world)
+    post(client, world, "path_north", f"/api/cases/{other['id']}/claim")
+    plain = post(
+        client, world, "path_north", f"/api/cases/{other['id']}/report",
+        **REPORT, transfer_note="ignored", password=PASSWORD,
+    )  # fmt: skip
+    assert plain["report"]["transfer"] is False and plain["report"]["transfer_note"] is None
+    text = pdf_text(
+        client.get(f"/api/cases/{other['id']}/report.pdf", headers=world.auth("path_north")).content
+    )
+    assert "Transfer to the hub not recommended" in text

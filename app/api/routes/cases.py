@@ -33,7 +33,8 @@ from app.models.cases import (
     CaseUpdate,
     ReportCreate,
 )
-from app.services.cases import service, stream, views
+from app.models.opinions import ColleaguesPublic, CosignRequest, MessageCreate, OpinionRequest
+from app.services.cases import opinions, service, stream, views
 from app.services.context import Context
 from app.services.streams import StreamLeases
 
@@ -121,6 +122,34 @@ def report_case(case_id: str, data: ReportCreate, ctx: ContextDep, camera: Camer
 def amend_case(case_id: str, data: AmendCreate, ctx: ContextDep, camera: CameraDep) -> CasePublic:
     """A new signed version with a reason; the surgeon must acknowledge it again."""
     return _public(ctx.db, service.amend(ctx, case_id, data, camera).id)
+
+
+# --- second opinions and the case's thread ------------------------------------------
+
+
+@router.get("/cases/{case_id}/colleagues")
+def case_colleagues(case_id: str, ctx: ContextDep) -> ColleaguesPublic:
+    """Whom a second opinion can be asked of: pathologists (and groups of them) covering
+    the case's site."""
+    return opinions.colleagues(ctx, case_id)
+
+
+@router.post("/cases/{case_id}/opinions")
+def ask_opinion(case_id: str, data: OpinionRequest, ctx: ContextDep) -> CasePublic:
+    """The reporting pathologist asks a colleague (`to_user`) or a group (`to_group`)."""
+    return _public(ctx.db, opinions.ask(ctx, case_id, data).id)
+
+
+@router.post("/cases/{case_id}/messages")
+def post_message(case_id: str, data: MessageCreate, ctx: ContextDep) -> CasePublic:
+    """A message in the case's thread; with `opinion`, a colleague's answer to it."""
+    return _public(ctx.db, opinions.post_message(ctx, case_id, data).id)
+
+
+@router.post("/cases/{case_id}/cosign")
+def cosign_report(case_id: str, data: CosignRequest, ctx: ContextDep) -> CasePublic:
+    """A colleague co-signs the current version (password re-entered; not their own)."""
+    return _public(ctx.db, opinions.cosign(ctx, case_id, data).id)
 
 
 # --- the operating room --------------------------------------------------------------

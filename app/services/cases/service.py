@@ -67,6 +67,9 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.report: frozenset({Role.pathologist}),
     Action.amend: frozenset({Role.pathologist}),
     Action.acknowledge: frozenset({Role.surgeon}),
+    Action.ask_opinion: frozenset({Role.pathologist}),
+    Action.message: frozenset({Role.pathologist}),
+    Action.cosign: frozenset({Role.pathologist}),
 }
 _ROLE_WORDS: dict[Action, str] = {
     Action.update: "the requesting site corrects a request",
@@ -76,6 +79,9 @@ _ROLE_WORDS: dict[Action, str] = {
     Action.report: "pathologists sign reports",
     Action.amend: "pathologists amend reports",
     Action.acknowledge: "the site's surgeon acknowledges a result",
+    Action.ask_opinion: "pathologists ask colleagues for an opinion",
+    Action.message: "pathologists discuss a case in its thread",
+    Action.cosign: "pathologists co-sign reports",
 }
 
 
@@ -314,7 +320,7 @@ def mark_viewed(ctx: Context, case_id: str) -> Case:
     return act(ctx, case_id, Action.view, change)
 
 
-def _check_password(ctx: Context, password: str) -> None:
+def check_password(ctx: Context, password: str) -> None:
     # argon2 is slow on purpose: verified before, not inside, the write transaction.
     if not verify_password(password, ctx.user.password_hash):
         raise PermissionDeniedError("the password is not right: nothing was signed")
@@ -336,6 +342,8 @@ def _add_report(
         diagnosis=data.diagnosis,
         margins=data.margins or None,
         comment=data.comment or None,
+        transfer=data.transfer,
+        transfer_note=(data.transfer_note or None) if data.transfer else None,
         reason=reason,
         signed_by_id=ctx.user.id,
         signed_by=ctx.user.username,
@@ -359,7 +367,7 @@ class _Signing:
         self.left_out = 0
 
     def __call__(self, case: Case) -> None:
-        _check_password(self.ctx, self.password)
+        check_password(self.ctx, self.password)
         self.pictures, self.left_out = capture(self.ctx.db, self.camera, case.id)
 
     def detail(self, head: str) -> str:
@@ -367,6 +375,10 @@ class _Signing:
             return head
         more = f", {self.left_out} not pictured" if self.left_out else ""
         return f"{head} ({len(self.pictures)} region(s) pictured{more})"
+
+
+def _summary(data: ReportCreate) -> str:
+    return data.category.value + (", transfer to the hub recommended" if data.transfer else "")
 
 
 def sign_report(ctx: Context, case_id: str, data: ReportCreate, camera: Camera) -> Case:
@@ -381,7 +393,7 @@ def sign_report(ctx: Context, case_id: str, data: ReportCreate, camera: Camera) 
             username=ctx.user.username,
             where=_claimed_by_me(ctx.user),
             values={"reported_at": now, "report_version": 1},
-            detail=signing.detail(data.category.value),
+            detail=signing.detail(_summary(data)),
             conflict=_claimed_by_other,
         )
         _add_report(session, ctx, case, data, None, signing.pictures)
@@ -402,7 +414,7 @@ def amend(ctx: Context, case_id: str, data: AmendCreate, camera: Camera) -> Case
             Action.amend,
             username=ctx.user.username,
             values={"amended_at": utcnow(), "report_version": col(Case.report_version) + 1},
-            detail=signing.detail(f"{data.category.value}: {data.reason}"),
+            detail=signing.detail(f"{_summary(data)}: {data.reason}"),
         )
         _add_report(session, ctx, case, data, data.reason, signing.pictures)
         return event

@@ -24,6 +24,9 @@ class Action(StrEnum):
     cancel = "cancel"
     update = "update"
     attach = "attach"
+    ask_opinion = "ask_opinion"
+    message = "message"
+    cosign = "cosign"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ RULES: dict[Action, Rule] = {
     Action.update: Rule(_BEFORE_CLAIM, None),
     # More slides may arrive while the pathologist reads (a deeper level, another block).
     Action.attach: Rule(_BEFORE_CLAIM | {S.in_review}, None),
+    # A second opinion, and the case's thread, while the case is read and after it is
+    # signed (a colleague may be asked to look at a signed case); not before a claim.
+    Action.ask_opinion: Rule(_SIGNED | {S.in_review}, None),
+    Action.message: Rule(_SIGNED | {S.in_review}, None),
+    Action.cosign: Rule(_SIGNED, None),
 }
 
 
@@ -75,6 +83,10 @@ def refusal(action: Action, status: S | str) -> str:
         return "the case has no signed report yet"
     if action == Action.cancel:
         return "a reported case cannot be cancelled; amend the report instead"
+    if action in (Action.ask_opinion, Action.message):
+        return "claim the case before discussing it"
+    if action == Action.cosign:
+        return "the case has no signed report to co-sign"
     if action in (Action.update, Action.attach):
         return f"the case can no longer be changed (it is {status.value})"
     return f"not possible while the case is {status.value}"

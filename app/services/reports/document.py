@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from app.models.accounts import Site
 from app.models.cases import Case, Report, ReportRegion
+from app.models.opinions import ReportCosign
 from app.services.audited import visible_audited
 from app.services.context import Context
 from tiler import NotFoundError
@@ -28,6 +29,8 @@ class ReportDocument:
     #: Every signed version up to and including this one, oldest first.
     versions: list[Report]
     regions: list[ReportRegion]
+    #: Colleagues who co-signed this version (a second opinion is not a signature).
+    cosigns: list[ReportCosign]
     #: The case's current version (above `report.version` when this one was superseded).
     latest_version: int
 
@@ -36,8 +39,10 @@ class ReportDocument:
         return self.report.version
 
     def etag(self, kind: str) -> str:
-        """Strong: a version's document is made from rows that never change."""
-        return f'"{self.case.id}-v{self.version}-{kind}"'
+        """Strong: a version's document is made from rows that never change, but a
+        co-signature adds to it (counted in the tag)."""
+        cosigned = f"-c{len(self.cosigns)}" if self.cosigns else ""
+        return f'"{self.case.id}-v{self.version}{cosigned}-{kind}"'
 
 
 def load(
@@ -60,6 +65,11 @@ def load(
             .where(ReportRegion.case_id == case.id, ReportRegion.report_version == number)
             .order_by(col(ReportRegion.position))
         ).all()
+        cosigns = session.exec(
+            select(ReportCosign)
+            .where(ReportCosign.case_id == case.id, ReportCosign.report_version == number)
+            .order_by(col(ReportCosign.at))
+        ).all()
         site = session.get(Site, case.site_id)
         assert site is not None
         return ReportDocument(
@@ -69,5 +79,6 @@ def load(
             report=chosen[-1],
             versions=list(chosen),
             regions=list(regions),
+            cosigns=list(cosigns),
             latest_version=reports[-1].version,
         )

@@ -28,6 +28,8 @@ REPORT_CODE = {
     "display": "Surgical pathology study",
 }
 #: HL7 v2 table 0074: diagnostic service section "SP" surgical pathology.
+#: The two-way referral: a complex extension (recommended, note) on the report.
+TRANSFER_EXTENSION = "urn:slidebridge:fhir:transfer-recommendation"
 SERVICE_SECTION = {
     "system": "http://terminology.hl7.org/CodeSystem/v2-0074",
     "code": "SP",
@@ -108,9 +110,20 @@ def _conclusion(document: ReportDocument) -> str:
         lines.append(f"Margins: {report.margins}")
     if report.comment:
         lines.append(f"Comment: {report.comment}")
+    if report.transfer:
+        note = f": {report.transfer_note}" if report.transfer_note else ""
+        lines.append(f"Transfer of the patient to {document.hub_name} recommended{note}")
     if report.reason:
         lines.append(f"Amended (version {report.version}): {report.reason}")
     return "\n".join(lines)
+
+
+def _transfer(document: ReportDocument) -> dict[str, Any]:
+    report = document.report
+    parts: list[dict[str, Any]] = [{"url": "recommended", "valueBoolean": report.transfer}]
+    if report.transfer and report.transfer_note:
+        parts.append({"url": "note", "valueString": report.transfer_note})
+    return {"url": TRANSFER_EXTENSION, "extension": parts}
 
 
 def diagnostic_report(document: ReportDocument, pdf: bytes) -> dict[str, Any]:
@@ -121,6 +134,7 @@ def diagnostic_report(document: ReportDocument, pdf: bytes) -> dict[str, Any]:
         "id": f"{case.id}-v{report.version}",
         "meta": {"versionId": str(report.version), "lastUpdated": when(report.signed_at)},
         "language": "en",
+        "extension": [_transfer(document)],
         "contained": [_patient(document), _specimen(document), _request(document)],
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{case.id}"}],
         "basedOn": [{"reference": "#request"}],
@@ -131,7 +145,8 @@ def diagnostic_report(document: ReportDocument, pdf: bytes) -> dict[str, Any]:
         "effectiveDateTime": when(case.requested_at),
         "issued": when(report.signed_at),
         "performer": [{"display": document.hub_name}],
-        "resultsInterpreter": [{"display": f"{signer} ({report.signed_by})"}],
+        "resultsInterpreter": [{"display": f"{signer} ({report.signed_by})"}]
+        + [{"display": f"{c.full_name or c.username} ({c.username})"} for c in document.cosigns],
         "specimen": [{"reference": "#specimen"}],
         "conclusion": _conclusion(document),
         "conclusionCode": [

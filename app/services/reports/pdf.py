@@ -179,15 +179,30 @@ def _result(document: ReportDocument) -> list[Flowable]:
         (word("result.diagnosis"), report.diagnosis),
         (word("result.margins"), report.margins or word("none")),
         (word("result.comment"), report.comment or word("none")),
+        (word("result.transfer"), _transfer(document)),
         (word("result.signed"), _signer(report)),
     ]
+    rows += [
+        (word("result.cosigned"), f"{c.full_name or c.username} ({c.username}), {when(c.at)}")
+        for c in document.cosigns
+    ]
     category = CATEGORY_LABELS[report.category].upper()
+    banner = [_p(word("result.transfer_banner"), WARNING)] if report.transfer else []
     return [
         _p(word("section.result"), SECTION),
         _p(f"{word('result.category')}: {category}", CATEGORY),
+        *banner,
         Spacer(1, 2 * mm),
         _facts(rows),
     ]
+
+
+def _transfer(document: ReportDocument) -> str:
+    report = document.report
+    if not report.transfer:
+        return word("result.transfer_no")
+    said = word("result.transfer_yes", hub=document.hub_name)
+    return f"{said}. {report.transfer_note}" if report.transfer_note else said
 
 
 def _history(document: ReportDocument) -> list[Flowable]:
@@ -208,7 +223,7 @@ def _history(document: ReportDocument) -> list[Flowable]:
             ]
         )
     table = Table(
-        rows, colWidths=[16 * mm, 52 * mm, 30 * mm, 32 * mm, WIDTH - 130 * mm], hAlign="LEFT"
+        rows, colWidths=[15 * mm, 58 * mm, 30 * mm, 30 * mm, WIDTH - 133 * mm], hAlign="LEFT"
     )
     table.setStyle(
         TableStyle(
