@@ -18,6 +18,7 @@ const WORDS = {
   opinionLine: (o) => o.status === "open" ? `Asked of ${o.asked_of} at ${formatTime(o.asked_at)}: waiting`
     : `Asked of ${o.asked_of}: answered by ${o.answered_by} at ${formatTime(o.answered_at)}`,
   kinds: { question: "asks for an opinion", opinion: "opinion", note: "note" },
+  nobody: "No other pathologist covers this case's site: there is nobody to ask here.",
   cosign: (v) => `Agree with version ${v}? Co-sign it beside the reporting pathologist.`,
   transfer: (r) => `⇄ Transfer of the patient to the hub recommended${r.transfer_note ? `: ${r.transfer_note}` : ""}`,
   cosigned: (c) => `Co-signed by ${c.full_name || c.username} at ${formatTime(c.at, { zone: true })}`,
@@ -175,6 +176,7 @@ async function loadColleagues() {
   select.replaceChildren(
     ...found.users.map((u) => el("option", { value: `user:${u.username}` }, u.full_name ? `${u.full_name} (${u.username})` : u.username)),
     ...found.groups.map((g) => el("option", { value: `group:${g.name}` }, WORDS.group(g))));
+  if (!select.options.length) document.getElementById("ask-form").replaceChildren(el("p", { class: "muted" }, WORDS.nobody));
 }
 
 async function post(url, body) {

@@ -262,7 +262,9 @@ def test_the_flag_is_a_quoted_boolean(client: TestClient, world: World, value: s
     assert response.status_code == 422
 
 
-def test_a_transfer_recommendation_is_in_both_documents(client: TestClient, world: World) -> None:
+def test_a_transfer_recommendation_is_in_both_documents(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
     case = ready_case(client, world)
     post(client, world, "path_north", f"/api/cases/{case['id']}/claim")
     note = "for definitive surgery within 2 weeks"
@@ -277,6 +279,11 @@ def test_a_transfer_recommendation_is_in_both_documents(client: TestClient, worl
     )
     assert "TRANSFER OF THE PATIENT TO THE HUB RECOMMENDED" in text
     assert f"RECOMMENDED: transfer the patient to SlideBridge consultation hub. {note}" in text
+    page_png(
+        client.get(f"/api/cases/{case['id']}/report.pdf", headers=world.auth("path_north")).content,
+        0,
+        tmp_path / "report-transfer.png",
+    )
     body = client.get(
         f"/api/cases/{case['id']}/report.fhir.json", headers=world.auth("path_north")
     ).json()

@@ -223,7 +223,7 @@ def _history(document: ReportDocument) -> list[Flowable]:
             ]
         )
     table = Table(
-        rows, colWidths=[15 * mm, 58 * mm, 30 * mm, 30 * mm, WIDTH - 133 * mm], hAlign="LEFT"
+        rows, colWidths=[18 * mm, 56 * mm, 30 * mm, 30 * mm, WIDTH - 134 * mm], hAlign="LEFT"
     )
     table.setStyle(
         TableStyle(
