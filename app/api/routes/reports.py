@@ -11,6 +11,7 @@ case without a signed report, is a 404.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -35,12 +36,20 @@ def _headers(doc: ReportDocument, kind: str) -> dict[str, str]:
     }
 
 
-def _fresh(request: Request, doc: ReportDocument, kind: str) -> Response | None:
-    """A 304 when the client holds this version's document already."""
+def _answer(
+    request: Request,
+    doc: ReportDocument,
+    kind: str,
+    media_type: str,
+    make: Callable[[ReportDocument], bytes],
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """The document, or a 304 when the client holds this version's already (not made again)."""
+    headers = _headers(doc, kind)
     held = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
     if doc.etag(kind) in held:
-        return Response(status_code=304, headers=_headers(doc, kind))
-    return None
+        return Response(status_code=304, headers=headers)
+    return Response(make(doc), media_type=media_type, headers={**headers, **(extra or {})})
 
 
 @router.get("/{case_id}/report.pdf", response_class=Response)
@@ -53,12 +62,14 @@ def report_pdf(
 ) -> Response:
     """The report as an A4 PDF, shown inline (the browser's viewer prints it)."""
     doc = document.load(ctx, settings.hub_name, case_id, version, "case.report.pdf")
-    unchanged = _fresh(request, doc, "pdf")
-    if unchanged is not None:
-        return unchanged
     name = f"report-{doc.case.id}-v{doc.version}.pdf"
-    headers = {**_headers(doc, "pdf"), "Content-Disposition": f'inline; filename="{name}"'}
-    return Response(pdf.render(doc), media_type="application/pdf", headers=headers)
+    disposition = {"Content-Disposition": f'inline; filename="{name}"'}
+    return _answer(request, doc, "pdf", "application/pdf", pdf.render, disposition)
+
+
+def _fhir_json(doc: ReportDocument) -> bytes:
+    report = fhir.diagnostic_report(doc, pdf.render(doc))
+    return json.dumps(report, ensure_ascii=False).encode()
 
 
 @router.get("/{case_id}/report.fhir.json", response_class=Response)
@@ -71,8 +82,4 @@ def report_fhir(
 ) -> Response:
     """The report as a FHIR R4 DiagnosticReport (`application/fhir+json`)."""
     doc = document.load(ctx, settings.hub_name, case_id, version, "case.report.fhir")
-    unchanged = _fresh(request, doc, "fhir")
-    if unchanged is not None:
-        return unchanged
-    body = json.dumps(fhir.diagnostic_report(doc, pdf.render(doc)), ensure_ascii=False)
-    return Response(body.encode(), media_type=fhir.MEDIA_TYPE, headers=_headers(doc, "fhir"))
+    return _answer(request, doc, "fhir", fhir.MEDIA_TYPE, _fhir_json)
