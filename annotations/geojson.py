@@ -12,7 +12,8 @@ Everything a client sends in `properties` is kept exactly (QuPath's `name`,
 The server's own provenance (author, times, version) lives under one key,
 `properties.slidebridge`, which clients cannot set and which the QuPath export drops.
 Our own additions ride on QuPath's `metadata` map (string values), which QuPath
-keeps: `metadata.comment` and `metadata.shape` (ellipse, rectangle...).
+keeps: `metadata.comment`, `metadata.shape` (ellipse, rectangle...) and
+`metadata.includeInReport` ("true": the region is pictured in the signed report).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ OBJECT_TYPE = "annotation"
 MAX_PROPERTIES_BYTES = 16_384
 MAX_CLASS_NAME = 100
 MAX_COMMENT = 2000
+#: `metadata.includeInReport`: "true" pictures the region in the signed report.
+IN_REPORT_KEY = "includeInReport"
 #: One request may carry a whole QuPath export of a busy slide.
 MAX_FEATURES = 50_000
 
@@ -52,8 +55,18 @@ class Feature:
         classification = self.properties.get("classification")
         return classification.get("name") if isinstance(classification, dict) else None
 
+    @property
+    def in_report(self) -> bool:
+        return in_report(self.properties)
+
     def to_geojson(self, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
         return as_geojson(self.id, self.geometry, self.properties, provenance)
+
+
+def in_report(properties: dict[str, Any]) -> bool:
+    """Whether the pathologist marked the region "include in report"."""
+    metadata = properties.get("metadata")
+    return isinstance(metadata, dict) and metadata.get(IN_REPORT_KEY) == "true"
 
 
 def as_geojson(
@@ -110,6 +123,8 @@ def _check_properties(properties: Any) -> dict[str, Any]:
             raise InvalidAnnotationError("metadata must map names to strings (as in QuPath)")
         if len(metadata.get("comment", "")) > MAX_COMMENT:
             raise InvalidAnnotationError(f"comment longer than {MAX_COMMENT} characters")
+        if metadata.get(IN_REPORT_KEY, "false") not in ("true", "false"):
+            raise InvalidAnnotationError(f'metadata.{IN_REPORT_KEY} is "true" or "false"')
     if len(json.dumps(properties)) > MAX_PROPERTIES_BYTES:
         raise InvalidAnnotationError(f"properties larger than {MAX_PROPERTIES_BYTES} bytes")
     checked: dict[str, Any] = properties

@@ -27,6 +27,7 @@ from app.services import accounts as crud
 from app.services.accounts import Credential
 from app.services.context import Context
 from app.services.live import LiveHub
+from app.services.reports.regions import Camera
 from app.services.tiles import TileService
 from workers.dispatch import Dispatcher
 
@@ -134,6 +135,14 @@ def get_tiles(request: Request) -> TileService:
 
 
 TilesDep = Annotated[TileService, Depends(get_tiles)]
+
+
+def get_camera(request: Request) -> Camera:
+    """What pictures a report's marked regions at signing."""
+    return Camera(get_tiles(request), get_settings(request).iiif_max_read_pixels)
+
+
+CameraDep = Annotated[Camera, Depends(get_camera)]
 
 
 def get_hub(request: Request) -> LiveHub:

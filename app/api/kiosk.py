@@ -26,6 +26,8 @@ _ROUTES = [
     ("PUT", re.compile(r"/api/users/me/language")),
     ("GET", re.compile(r"/api/cases")),
     ("GET", re.compile(rf"/api/cases/{_UUID}(/events)?")),
+    # The result screen's Print button opens the signed report.
+    ("GET", re.compile(rf"/api/cases/{_UUID}/report\.pdf")),
     ("GET", re.compile(rf"/api/sites/{_CODE}/events")),
     ("POST", re.compile(rf"/api/cases/{_UUID}/acknowledge")),
 ]

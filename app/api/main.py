@@ -17,6 +17,7 @@ from app.api.routes import (
     live,
     metrics,
     prometheus,
+    reports,
     slides,
     teaching,
     transfers,
@@ -27,7 +28,7 @@ from app.api.routes import (
 router = APIRouter()
 ROUTES = (
     health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
-    cases, metrics, prometheus, i18n, teaching,
+    cases, reports, metrics, prometheus, i18n, teaching,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 site_cli = typer.Typer(no_args_is_help=True, help="Sites (hospitals sending slides).")
 user_cli = typer.Typer(no_args_is_help=True, help="User accounts.")
+group_cli = typer.Typer(no_args_is_help=True, help="Groups of pathologists (second opinions).")
 slide_cli = typer.Typer(no_args_is_help=True, help="Slides.")
 db_cli = typer.Typer(no_args_is_help=True, help="The database schema.")
 ROLES = ("admin", "pathologist", "surgeon", "technician", "trainee")
@@ -211,6 +212,22 @@ def _set_active(username: str, active: bool) -> None:
     typer.echo(f"user {user.username} {state}")
 
 
+@group_cli.command("set")
+def group_set(
+    name: Annotated[str, typer.Argument(help="e.g. breast")],
+    members: Annotated[str, typer.Option(help="Comma-separated pathologists' user names.")],
+) -> None:
+    """Create a group of pathologists a second opinion can be asked of, or replace its members."""
+    from app.services.cases.opinions import set_group
+
+    settings = _settings()
+    db = _database(settings)
+    usernames = [username.strip() for username in members.split(",") if username.strip()]
+    with _bad_input_exits(), db.write() as session:
+        set_group(session, name, usernames)
+    typer.echo(f"group {name}: {', '.join(usernames) or 'no members'}")
+
+
 @user_cli.command("disable")
 def user_disable(username: Annotated[str, typer.Argument()]) -> None:
     """Disable a user: sign-ins refused, sessions and tokens revoked, open streams end."""
@@ -302,5 +319,6 @@ def register(cli: typer.Typer) -> None:
         cli.command(name)(command)
     cli.add_typer(site_cli, name="site")
     cli.add_typer(user_cli, name="user")
+    cli.add_typer(group_cli, name="group")
     cli.add_typer(slide_cli, name="slide")
     cli.add_typer(db_cli, name="db")

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="Key for the HMAC digests under which tokens and sessions are stored. "
         "Changing it signs everyone out.",
     )
+    hub_name: str = Field(
+        default="SlideBridge consultation hub",
+        min_length=1,
+        max_length=200,
+        description="The hub's name as printed at the head of every report (PDF and FHIR), "
+        "e.g. `Provincial Hospital, Department of Pathology`.",
+    )
     token_minutes: int = Field(
         default=30,
         ge=1,

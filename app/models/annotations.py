@@ -25,6 +25,9 @@ class Annotation(SQLModel, table=True):
     id: uuid.UUID = Field(primary_key=True)
     version: int = 1
     class_name: str | None = Field(default=None, max_length=100)
+    #: `properties.metadata.includeInReport == "true"`, kept as a column (like the class)
+    #: so signing finds the regions to picture without reading every feature's JSON.
+    in_report: bool = False
     geometry: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     properties: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     area_px: float = 0.0

@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.models.opinions import CaseMessagePublic, CosignPublic, OpinionPublic
 from app.models.types import EnumText, UTCDateTime, utcnow
 
 
@@ -193,6 +195,14 @@ class ReportFields(SQLModel):
     diagnosis: str = Field(min_length=1, max_length=4000)
     margins: str | None = Field(default=None, max_length=1000, description="where relevant")
     comment: str | None = Field(default=None, max_length=2000, description="to the surgeon")
+    transfer: bool = Field(
+        default=False,
+        description="two-way referral: the pathologist recommends transferring the patient "
+        "to the hub; the surgeon acknowledges it with the rest of the report",
+    )
+    transfer_note: str | None = Field(
+        default=None, max_length=1000, description="why, and how soon (with `transfer`)"
+    )
 
 
 class ReportCreate(ReportFields):
@@ -216,6 +226,39 @@ class Report(ReportFields, table=True):
     signed_by: str = Field(max_length=64)
     signed_by_name: str | None = Field(default=None, max_length=200)
     signed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReportRegion(SQLModel, table=True):
+    """A region the pathologist marked "include in report", frozen with the report version
+    that pictured it: the picture (slide pixels with the annotations drawn) is made at
+    signing, so the document of a version never changes, whatever happens to the slide
+    or its annotations afterwards. Append-only, like the report."""
+
+    __tablename__ = "case_report_region"
+    __table_args__ = (
+        UniqueConstraint("case_id", "report_version", "position", name="uq_case_report_region"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="pathology_case.id", index=True)
+    report_version: int
+    position: int = Field(description="order in the document, from 1")
+    #: No foreign keys to the slide or annotation: they may be deleted, the report stays.
+    slide_id: uuid.UUID
+    slide_number: int = Field(description="the slide's place in the case, from 1")
+    annotation_id: uuid.UUID
+    annotation_version: int
+    class_name: str | None = Field(default=None, max_length=100)
+    comment: str | None = Field(default=None, max_length=2000)
+    geometry: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    l0_x: int
+    l0_y: int
+    l0_width: int
+    l0_height: int
+    #: µm per level-0 pixel (None: the slide has no calibration).
+    mpp: float | None = None
+    image_jpeg: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    image_width: int
+    image_height: int
 
 
 class ReportPublic(ReportFields):
@@ -341,6 +384,9 @@ class CasePublic(CaseFields, CaseTimes):
     reports: list[ReportPublic] = Field(description="every signed version, oldest first")
     acknowledgements: list[AcknowledgementPublic]
     timeline: list[CaseEventPublic]
+    opinions: list[OpinionPublic] = Field(default=[], description="second opinions asked")
+    thread: list[CaseMessagePublic] = Field(default=[], description="the case's thread")
+    cosigns: list[CosignPublic] = Field(default=[], description="colleagues' co-signatures")
 
 
 class CaseList(SQLModel):

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from annotations import Feature, measure
-from annotations.geojson import SERVER_KEY, as_geojson
+from annotations.geojson import SERVER_KEY, as_geojson, in_report
 from annotations.history import Change, Revision, next_version, restore_target
 from app.core import audit
 from app.core.db import Database, EncodedJSON, encode_json
@@ -154,6 +154,7 @@ def _classify_and_measure(row: Annotation, geometry: Any) -> None:
     classification = row.properties.get("classification")
     name = classification.get("name") if isinstance(classification, dict) else None
     row.class_name = name[:100] if isinstance(name, str) else None
+    row.in_report = in_report(row.properties)
     sizes = measure(geometry, None, None)
     row.area_px, row.length_px = sizes.area_px, sizes.length_px
 

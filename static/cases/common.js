@@ -95,6 +95,9 @@ export class CaseStream {
     this.versions.set(caseData.id, caseData.version);
     this.onCase(caseData);
   }
+  // Stop for good (the page is about to change its credential and reload).
+  close() { clearInterval(this.timer); this.source.close(); }
+  resume() { this.open(); this.timer = setInterval(() => this.watch(), 1000); }
   heard(connected) { this.connected = connected; this.lastHeard = new Date(); this.report(); }
   report() { this.onStatus({ connected: this.connected, lastHeard: this.lastHeard }); }
   watch() {

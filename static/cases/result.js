@@ -8,12 +8,25 @@
 import { api, datum, el, formatDate, formatTime, startPage, t, tNodes } from "/static/shell/shell.js";
 import { CaseStream, categoryWord, choiceWord, showLink, STATUS_WORDS } from "./common.js";
 
+// Every word this screen shows that is not data: one place, for the translation catalog.
+const WORDS = {
+  print: (version) => t("Print report (PDF, version {version})", { version }),
+  printTitle: t("Opens the signed report; print it from the browser's PDF viewer"),
+  transferHead: t("⇄ TRANSFER TO THE HUB RECOMMENDED"),
+  transferBody: (r) => (r.transfer_note
+    ? tNodes("The pathologist recommends transferring this patient to the hub: {note}", { note: datum(r.transfer_note) })
+    : [t("The pathologist recommends transferring this patient to the hub.")]),
+  transferAck: t("+ TRANSFER TO THE HUB"),
+  transferReadBack: t("Transfer to the hub recommended"),
+};
+
 const parts = location.pathname.split("/").filter(Boolean);
 const siteMode = parts[0] === "or";
 const key = decodeURIComponent(parts[1]);
 const cases = new Map();
 const state = (window.slidebridgeResult = { cases, received: 0 });
 let me = null;
+let stream = null;
 
 function waitingText(c) {
   if (c.status === "cancelled") return c.cancel_reason ? tNodes("Cancelled: {reason}", { reason: datum(c.cancel_reason) }) : [t("Cancelled")];
@@ -28,12 +41,22 @@ async function acknowledge(c, button) {
   const r = c.report;
   try {
     // What the surgeon read back, in the words the screen showed them.
-    const readBack = `${categoryWord(r)}: ${r.diagnosis}`.slice(0, 500);
+    const transfer = r.transfer ? ` · ${WORDS.transferReadBack}` : "";
+    const readBack = `${categoryWord(r)}: ${r.diagnosis}${transfer}`.slice(0, 500);
     show(await api(`/api/cases/${c.id}/acknowledge`, { json: { report_version: r.version, read_back: readBack } }));
   } catch (error) {
     document.getElementById("message").textContent = t("Not acknowledged: {reason}", { reason: error.message });
     button.disabled = false;
   }
+}
+
+// The signed version on screen, as the PDF that goes into the chart: the browser's PDF
+// viewer prints it. The version is in the link, so an amendment never prints unseen.
+function printLink(c, r) {
+  return el("a", {
+    class: "button print", href: `/api/cases/${c.id}/report.pdf?version=${r.version}`,
+    target: "_blank", rel: "noopener", "data-print": c.id, title: WORDS.printTitle,
+  }, WORDS.print(r.version));
 }
 
 function card(c) {
@@ -59,15 +82,20 @@ function card(c) {
     body.push(
       el("div", { class: `category ${r.category}`, "data-category": r.category }, categoryWord(r).toUpperCase()),
       el("div", { class: "diagnosis", "data-diagnosis": "", translate: "no" }, r.diagnosis),
+      // Words in a box of its own, not a colour: the room must not miss it.
+      r.transfer ? el("div", { class: "transfer", role: "alert", "data-transfer": "" },
+        el("div", { class: "transfer-head" }, WORDS.transferHead), el("div", {}, ...WORDS.transferBody(r))) : null,
       r.margins ? el("div", { class: "margins" }, ...tNodes("Margins: {text}", { text: datum(r.margins) })) : null,
       r.comment ? el("div", { class: "comment" }, ...tNodes("Comment: {text}", { text: datum(r.comment) })) : null,
       el("div", { class: "muted" }, ...tNodes("Signed by {name} at {time}", {
         name: datum(r.signed_by_name || r.signed_by), time: formatTime(r.signed_at, { zone: true }),
-      })));
+      })),
+      printLink(c, r));
     if (needsAck && me.role === "surgeon") {
+      const category = categoryWord(r).toUpperCase() + (r.transfer ? ` ${WORDS.transferAck}` : "");
       const button = el("button", { class: "ack", type: "button", "data-ack": c.id },
-        amended ? t("Read back & acknowledge: {category} (amended)", { category: categoryWord(r).toUpperCase() })
-          : t("Read back & acknowledge: {category}", { category: categoryWord(r).toUpperCase() }));
+        amended ? t("Read back & acknowledge: {category} (amended)", { category })
+          : t("Read back & acknowledge: {category}", { category }));
       button.addEventListener("click", () => acknowledge(c, button));
       body.push(button);
     } else if (needsAck) {
@@ -127,11 +155,15 @@ function kioskControl() {
   button.addEventListener("click", async () => {
     const question = t("Keep this screen signed in as {username}, for the operating room of {site} only?", { username: me.username, site: key });
     if (!confirm(question)) return;
+    // The hub revokes this session for the kiosk's: the stream on it would end with a
+    // "signed out" and send the screen to the login form before the reload. Close it first.
+    stream.close();
     try {
       await api("/api/auth/kiosk", { method: "POST" });
       location.reload();
     } catch (error) {
       document.getElementById("message").textContent = t("Not a kiosk: {reason}", { reason: error.message });
+      stream.resume();
     }
   });
   link.before(button);
@@ -144,7 +176,7 @@ async function boot() {
   const link = document.getElementById("link");
   const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;
   let loaded = false;
-  new CaseStream(url, {
+  stream = new CaseStream(url, {
     onCase: show,
     onStatus: (s) => showLink(link, s),
     onReady: async () => {

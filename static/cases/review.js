@@ -9,6 +9,25 @@ import {
 } from "./common.js";
 
 const CATEGORIES = ["benign", "malignant", "atypical", "deferred", "non_diagnostic"];
+// Every word of the second-opinion part that is not data: one place.
+const WORDS = {
+  group: (g) => t("group {name} ({members})", { name: g.name, members: g.members.join(", ") }),
+  askedOfMe: (o) => t("{name} asks your opinion: “{note}”", { name: o.asked_by, note: o.note }),
+  answerLabel: t("Your opinion (goes into the case's thread; it is not a signed report)"),
+  send: t("Send opinion"),
+  opinionLine: (o) => (o.status === "open"
+    ? t("Asked of {name} at {time}: waiting", { name: o.asked_of, time: formatTime(o.asked_at) })
+    : t("Asked of {name}: answered by {answerer} at {time}", {
+      name: o.asked_of, answerer: o.answered_by, time: formatTime(o.answered_at),
+    })),
+  kinds: { question: t("asks for an opinion"), opinion: t("opinion"), note: t("note") },
+  nobody: t("No other pathologist covers this case's site: there is nobody to ask here."),
+  cosign: (v) => t("Agree with version {version}? Co-sign it beside the reporting pathologist.", { version: v }),
+  transfer: (r) => (r.transfer_note
+    ? t("⇄ Transfer of the patient to the hub recommended: {note}", { note: r.transfer_note })
+    : t("⇄ Transfer of the patient to the hub recommended")),
+  cosigned: (c) => t("Co-signed by {name} at {time}", { name: c.full_name || c.username, time: formatTime(c.at, { zone: true }) }),
+};
 const caseId = decodeURIComponent(location.pathname.split("/")[2]);
 const state = (window.slidebridgeReview = { case: null, viewed: false });
 let me = null;
@@ -77,10 +96,14 @@ function versions(c) {
     el("strong", { "data-category": r.category }, categoryWord(r).toUpperCase()), " — ", datum(r.diagnosis),
     r.margins ? el("div", {}, ...tNodes("Margins: {text}", { text: datum(r.margins) })) : null,
     r.comment ? el("div", {}, ...tNodes("Comment: {text}", { text: datum(r.comment) })) : null,
+    r.transfer ? el("div", { class: "transfer-note", "data-transfer": "" }, WORDS.transfer(r)) : null,
     r.reason ? el("div", { class: "error" }, ...tNodes("Amended: {text}", { text: datum(r.reason) })) : null,
     el("div", { class: "muted" }, ...tNodes("v{version} signed by {name} at {time}", {
       version: r.version, name: datum(r.signed_by_name || r.signed_by), time: formatTime(r.signed_at, { zone: true }),
-    }))));
+    })),
+    el("div", {}, el("a", { href: `/api/cases/${caseId}/report.pdf?version=${r.version}`, target: "_blank", "data-pdf": r.version },
+      t("PDF (version {version})", { version: r.version })),
+    " · ", el("a", { href: `/api/cases/${caseId}/report.fhir.json?version=${r.version}`, target: "_blank" }, "FHIR"))));
 }
 
 function show(c) {
@@ -128,7 +151,97 @@ function show(c) {
     }
   }
   if (c.status === "in_review" && c.claimed_by === me.username && c.slides.length) markViewed();
+  showDiscussion(c);
   tick();
+}
+
+// --- second opinions, the thread, co-signing ----------------------------------------
+
+const DISCUSSED = ["in_review", "reported", "acknowledged", "amended"];
+
+function showDiscussion(c) {
+  const pathologist = me.role === "pathologist";
+  const open = DISCUSSED.includes(c.status);
+  document.getElementById("thread").replaceChildren(...(c.thread || []).map((m) => el("li", { "data-kind": m.kind, "data-message": m.id },
+    el("div", { class: "who" }, `${m.author_name || m.author} · ${WORDS.kinds[m.kind]} · ${formatTime(m.at, { zone: true })}`),
+    el("div", {}, m.body))));
+  document.getElementById("note-form").hidden = !(pathologist && open);
+  document.getElementById("opinion-box").hidden = !(pathologist && open);
+  if (!pathologist || !open) return;
+  const mine = c.claimed_by === me.username;
+  document.getElementById("ask-form").hidden = !mine;
+  if (mine) loadColleagues();
+  document.getElementById("opinions").replaceChildren(...(c.opinions || []).map((o) => el("li", { "data-opinion": o.status }, WORDS.opinionLine(o))));
+  const forMe = (c.opinions || []).filter((o) => o.status === "open" && o.recipients.includes(me.username));
+  const box = document.getElementById("asked-me");
+  const key = forMe.map((o) => o.id).join();
+  if (box.dataset.key !== key) {  // rebuilt only when the requests change: typing survives live updates
+    box.dataset.key = key;
+    box.replaceChildren(...forMe.map(answerForm));
+  }
+  const signed = c.report && c.report.signed_by !== me.username;
+  const cosigned = (c.cosigns || []).filter((x) => x.report_version === c.report_version);
+  const done = cosigned.some((x) => x.username === me.username);
+  document.getElementById("cosign-form").hidden = !(signed && !done);
+  document.getElementById("cosign-text").textContent = c.report ? WORDS.cosign(c.report_version) : "";
+  document.getElementById("opinions").append(...cosigned.map((x) => el("li", { "data-cosigned": x.username }, WORDS.cosigned(x))));
+}
+
+function answerForm(o) {
+  const text = el("textarea", { name: "body", maxlength: "4000", rows: "3", required: true });
+  const form = el("form", { class: "panel opinion-for-me stack", id: `opinion-${o.id}`, "data-answer": o.id },
+    el("p", {}, el("strong", {}, WORDS.askedOfMe(o))), el("label", {}, WORDS.answerLabel, text),
+    el("button", { type: "submit", class: "primary" }, WORDS.send));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await post(`/api/cases/${caseId}/messages`, { body: text.value, opinion: o.id });
+  });
+  return form;
+}
+
+let colleaguesLoaded = false;
+async function loadColleagues() {
+  if (colleaguesLoaded) return;
+  colleaguesLoaded = true;
+  const found = await api(`/api/cases/${caseId}/colleagues`);
+  const select = document.querySelector("#ask-form [name=to]");
+  select.replaceChildren(
+    ...found.users.map((u) => el("option", { value: `user:${u.username}` }, u.full_name ? `${u.full_name} (${u.username})` : u.username)),
+    ...found.groups.map((g) => el("option", { value: `group:${g.name}` }, WORDS.group(g))));
+  if (!select.options.length) document.getElementById("ask-form").replaceChildren(el("p", { class: "muted" }, WORDS.nobody));
+}
+
+async function post(url, body) {
+  const error = document.getElementById("opinion-error");
+  error.textContent = "";
+  try {
+    show(await api(url, { json: body }));
+    return true;
+  } catch (e) {
+    error.textContent = e.message;
+    return false;
+  }
+}
+
+function buildDiscussion() {
+  const ask = document.getElementById("ask-form");
+  ask.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [kind, name] = ask.elements.to.value.split(/:(.*)/s);
+    const body = { note: ask.elements.note.value, [kind === "group" ? "to_group" : "to_user"]: name };
+    if (await post(`/api/cases/${caseId}/opinions`, body)) ask.reset();
+  });
+  const note = document.getElementById("note-form");
+  note.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (await post(`/api/cases/${caseId}/messages`, { body: note.elements.body.value })) note.reset();
+  });
+  const cosign = document.getElementById("cosign-form");
+  cosign.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await post(`/api/cases/${caseId}/cosign`, { report_version: state.case.report_version, password: cosign.elements.password.value });
+    cosign.reset();
+  });
 }
 
 function tick() {
@@ -149,7 +262,9 @@ function buildForm() {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form).entries());
     if (!amending) delete data.reason;
-    for (const key of ["margins", "comment"]) if (!data[key]) delete data[key];
+    data.transfer = data.transfer === "true";
+    if (!data.transfer) delete data.transfer_note;
+    for (const key of ["margins", "comment", "transfer_note"]) if (!data[key]) delete data[key];
     document.getElementById("sign").disabled = true;
     document.getElementById("form-error").textContent = "";
     try {
@@ -184,6 +299,7 @@ function buildForm() {
 async function boot() {
   me = await startPage();
   buildForm();
+  buildDiscussion();
   try {
     show(await api(`/api/cases/${encodeURIComponent(caseId)}`));
   } catch (error) {

@@ -6,6 +6,14 @@
 import { api, datum, el, formatElapsed, formatTime, startPage, t, tNodes } from "/static/shell/shell.js";
 import { choiceWord, Clock, clockClass, CaseStream, showLink, STATUS_WORDS, slideStateText } from "./common.js";
 
+// Every word this page adds that is not data: one place, for the translation catalog.
+const WORDS = {
+  askedOfYou: (o) => `${o.asked_by} asks ${o.asked_of === me.username ? "you" : `${o.asked_of} (you among them)`}: “${o.note}”`,
+  asked: (o) => `opinion asked of ${o.asked_of}`,
+  answered: (o) => `opinion given by ${o.answered_by}`,
+  answer: "Open and answer",
+};
+
 const cases = new Map();   // id -> case snapshot
 const clocks = new Map();  // id -> Clock
 const state = (window.slidebridgeCases = { loaded: false, alerts: 0, cases });
@@ -66,6 +74,31 @@ async function claim(caseData, button) {
   }
 }
 
+// Second opinions in the pathologist's column: asked, and by whom answered.
+function opinionNotes(c) {
+  return (c.opinions || []).map((o) => el("div", { class: o.status === "open" ? "opinion-open" : "muted", "data-opinion": o.status },
+    o.status === "open" ? WORDS.asked(o) : WORDS.answered(o)));
+}
+
+function askedOfMe() {
+  const items = [];
+  for (const c of cases.values()) {
+    for (const o of c.opinions || []) {
+      if (o.status === "open" && me && o.recipients.includes(me.username)) items.push([c, o]);
+    }
+  }
+  return items.sort(([, a], [, b]) => a.asked_at.localeCompare(b.asked_at));
+}
+
+function renderAsked() {
+  const items = askedOfMe();
+  document.getElementById("asked").hidden = items.length === 0;
+  document.getElementById("asked-list").replaceChildren(...items.map(([c, o]) => el("li", { "data-asked": c.id },
+    el("strong", {}, `${c.patient_name} · ${c.site} · ${c.specimen_site}`), " — ", WORDS.askedOfYou(o),
+    el("span", { class: "muted" }, ` (${formatTime(o.asked_at)}) `),
+    el("a", { class: "button primary", href: `/cases/${c.id}#opinion-${o.id}` }, WORDS.answer))));
+}
+
 function pathologistCell(c) {
   if (c.acknowledged_by && (c.status === "acknowledged")) {
     return el("td", {}, datum(c.claimed_by || "–"), el("div", { class: "ok", "data-ack": "" },
@@ -102,6 +135,7 @@ function row(c, fresh) {
     el("td", {}, slideStateText(c.slide_state)),
     pathologistCell(c),
     actionCell(c));
+  tr.children[8].append(...opinionNotes(c));
   return tr;
 }
 
@@ -110,6 +144,7 @@ function render(freshId = null) {
   const shown = [...cases.values()].filter(visible).sort(order);
   body.replaceChildren(...shown.map((c) => row(c, c.id === freshId)));
   document.getElementById("empty").hidden = shown.length > 0;
+  renderAsked();
   tick();
 }
 

@@ -274,6 +274,12 @@ function start(slide, me) {
     showSelection(item?.feature, slide, {
       editable: !readOnly,
       remove: async () => { await store.remove(id).catch((e) => { errorBox.textContent = e.message; }); select(null); },
+      includeInReport: async (included) => {
+        const feature = structuredClone(store.items.get(id).feature);
+        feature.properties.metadata = { ...(feature.properties.metadata || {}), includeInReport: included ? "true" : "false" };
+        await store.update(feature).catch((e) => { errorBox.textContent = e.message; });
+        select(id);
+      },
       reclassify: async () => {
         const feature = structuredClone(store.items.get(id).feature);
         feature.properties.classification = classes.classification();

@@ -134,6 +134,15 @@ export function showSelection(feature, slide, actions) {
     ? tNodes("by {author}, changed by {editor}", { author: datum(meta.createdBy ?? "?"), editor: datum(meta.updatedBy) })
     : tNodes("by {author}", { author: datum(meta.createdBy ?? "?") });
   parts.push(el("div", {}, ...author, ` · ${when} · v${meta.version ?? "?"}`));
+  const inReport = p.metadata?.includeInReport === "true";
+  if (actions.editable) {
+    const box = el("input", { type: "checkbox", id: "in-report" });
+    box.checked = inReport;
+    box.addEventListener("change", () => actions.includeInReport(box.checked));
+    parts.push(el("label", { class: "in-report" }, box, t("Include in report (pictured in the signed PDF)")));
+  } else if (inReport) {
+    parts.push(el("div", { id: "in-report-note" }, t("Pictured in the report")));
+  }
   if (actions.editable) {
     parts.push(el("div", { class: "row" },
       el("button", { type: "button", id: "reclassify", onclick: actions.reclassify }, t("Set to current class")),

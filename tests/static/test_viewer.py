@@ -175,6 +175,16 @@ def test_draw_each_annotation_type_and_find_them_after_reload(
     size = page.locator("#selection-size").inner_text()
     assert "µm²" in size and "perimeter" in size, size
     page.screenshot(path=str(SHOTS / "slidebridge-viewer-selected.png"))
+    # Marked "include in report": pictured in the signed report's PDF.
+    page.check("#in-report")
+    page.wait_for_function(
+        f"() => window.slidebridge.store.items.get('{rectangle['id']}')"
+        ".feature.properties.metadata.includeInReport === 'true'"
+    )
+    marked = next(f for f in site.annotations("cmu") if f["id"] == rectangle["id"])
+    assert marked["properties"]["metadata"]["includeInReport"] == "true"
+    assert page.is_checked("#in-report")
+    page.screenshot(path=str(SHOTS / "slidebridge-viewer-in-report.png"))
 
 
 def test_ruler_measures_a_known_distance(site: ViewerSite, context: BrowserContext) -> None:

@@ -17,7 +17,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import ContextDep, request_context
+from app.api.deps import CameraDep, ContextDep, request_context
 from app.api.paging import Offset
 from app.api.stream_access import open_stream
 from app.core.db import Database
@@ -34,7 +34,8 @@ from app.models.cases import (
     CaseUpdate,
     ReportCreate,
 )
-from app.services.cases import service, stream, views
+from app.models.opinions import ColleaguesPublic, CosignRequest, MessageCreate, OpinionRequest
+from app.services.cases import opinions, service, stream, views
 from app.services.context import Context
 from app.services.streams import StreamLeases
 
@@ -112,15 +113,44 @@ def viewed_case(case_id: str, ctx: ContextDep) -> CasePublic:
 
 
 @router.post("/cases/{case_id}/report")
-def report_case(case_id: str, data: ReportCreate, ctx: ContextDep) -> CasePublic:
-    """Sign the report: the claiming pathologist re-enters the password (403 if wrong)."""
-    return _public(ctx.db, service.sign_report(ctx, case_id, data).id)
+def report_case(case_id: str, data: ReportCreate, ctx: ContextDep, camera: CameraDep) -> CasePublic:
+    """Sign the report: the claiming pathologist re-enters the password (403 if wrong).
+    Regions marked "include in report" are pictured now, with this version."""
+    return _public(ctx.db, service.sign_report(ctx, case_id, data, camera).id)
 
 
 @router.post("/cases/{case_id}/amend")
-def amend_case(case_id: str, data: AmendCreate, ctx: ContextDep) -> CasePublic:
+def amend_case(case_id: str, data: AmendCreate, ctx: ContextDep, camera: CameraDep) -> CasePublic:
     """A new signed version with a reason; the surgeon must acknowledge it again."""
-    return _public(ctx.db, service.amend(ctx, case_id, data).id)
+    return _public(ctx.db, service.amend(ctx, case_id, data, camera).id)
+
+
+# --- second opinions and the case's thread ------------------------------------------
+
+
+@router.get("/cases/{case_id}/colleagues")
+def case_colleagues(case_id: str, ctx: ContextDep) -> ColleaguesPublic:
+    """Whom a second opinion can be asked of: pathologists (and groups of them) covering
+    the case's site."""
+    return opinions.colleagues(ctx, case_id)
+
+
+@router.post("/cases/{case_id}/opinions")
+def ask_opinion(case_id: str, data: OpinionRequest, ctx: ContextDep) -> CasePublic:
+    """The reporting pathologist asks a colleague (`to_user`) or a group (`to_group`)."""
+    return _public(ctx.db, opinions.ask(ctx, case_id, data).id)
+
+
+@router.post("/cases/{case_id}/messages")
+def post_message(case_id: str, data: MessageCreate, ctx: ContextDep) -> CasePublic:
+    """A message in the case's thread; with `opinion`, a colleague's answer to it."""
+    return _public(ctx.db, opinions.post_message(ctx, case_id, data).id)
+
+
+@router.post("/cases/{case_id}/cosign")
+def cosign_report(case_id: str, data: CosignRequest, ctx: ContextDep) -> CasePublic:
+    """A colleague co-signs the current version (password re-entered; not their own)."""
+    return _public(ctx.db, opinions.cosign(ctx, case_id, data).id)
 
 
 # --- the operating room --------------------------------------------------------------

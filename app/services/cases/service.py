@@ -53,6 +53,7 @@ from app.services.audited import visible_case_audited
 from app.services.cases.states import RULES, Action, refusal
 from app.services.context import Context
 from app.services.live import LiveHub
+from app.services.reports.regions import Camera, Picture, capture
 from tiler import NotFoundError, SlideBridgeError
 
 from . import views
@@ -67,6 +68,9 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.report: frozenset({Role.pathologist}),
     Action.amend: frozenset({Role.pathologist}),
     Action.acknowledge: frozenset({Role.surgeon}),
+    Action.ask_opinion: frozenset({Role.pathologist}),
+    Action.message: frozenset({Role.pathologist}),
+    Action.cosign: frozenset({Role.pathologist}),
 }
 _ROLE_WORDS: dict[Action, str] = {
     Action.update: "the requesting site corrects a request",
@@ -76,6 +80,9 @@ _ROLE_WORDS: dict[Action, str] = {
     Action.report: "pathologists sign reports",
     Action.amend: "pathologists amend reports",
     Action.acknowledge: "the site's surgeon acknowledges a result",
+    Action.ask_opinion: "pathologists ask colleagues for an opinion",
+    Action.message: "pathologists discuss a case in its thread",
+    Action.cosign: "pathologists co-sign reports",
 }
 
 
@@ -314,14 +321,19 @@ def mark_viewed(ctx: Context, case_id: str) -> Case:
     return act(ctx, case_id, Action.view, change)
 
 
-def _check_password(ctx: Context, password: str) -> None:
+def check_password(ctx: Context, password: str) -> None:
     # argon2 is slow on purpose: verified before, not inside, the write transaction.
     if not verify_password(password, ctx.user.password_hash):
         raise PermissionDeniedError(N_("the password is not right: nothing was signed"))
 
 
 def _add_report(
-    session: Session, ctx: Context, case: Case, data: ReportCreate, reason: str | None
+    session: Session,
+    ctx: Context,
+    case: Case,
+    data: ReportCreate,
+    reason: str | None,
+    pictures: list[Picture],
 ) -> Report:
     version = session.exec(select(Case.report_version).where(Case.id == case.id)).one()
     report = Report(
@@ -331,17 +343,48 @@ def _add_report(
         diagnosis=data.diagnosis,
         margins=data.margins or None,
         comment=data.comment or None,
+        transfer=data.transfer,
+        transfer_note=(data.transfer_note or None) if data.transfer else None,
         reason=reason,
         signed_by_id=ctx.user.id,
         signed_by=ctx.user.username,
         signed_by_name=ctx.user.full_name,
     )
     session.add(report)
+    session.add_all(
+        [picture.row(case.id, version, index + 1) for index, picture in enumerate(pictures)]
+    )
     session.flush()
     return report
 
 
-def sign_report(ctx: Context, case_id: str, data: ReportCreate) -> Case:
+class _Signing:
+    """Before a version is signed (outside the write transaction: both are slow): the
+    password, then the pictures of the regions marked "include in report"."""
+
+    def __init__(self, ctx: Context, camera: Camera, password: str) -> None:
+        self.ctx, self.camera, self.password = ctx, camera, password
+        self.pictures: list[Picture] = []
+        self.left_out = 0
+
+    def __call__(self, case: Case) -> None:
+        check_password(self.ctx, self.password)
+        self.pictures, self.left_out = capture(self.ctx.db, self.camera, case.id)
+
+    def detail(self, head: str) -> str:
+        if not self.pictures and not self.left_out:
+            return head
+        more = f", {self.left_out} not pictured" if self.left_out else ""
+        return f"{head} ({len(self.pictures)} region(s) pictured{more})"
+
+
+def _summary(data: ReportCreate) -> str:
+    return data.category.value + (", transfer to the hub recommended" if data.transfer else "")
+
+
+def sign_report(ctx: Context, case_id: str, data: ReportCreate, camera: Camera) -> Case:
+    signing = _Signing(ctx, camera, data.password)
+
     def change(session: Session, case: Case) -> CaseEvent:
         now = utcnow()
         event = transition(
@@ -351,20 +394,19 @@ def sign_report(ctx: Context, case_id: str, data: ReportCreate) -> Case:
             username=ctx.user.username,
             where=_claimed_by_me(ctx.user),
             values={"reported_at": now, "report_version": 1},
-            detail=data.category.value,
+            detail=signing.detail(_summary(data)),
             conflict=_claimed_by_other,
         )
-        _add_report(session, ctx, case, data, None)
+        _add_report(session, ctx, case, data, None, signing.pictures)
         return event
 
-    return act(
-        ctx, case_id, Action.report, change, before=lambda _: _check_password(ctx, data.password)
-    )
+    return act(ctx, case_id, Action.report, change, before=signing)
 
 
-def amend(ctx: Context, case_id: str, data: AmendCreate) -> Case:
+def amend(ctx: Context, case_id: str, data: AmendCreate, camera: Camera) -> Case:
     """A new signed version with its reason; the old ones stay, and the surgeon must
     acknowledge again."""
+    signing = _Signing(ctx, camera, data.password)
 
     def change(session: Session, case: Case) -> CaseEvent:
         event = transition(
@@ -373,14 +415,12 @@ def amend(ctx: Context, case_id: str, data: AmendCreate) -> Case:
             Action.amend,
             username=ctx.user.username,
             values={"amended_at": utcnow(), "report_version": col(Case.report_version) + 1},
-            detail=f"{data.category.value}: {data.reason}",
+            detail=signing.detail(f"{_summary(data)}: {data.reason}"),
         )
-        _add_report(session, ctx, case, data, data.reason)
+        _add_report(session, ctx, case, data, data.reason, signing.pictures)
         return event
 
-    return act(
-        ctx, case_id, Action.amend, change, before=lambda _: _check_password(ctx, data.password)
-    )
+    return act(ctx, case_id, Action.amend, change, before=signing)
 
 
 # --- the operating room ------------------------------------------------------------------

@@ -25,6 +25,9 @@ class Action(StrEnum):
     cancel = "cancel"
     update = "update"
     attach = "attach"
+    ask_opinion = "ask_opinion"
+    message = "message"
+    cosign = "cosign"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ RULES: dict[Action, Rule] = {
     Action.update: Rule(_BEFORE_CLAIM, None),
     # More slides may arrive while the pathologist reads (a deeper level, another block).
     Action.attach: Rule(_BEFORE_CLAIM | {S.in_review}, None),
+    # A second opinion, and the case's thread, while the case is read and after it is
+    # signed (a colleague may be asked to look at a signed case); not before a claim.
+    Action.ask_opinion: Rule(_SIGNED | {S.in_review}, None),
+    Action.message: Rule(_SIGNED | {S.in_review}, None),
+    Action.cosign: Rule(_SIGNED, None),
 }
 
 
@@ -76,6 +84,10 @@ def refusal(action: Action, status: S | str) -> Message:
         return N_("the case has no signed report yet")
     if action == Action.cancel:
         return N_("a reported case cannot be cancelled; amend the report instead")
+    if action in (Action.ask_opinion, Action.message):
+        return N_("claim the case before discussing it")
+    if action == Action.cosign:
+        return N_("the case has no signed report to co-sign")
     if action in (Action.update, Action.attach):
         return N_("the case can no longer be changed (it is {status})", status=status.value)
     return N_("not possible while the case is {status}", status=status.value)

@@ -30,6 +30,14 @@ from app.models.cases import (
     ReportPublic,
     SlideState,
 )
+from app.models.opinions import (
+    CaseMessage,
+    CaseMessagePublic,
+    CosignPublic,
+    Opinion,
+    OpinionPublic,
+    ReportCosign,
+)
 from app.models.slides import SlideRecord, SlideStatus
 from app.models.transfers import Transfer, TransferStatus
 from app.models.types import utcnow
@@ -62,6 +70,8 @@ def report_public(report: Report) -> ReportPublic:
         diagnosis=report.diagnosis,
         margins=report.margins,
         comment=report.comment,
+        transfer=report.transfer,
+        transfer_note=report.transfer_note,
         reason=report.reason,
         signed_by=report.signed_by,
         signed_by_name=report.signed_by_name,
@@ -152,6 +162,7 @@ def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
     )
     uploading = _uploading(session, cases)
     arriving = _arriving(session, [slide_id for case_id, slide_id, _ in slide_rows])
+    talk = _discussion(session, ids)
     return [
         _public(
             case,
@@ -163,9 +174,50 @@ def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
             uploading[case.id],
             arriving,
             now,
-        )
+        ).model_copy(update=talk.of(case.id))
         for case in cases
     ]
+
+
+class _Discussion(NamedTuple):
+    opinions: dict[uuid.UUID, list[Opinion]]
+    messages: dict[uuid.UUID, list[CaseMessage]]
+    cosigns: dict[uuid.UUID, list[ReportCosign]]
+
+    def of(self, case_id: uuid.UUID) -> dict[str, object]:
+        return {
+            "opinions": [OpinionPublic.model_validate(o) for o in self.opinions[case_id]],
+            "thread": [CaseMessagePublic.model_validate(m) for m in self.messages[case_id]],
+            "cosigns": [CosignPublic.model_validate(c) for c in self.cosigns[case_id]],
+        }
+
+
+def _discussion(session: Session, ids: list[uuid.UUID]) -> _Discussion:
+    """Second opinions, the thread and co-signatures of a page of cases: three queries."""
+    return _Discussion(
+        _grouped(
+            session.exec(
+                select(Opinion).where(col(Opinion.case_id).in_(ids)).order_by(col(Opinion.asked_at))
+            ).all(),
+            "case_id",
+        ),
+        _grouped(
+            session.exec(
+                select(CaseMessage)
+                .where(col(CaseMessage.case_id).in_(ids))
+                .order_by(col(CaseMessage.at), col(CaseMessage.id))
+            ).all(),
+            "case_id",
+        ),
+        _grouped(
+            session.exec(
+                select(ReportCosign)
+                .where(col(ReportCosign.case_id).in_(ids))
+                .order_by(col(ReportCosign.at))
+            ).all(),
+            "case_id",
+        ),
+    )
 
 
 def _public(
