@@ -1,7 +1,7 @@
 // A teaching case: the de-identified slide, the trainee's answer, then the expert's report
 // and annotations beside it (drawn by the viewer's own annotation layer, read-only).
 
-import { api, el, formatTime, startPage } from "/static/shell/shell.js";
+import { api, el, formatTime, startPage, t, tn } from "/static/shell/shell.js";
 import { SlideView } from "/static/teaching/slide-view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,17 +25,17 @@ function showAnnotations() {
   const features = expert?.slides[shown]?.features || [];
   view.show({ type: "FeatureCollection", features });
   $("annotation-note").textContent = expert
-    ? `${features.length} expert annotation${features.length === 1 ? "" : "s"} drawn on this slide.` : "";
+    ? tn("{count} expert annotation drawn on this slide.", "{count} expert annotations drawn on this slide.", features.length) : "";
 }
 
 async function reveal(item) {
   $("answer-form").hidden = true;
   $("compare").hidden = false;
   const a = item.answer;
-  $("mine").replaceChildren(...(a ? box(a.category_label, a.text, `${formatTime(a.answered_at, { zone: true })} · ${a.agrees ? "same category as the expert" : "another category than the expert"}`)
-    : box(null, "(teachers do not answer)")));
-  $("expert").replaceChildren(...box(item.category_label || "no report (a single slide)", item.diagnosis,
-    item.reported_by ? `reported by ${item.reported_by}` : null));
+  $("mine").replaceChildren(...(a ? box(a.category_label, a.text, `${formatTime(a.answered_at, { zone: true })} · ${a.agrees ? t("same category as the expert") : t("another category than the expert")}`)
+    : box(null, t("(teachers do not answer)"))));
+  $("expert").replaceChildren(...box(item.category_label || t("no report (a single slide)"), item.diagnosis,
+    item.reported_by ? t("reported by {name}", { name: item.reported_by }) : null));
   expert = await api(`/api/teaching/items/${itemId}/annotations`);
   showAnnotations();
 }
@@ -43,11 +43,11 @@ async function reveal(item) {
 const me = await startPage();
 try {
   const item = await api(`/api/teaching/items/${itemId}`);
-  document.title = `${item.title} · Teaching · SlideBridge`;
+  document.title = `${item.title} · ${t("Teaching")} · SlideBridge`;
   $("title").textContent = item.title;
-  $("facts").textContent = [item.specimen_site, item.kind === "case" ? "reported case" : "single slide"].filter(Boolean).join(" · ");
+  $("facts").textContent = [item.specimen_site, item.kind === "case" ? t("reported case") : t("single slide")].filter(Boolean).join(" · ");
   $("slides-nav").replaceChildren(...item.slides.map((id, n) =>
-    el("button", { type: "button", "data-slide": id, onclick: () => openSlide(id) }, `Slide ${n + 1}`)));
+    el("button", { type: "button", "data-slide": id, onclick: () => openSlide(id) }, t("Slide {number}", { number: n + 1 }))));
   openSlide(item.slides[0]);
   if (item.answer || me.role !== "trainee") {
     await reveal(item);

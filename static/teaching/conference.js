@@ -3,7 +3,7 @@
 // who raised a hand, takes it back, ends the conference. The walkthrough replays the path.
 // Built on the viewer's follow-me (viewer/live.js: the same view shape, sent every 100 ms).
 
-import { api, el, formatCount, liveEvents, startPage } from "/static/shell/shell.js";
+import { api, el, formatCount, liveEvents, startPage, t } from "/static/shell/shell.js";
 import { SlideView } from "/static/teaching/slide-view.js";
 import { SEND_INTERVAL_MS, applyView, viewOf } from "/static/viewer/live.js";
 
@@ -44,20 +44,20 @@ function send() {
 }
 
 function renderRoom() {
-  $("pointer-holder").textContent = room.presenter === me.username ? `you (${me.username})` : room.presenter;
+  $("pointer-holder").textContent = room.presenter === me.username ? t("you ({name})", { name: me.username }) : room.presenter;
   $("count").textContent = `(${formatCount(room.participants.length)})`;
   const mine = room.participants.find((p) => p.username === me.username);
   $("hand").hidden = teaching() || !mine || !!room.ended_at;
-  $("hand").textContent = mine?.hand_raised ? "Lower hand" : "Raise hand";
+  $("hand").textContent = mine?.hand_raised ? t("Lower hand") : t("Raise hand");
   $("take-back").hidden = !teaching() || room.presenter === me.username || !!room.ended_at;
   $("end").hidden = !teaching() || !!room.ended_at;
   $("presenter-tools").hidden = !presenting();
   $("participants").replaceChildren(...room.participants.map((p) => el("li", { "data-user": p.username },
-    p.username, p.username === room.presenter ? " · presenting" : "",
-    p.hand_raised ? el("span", { class: "hand" }, " · hand raised") : "",
+    p.username, p.username === room.presenter ? " · " + t("presenting") : "",
+    p.hand_raised ? el("span", { class: "hand" }, " · " + t("hand raised")) : "",
     teaching() && !room.ended_at && p.username !== room.presenter
-      ? el("button", { type: "button", class: "give", onclick: () => handOver(p.username) }, "Give the pointer") : "")));
-  $("state").textContent = room.ended_at ? "ended" : presenting() ? "you present: the room follows you" : `following ${room.presenter} (read-only)`;
+      ? el("button", { type: "button", class: "give", onclick: () => handOver(p.username) }, t("Give the pointer")) : "")));
+  $("state").textContent = room.ended_at ? t("ended") : presenting() ? t("you present: the room follows you") : t("following {name} (read-only)", { name: room.presenter });
   document.body.dataset.presenting = String(presenting());
   if (view.viewer) view.readOnly(!presenting() && !replaying);
 }
@@ -68,11 +68,11 @@ async function handOver(username) {
 
 async function replay() {
   const steps = await api(`/api/teaching/conferences/${conferenceId}/walkthrough`);
-  if (!steps.length) return ($("message").textContent = "Nothing to replay yet.");
+  if (!steps.length) return ($("message").textContent = t("Nothing to replay yet."));
   replaying = true;
   renderRoom();
   for (let i = 0; i < steps.length; i++) {
-    $("state").textContent = `replaying step ${i + 1} of ${steps.length}`;
+    $("state").textContent = t("replaying step {step} of {steps}", { step: i + 1, steps: steps.length });
     await view.open(steps[i].slide_id);
     applyView(view.viewer, view.overlay, steps[i].view);
     const next = steps[i + 1];
@@ -94,8 +94,8 @@ async function main() {
     Object.assign($("av-link"), { href: room.av_link, textContent: room.av_link });
   }
   const collection = await api(`/api/teaching/collections/${room.collection_id}`);
-  $("title").textContent = `Conference · ${collection.name}`;
-  copies = collection.items.flatMap((item) => item.slides.map((id, n) => ({ id, label: item.slides.length > 1 ? `${item.title}, slide ${n + 1}` : item.title })));
+  $("title").textContent = `${t("Conference")} · ${collection.name}`;
+  copies = collection.items.flatMap((item) => item.slides.map((id, n) => ({ id, label: item.slides.length > 1 ? t("{title}, slide {number}", { title: item.title, number: n + 1 }) : item.title })));
   $("slide-choice").replaceChildren(...copies.map((c) => el("option", { value: c.id }, c.label)));
   if (room.slide_id || copies.length) await view.open(room.slide_id || copies[0].id);
   view.viewer.addHandler("viewport-change", send);
