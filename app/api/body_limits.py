@@ -48,6 +48,7 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
     file = settings.max_upload_bytes
     streamed = [
         ("a slide file", {"POST"}, r"/api/slides/?", file + _MULTIPART_OVERHEAD),
+        ("a slide of several files", {"POST"}, r"/api/slides/sets/?", file + _MULTIPART_OVERHEAD),
         ("an upload", {"POST", "PATCH"}, r"/api/uploads(/[^/]*)?", file),
         ("a transfer range", {"PUT"}, r"/api/transfers/[^/]+/ranges/[^/]+", MAX_RANGE_BYTES),
     ]

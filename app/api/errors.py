@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DataError
 
 from annotations.errors import InvalidAnnotationError
 from app.api.language import request_language
@@ -183,8 +184,17 @@ async def _handle_validation(request: Request, error: Exception) -> Response:
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+async def _handle_data_error(request: Request, error: Exception) -> Response:
+    """A value the database cannot store (PostgreSQL refuses a NUL character in text,
+    which SQLite takes): the request's fault, and its transaction kept nothing."""
+    return error_response(
+        request, UnprocessableError(N_("a value holds characters that cannot be stored"))
+    )
+
+
 def install_error_handler(app: FastAPI) -> None:
     app.add_exception_handler(SlideBridgeError, _handle)
+    app.add_exception_handler(DataError, _handle_data_error)
     app.add_exception_handler(RequestValidationError, _handle_validation)
 
 

@@ -5,6 +5,7 @@ makes, so an error it shows is said in the language of the page around it."""
 from __future__ import annotations
 
 from fastapi import Request, Response
+from sqlalchemy import inspect as sa_inspect
 
 from app.core.config import Settings
 from app.core.i18n import negotiate, supported
@@ -35,8 +36,11 @@ def request_language(request: Request) -> str:
     """The signed-in user's own choice, else the one made in this browser (the sign-in
     form's language links, or a user's choice before), else Accept-Language."""
     user = getattr(request.state, "user", None)
-    if isinstance(user, User) and user.language:
-        return user.language
+    # Read from the loaded row only: an error answer may come after the request's
+    # session ended (the row detached and expired), and must not need the database.
+    language = sa_inspect(user).dict.get("language") if isinstance(user, User) else None
+    if isinstance(language, str) and language:
+        return language
     return signed_out_language(request)
 
 

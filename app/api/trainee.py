@@ -23,6 +23,8 @@ _SLIDE = rf"/api/slides/{_UUID}"
 #: away, so trainees get them from the teaching routes once they answered.
 _ROUTES: list[tuple[frozenset[str], re.Pattern[str]]] = [
     (frozenset({"GET"}), re.compile(r"/api/users/me")),
+    (frozenset({"PUT"}), re.compile(r"/api/users/me/language")),
+    (frozenset({"GET"}), re.compile(r"/api/i18n")),
     (frozenset({"POST"}), re.compile(r"/api/auth/revoke")),
     (frozenset({"DELETE"}), re.compile(r"/api/auth/token")),
     (frozenset({"GET"}), re.compile(r"/api/slides")),

@@ -45,7 +45,7 @@ def test_a_huge_offset_is_refused_not_a_server_error(
 
 
 def test_validation_errors_do_not_echo_large_input(client: TestClient, world: World) -> None:
-    big = "x" * 5_000_000
+    big = "x" * 200_000  # under the body limit (a larger body is a 413 before validation)
     answer = client.post(
         "/api/cases", json={**REQUEST, "clinical_question": big}, headers=world.auth("tech_north")
     )

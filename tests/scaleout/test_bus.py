@@ -8,6 +8,7 @@ import asyncio
 import queue
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -132,5 +133,8 @@ def test_streams_close_to_catch_up_when_the_bus_lost_its_link(pair: tuple[Bus, B
             await loop.run_in_executor(None, _cut_listener, one)
             return [await asyncio.wait_for(queue.get(), WAIT)]
 
-    assert asyncio.run(stream_until_closed()) == [RESYNC]
+    # On a thread of its own: the browser tests' Playwright may keep an event loop
+    # running on this worker's main thread.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, stream_until_closed()).result(timeout=60) == [RESYNC]
     assert one.listening.wait(WAIT)

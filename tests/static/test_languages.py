@@ -45,7 +45,10 @@ REPORT = {"category": "malignant", "diagnosis": "浸润性导管癌。", "margin
 
 #: Latin words a Chinese page may show that are no English sentence: the product's
 #: name, units (SI and file sizes), the clock's zone, a file format and a keyboard key.
-ALLOWED = {"SlideBridge", "px", "mm", "kB", "MB", "GB", "TB", "UTC", "GeoJSON", "WASD", "Esc"}
+ALLOWED = {
+    "SlideBridge", "px", "mm", "kB", "MB", "GB", "TB", "UTC", "GeoJSON", "WASD", "Esc",
+    "PDF", "FHIR",  # names of formats, the same in Chinese
+}  # fmt: skip
 
 #: Visible text outside elements marked translate="no": text nodes of rendered
 #: elements, the selected option of a select, the placeholder of an empty field.

@@ -219,7 +219,7 @@ def test_qupath_geojson_uploads_and_downloads_unchanged(
     assert json.loads(target.read_text()) == json.loads(QUPATH.read_text())
     site.clear("cmu")
     page.reload()
-    page.wait_for_function("() => window.slidebridge.annotationsLoaded")
+    page.wait_for_function("() => window.slidebridge?.annotationsLoaded")
     page.set_input_files("#import", str(target))
     page.wait_for_function("() => window.slidebridge.store.items.size === 5")
     names = {

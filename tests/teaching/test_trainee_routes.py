@@ -27,6 +27,9 @@ OPEN_TO_TRAINEES = {
     ("DELETE", "/api/auth/token"),
     ("POST", "/api/auth/token"),  # signing in: no credential needed
     ("GET", "/healthz"),
+    ("GET", "/readyz"),  # readiness for a load balancer: no credential, no patient data
+    ("GET", "/api/i18n"),  # the pages' message catalog
+    ("PUT", "/api/users/me/language"),  # the trainee's own language
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
