@@ -94,7 +94,7 @@ def test_the_pdf_holds_the_report_and_a_picture_of_the_marked_region(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["slidebridge-report-version"] == "1"
-    assert response.headers["etag"] == f'"{case["id"]}-v1-pdf"'
+    assert response.headers["etag"] == f'"{case["id"]}-v1-pdf-en"'
     reader = PdfReader(io.BytesIO(response.content))
     width, height = reader.pages[0].mediabox.width, reader.pages[0].mediabox.height
     assert (round(width), round(height)) == (595, 842)  # A4 in points
@@ -195,7 +195,7 @@ def test_an_amendment_is_a_new_version_of_both_documents(client: TestClient, wor
     assert amended["report_version"] == 2
     current = client.get(f"/api/cases/{case['id']}/report.pdf", headers=world.auth("path_north"))
     assert current.headers["slidebridge-report-version"] == "2"
-    assert current.headers["etag"] == f'"{case["id"]}-v2-pdf"'
+    assert current.headers["etag"] == f'"{case["id"]}-v2-pdf-en"'
     text = pdf_text(current.content)
     assert "Report version 2" in text and "AMENDED" in text and "BENIGN" in text
     assert "Fibroadenoma." in text and "Deeper levels show a fibroadenoma." in text, text
@@ -247,6 +247,44 @@ def test_a_chinese_patient_name_is_printed(client: TestClient, world: World) -> 
     assert "李秀英" in pdf_text(response.content)
     fhir = client.get(f"/api/cases/{case['id']}/report.fhir.json", headers=world.auth("path_north"))
     assert json.loads(fhir.content)["contained"][0]["name"][0]["text"] == "李秀英"
+
+
+def test_the_documents_speak_the_readers_language(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    """A Chinese-language surgeon gets the report's words in Chinese (the data as written,
+    dates ISO); `?lang=en` asks for English; each language is its own ETag."""
+    case = ready_case(client, world)
+    post(client, world, "path_north", f"/api/cases/{case['id']}/claim")
+    post(
+        client, world, "path_north", f"/api/cases/{case['id']}/report",
+        **REPORT, transfer=True, password=PASSWORD,
+    )  # fmt: skip
+    surgeon = world.auth("surgeon_north")
+    chosen = client.put("/api/users/me/language", json={"language": "zh-Hans"}, headers=surgeon)
+    assert chosen.status_code == 200, chosen.text
+    path = f"/api/cases/{case['id']}/report.pdf"
+    chinese = client.get(path, headers=surgeon)
+    assert chinese.status_code == 200 and chinese.headers["content-language"] == "zh-Hans"
+    text = pdf_text(chinese.content)
+    for said in ("冰冻切片报告", "诊断", "切缘", "恶性", "建议将患者转诊至中心医院", "签发医师"):
+        assert said in text, said
+    assert REPORT["diagnosis"] in text and "Diagnosis" not in text
+    assert case["requested_at"][:10] in text  # the date ISO, not a local form
+    page_png(chinese.content, 0, tmp_path / "report-zh.png")
+
+    english = client.get(f"{path}?lang=en", headers=surgeon)
+    assert english.headers["content-language"] == "en"
+    assert "Diagnosis" in pdf_text(english.content) and "诊断" not in pdf_text(english.content)
+    assert english.headers["etag"] != chinese.headers["etag"]
+    again = client.get(path, headers={**surgeon, "If-None-Match": chinese.headers["etag"]})
+    assert again.status_code == 304
+
+    body = client.get(f"/api/cases/{case['id']}/report.fhir.json", headers=surgeon).json()
+    report = DiagnosticReport.model_validate(body)
+    assert report.language == "zh-Hans" and report.presentedForm[0].language == "zh-Hans"
+    assert report.conclusion.startswith("恶性: ") and "建议将患者转诊至" in report.conclusion
+    assert report.conclusionCode[0].coding[0].display == "malignant"  # the code system's
 
 
 @pytest.mark.parametrize("value", ["yes", "1"])

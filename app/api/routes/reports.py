@@ -1,6 +1,8 @@
 """The signed report leaving the system: `GET /api/cases/{id}/report.pdf` (A4) and
 `GET /api/cases/{id}/report.fhir.json` (a FHIR R4 DiagnosticReport with the PDF as its
 presentedForm). `?version=N` asks for an earlier version; without it, the current one.
+Their words are in the reader's language (`?lang=en|zh-Hans`, else the user's own, else
+the browser's); the data is as written, the dates ISO in every language.
 
 Both carry the version in the document, in `ETag` and in `SlideBridge-Report-Version`;
 `If-None-Match` with the ETag is a 304 without making the document again. Every
@@ -17,6 +19,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import ContextDep, SettingsDep
+from app.api.language import request_language
+from app.core.i18n import supported
 from app.services.reports import document, fhir, pdf
 from app.services.reports.document import ReportDocument
 
@@ -28,9 +32,22 @@ CACHE = "private, no-cache"
 VersionQuery = Annotated[int | None, Query(ge=1, le=10_000)]
 
 
+LanguageQuery = Annotated[
+    str | None, Query(description="The words' language: `en` or `zh-Hans`.", max_length=35)
+]
+
+
+def _language(request: Request, asked: str | None) -> str:
+    """`?lang=` when it names a language of ours, else the reader's (a tag we do not
+    have is not an error: the reader gets the language they would have got anyway)."""
+    return supported(asked) or request_language(request)
+
+
 def _headers(doc: ReportDocument, kind: str) -> dict[str, str]:
     return {
         "ETag": doc.etag(kind),
+        "Content-Language": doc.language,
+        "Vary": "Accept-Language, Cookie",
         "Cache-Control": CACHE,
         "SlideBridge-Report-Version": str(doc.version),
     }
@@ -59,9 +76,11 @@ def report_pdf(
     ctx: ContextDep,
     settings: SettingsDep,
     version: VersionQuery = None,
+    lang: LanguageQuery = None,
 ) -> Response:
     """The report as an A4 PDF, shown inline (the browser's viewer prints it)."""
-    doc = document.load(ctx, settings.hub_name, case_id, version, "case.report.pdf")
+    language = _language(request, lang)
+    doc = document.load(ctx, settings.hub_name, case_id, version, "case.report.pdf", language)
     name = f"report-{doc.case.id}-v{doc.version}.pdf"
     disposition = {"Content-Disposition": f'inline; filename="{name}"'}
     return _answer(request, doc, "pdf", "application/pdf", pdf.render, disposition)
@@ -79,7 +98,9 @@ def report_fhir(
     ctx: ContextDep,
     settings: SettingsDep,
     version: VersionQuery = None,
+    lang: LanguageQuery = None,
 ) -> Response:
     """The report as a FHIR R4 DiagnosticReport (`application/fhir+json`)."""
-    doc = document.load(ctx, settings.hub_name, case_id, version, "case.report.fhir")
+    language = _language(request, lang)
+    doc = document.load(ctx, settings.hub_name, case_id, version, "case.report.fhir", language)
     return _answer(request, doc, "fhir", fhir.MEDIA_TYPE, _fhir_json)

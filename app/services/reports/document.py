@@ -3,7 +3,7 @@ rules and audited (another site's case, or a version that does not exist, is a 4
 
 A document is versioned with the report: `version` None means the current one;
 each amendment is a new version with its own document, and earlier versions stay
-readable (marked superseded). The ETag names the case and the version.
+readable (marked superseded). The ETag names the case, the version and the language.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import col, select
 
+from app.core.i18n import SOURCE_LANGUAGE
 from app.models.accounts import Site
 from app.models.cases import Case, Report, ReportRegion
 from app.models.opinions import ReportCosign
@@ -33,6 +34,8 @@ class ReportDocument:
     cosigns: list[ReportCosign]
     #: The case's current version (above `report.version` when this one was superseded).
     latest_version: int
+    #: The language the document's words are said in (a BCP 47 tag of ours).
+    language: str = SOURCE_LANGUAGE
 
     @property
     def version(self) -> int:
@@ -42,13 +45,19 @@ class ReportDocument:
         """Strong: a version's document is made from rows that never change, but a
         co-signature adds to it (counted in the tag)."""
         cosigned = f"-c{len(self.cosigns)}" if self.cosigns else ""
-        return f'"{self.case.id}-v{self.version}{cosigned}-{kind}"'
+        return f'"{self.case.id}-v{self.version}{cosigned}-{kind}-{self.language}"'
 
 
 def load(
-    ctx: Context, hub_name: str, case_id: str, version: int | None, action: str
+    ctx: Context,
+    hub_name: str,
+    case_id: str,
+    version: int | None,
+    action: str,
+    language: str = SOURCE_LANGUAGE,
 ) -> ReportDocument:
     wanted = f"version {version}" if version is not None else "current version"
+    wanted += f", {language}"
     with ctx.db.read() as session:
         case = visible_audited(session, ctx, Case, case_id, action, detail=wanted)
         reports = session.exec(
@@ -81,4 +90,5 @@ def load(
             regions=list(regions),
             cosigns=list(cosigns),
             latest_version=reports[-1].version,
+            language=language,
         )

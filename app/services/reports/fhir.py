@@ -15,8 +15,8 @@ from typing import Any
 
 from app.models.cases import CATEGORY_LABELS, CaseType
 from app.services.reports.document import ReportDocument
-from app.services.reports.pdf import day, when
-from app.services.reports.words import LATERALITY_WORDS, title
+from app.services.reports.pdf import when
+from app.services.reports.words import Words
 
 MEDIA_TYPE = "application/fhir+json"
 #: Where our own codes live (the category words are the hub's, not a standard's).
@@ -63,13 +63,13 @@ def _patient(document: ReportDocument) -> dict[str, Any]:
         "gender": str(case.patient_sex),  # the same four codes as FHIR's AdministrativeGender
     }
     if case.patient_dob is not None:
-        patient["birthDate"] = day(case.patient_dob)
+        patient["birthDate"] = case.patient_dob.isoformat()
     return patient
 
 
-def _specimen(document: ReportDocument) -> dict[str, Any]:
+def _specimen(document: ReportDocument, word: Words) -> dict[str, Any]:
     case = document.case
-    side = LATERALITY_WORDS[case.specimen_laterality]
+    side = word.side(case.specimen_laterality)
     specimen: dict[str, Any] = {
         "resourceType": "Specimen",
         "id": "specimen",
@@ -82,7 +82,7 @@ def _specimen(document: ReportDocument) -> dict[str, Any]:
     return specimen
 
 
-def _request(document: ReportDocument) -> dict[str, Any]:
+def _request(document: ReportDocument, word: Words) -> dict[str, Any]:
     case = document.case
     request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
@@ -90,7 +90,7 @@ def _request(document: ReportDocument) -> dict[str, Any]:
         "status": "completed",
         "intent": "order",
         "priority": "urgent" if case.type == CaseType.frozen_section else "routine",
-        "code": {"text": title(case.type)},
+        "code": {"text": word.title(case.type)},
         "subject": {"reference": "#patient"},
         "authoredOn": when(case.requested_at),
         "reasonCode": [{"text": case.clinical_question}],
@@ -103,18 +103,18 @@ def _request(document: ReportDocument) -> dict[str, Any]:
     return request
 
 
-def _conclusion(document: ReportDocument) -> str:
+def _conclusion(document: ReportDocument, word: Words) -> str:
     report = document.report
-    lines = [f"{CATEGORY_LABELS[report.category].upper()}: {report.diagnosis}"]
+    lines = [f"{word.category(report.category).upper()}: {report.diagnosis}"]
     if report.margins:
-        lines.append(f"Margins: {report.margins}")
+        lines.append(word("conclusion.margins", margins=report.margins))
     if report.comment:
-        lines.append(f"Comment: {report.comment}")
+        lines.append(word("conclusion.comment", comment=report.comment))
     if report.transfer:
         note = f": {report.transfer_note}" if report.transfer_note else ""
-        lines.append(f"Transfer of the patient to {document.hub_name} recommended{note}")
+        lines.append(word("conclusion.transfer", hub=document.hub_name) + note)
     if report.reason:
-        lines.append(f"Amended (version {report.version}): {report.reason}")
+        lines.append(word("conclusion.amended", version=report.version, reason=report.reason))
     return "\n".join(lines)
 
 
@@ -127,20 +127,24 @@ def _transfer(document: ReportDocument) -> dict[str, Any]:
 
 
 def diagnostic_report(document: ReportDocument, pdf: bytes) -> dict[str, Any]:
+    """The report in FHIR, its words and its PDF in the document's language; the codes'
+    own displays stay in English (the code system's)."""
+    language = document.language
+    word = Words(language)
     case, report = document.case, document.report
     signer = report.signed_by_name or report.signed_by
     return {
         "resourceType": "DiagnosticReport",
         "id": f"{case.id}-v{report.version}",
         "meta": {"versionId": str(report.version), "lastUpdated": when(report.signed_at)},
-        "language": "en",
+        "language": language,
         "extension": [_transfer(document)],
-        "contained": [_patient(document), _specimen(document), _request(document)],
+        "contained": [_patient(document), _specimen(document, word), _request(document, word)],
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{case.id}"}],
         "basedOn": [{"reference": "#request"}],
         "status": "amended" if report.version > 1 else "final",
         "category": [{"coding": [SERVICE_SECTION]}],
-        "code": {"coding": [REPORT_CODE], "text": title(case.type)},
+        "code": {"coding": [REPORT_CODE], "text": word.title(case.type)},
         "subject": {"reference": "#patient"},
         "effectiveDateTime": when(case.requested_at),
         "issued": when(report.signed_at),
@@ -148,7 +152,7 @@ def diagnostic_report(document: ReportDocument, pdf: bytes) -> dict[str, Any]:
         "resultsInterpreter": [{"display": f"{signer} ({report.signed_by})"}]
         + [{"display": f"{c.full_name or c.username} ({c.username})"} for c in document.cosigns],
         "specimen": [{"reference": "#specimen"}],
-        "conclusion": _conclusion(document),
+        "conclusion": _conclusion(document, word),
         "conclusionCode": [
             {
                 "coding": [
@@ -158,18 +162,18 @@ def diagnostic_report(document: ReportDocument, pdf: bytes) -> dict[str, Any]:
                         "display": CATEGORY_LABELS[report.category],
                     }
                 ],
-                "text": CATEGORY_LABELS[report.category],
+                "text": word.category(report.category),
             }
         ],
         "presentedForm": [
             {
                 "contentType": "application/pdf",
-                "language": "en",
+                "language": language,
                 "data": base64.b64encode(pdf).decode("ascii"),
                 "size": len(pdf),
                 # FHIR R4's Attachment.hash is the SHA-1 of the data, base64.
                 "hash": base64.b64encode(hashlib.sha1(pdf).digest()).decode("ascii"),  # noqa: S324
-                "title": f"{title(case.type)}, version {report.version}",
+                "title": word("title.version", title=word.title(case.type), version=report.version),
                 "creation": when(report.signed_at),
             }
         ],

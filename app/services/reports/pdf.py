@@ -34,10 +34,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from app.models.cases import CATEGORY_LABELS, Report, ReportRegion
+from app.models.cases import Report, ReportRegion
 from app.services.reports.document import ReportDocument
 from app.services.reports.regions import scale_label
-from app.services.reports.words import LATERALITY_WORDS, SEX_WORDS, title, word
+from app.services.reports.words import Words
 
 FONT, BOLD, CJK = "SlideBridgeSans", "SlideBridgeSans-Bold", "STSong-Light"
 _fonts_ready = False
@@ -74,7 +74,7 @@ def when(value: datetime) -> str:
     return value.isoformat(timespec="seconds")
 
 
-def day(value: date | None) -> str:
+def day(value: date | None, word: Words) -> str:
     return value.isoformat() if value else word("none")
 
 
@@ -116,18 +116,18 @@ def _facts(rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def _specimen(document: ReportDocument) -> str:
+def _specimen(document: ReportDocument, word: Words) -> str:
     case = document.case
-    side = LATERALITY_WORDS[case.specimen_laterality]
+    side = word.side(case.specimen_laterality)
     parts = [case.specimen_site + (f" ({side})" if side else ""), case.specimen_type]
     return ", ".join(part for part in parts if part)
 
 
-def _head(document: ReportDocument) -> list[Flowable]:
+def _head(document: ReportDocument, word: Words) -> list[Flowable]:
     case, report = document.case, document.report
     flow: list[Flowable] = [
         _p(document.hub_name, HUB),
-        _p(title(case.type), TITLE),
+        _p(word.title(case.type), TITLE),
         _p(f"{word('case', case=case.id)} · {word('version', version=report.version)}", SMALL),
     ]
     if report.version > 1:
@@ -137,7 +137,7 @@ def _head(document: ReportDocument) -> list[Flowable]:
     return flow
 
 
-def _patient(document: ReportDocument) -> list[Flowable]:
+def _patient(document: ReportDocument, word: Words) -> list[Flowable]:
     case = document.case
     return [
         _p(word("section.patient"), SECTION),
@@ -145,20 +145,20 @@ def _patient(document: ReportDocument) -> list[Flowable]:
             [
                 (word("patient.name"), case.patient_name),
                 (word("patient.mrn"), case.patient_mrn),
-                (word("patient.dob"), day(case.patient_dob)),
-                (word("patient.sex"), SEX_WORDS[case.patient_sex]),
+                (word("patient.dob"), day(case.patient_dob, word)),
+                (word("patient.sex"), word.sex(case.patient_sex)),
             ]
         ),
     ]
 
 
-def _request(document: ReportDocument) -> list[Flowable]:
+def _request(document: ReportDocument, word: Words) -> list[Flowable]:
     case, site = document.case, document.site
     rows = [
         (word("request.site"), f"{site.name} ({site.code})"),
         (word("request.surgeon"), case.surgeon_name or word("none")),
         (word("request.room"), case.operating_room or word("none")),
-        (word("request.specimen"), _specimen(document)),
+        (word("request.specimen"), _specimen(document, word)),
         (word("request.question"), case.clinical_question),
     ]
     if case.history:
@@ -173,20 +173,20 @@ def _signer(report: Report) -> str:
     return f"{who}, {when(report.signed_at)}"
 
 
-def _result(document: ReportDocument) -> list[Flowable]:
+def _result(document: ReportDocument, word: Words) -> list[Flowable]:
     report = document.report
     rows = [
         (word("result.diagnosis"), report.diagnosis),
         (word("result.margins"), report.margins or word("none")),
         (word("result.comment"), report.comment or word("none")),
-        (word("result.transfer"), _transfer(document)),
+        (word("result.transfer"), _transfer(document, word)),
         (word("result.signed"), _signer(report)),
     ]
     rows += [
         (word("result.cosigned"), f"{c.full_name or c.username} ({c.username}), {when(c.at)}")
         for c in document.cosigns
     ]
-    category = CATEGORY_LABELS[report.category].upper()
+    category = word.category(report.category).upper()
     banner = [_p(word("result.transfer_banner"), WARNING)] if report.transfer else []
     return [
         _p(word("section.result"), SECTION),
@@ -197,7 +197,7 @@ def _result(document: ReportDocument) -> list[Flowable]:
     ]
 
 
-def _transfer(document: ReportDocument) -> str:
+def _transfer(document: ReportDocument, word: Words) -> str:
     report = document.report
     if not report.transfer:
         return word("result.transfer_no")
@@ -205,7 +205,7 @@ def _transfer(document: ReportDocument) -> str:
     return f"{said}. {report.transfer_note}" if report.transfer_note else said
 
 
-def _history(document: ReportDocument) -> list[Flowable]:
+def _history(document: ReportDocument, word: Words) -> list[Flowable]:
     header = [
         _p(word(key), LABEL)
         for key in ("history.version", "history.signed", "history.by", "history.category",
@@ -218,7 +218,7 @@ def _history(document: ReportDocument) -> list[Flowable]:
                 _p(str(report.version)),
                 _p(when(report.signed_at)),
                 _p(report.signed_by_name or report.signed_by),
-                _p(CATEGORY_LABELS[report.category]),
+                _p(word.category(report.category)),
                 _p(report.reason or word("history.first")),
             ]
         )
@@ -245,7 +245,7 @@ def _field(region: ReportRegion) -> tuple[str, str]:
     )
 
 
-def _regions(document: ReportDocument) -> list[Flowable]:
+def _regions(document: ReportDocument, word: Words) -> list[Flowable]:
     if not document.regions:
         return []
     flow: list[Flowable] = []
@@ -271,7 +271,9 @@ def _regions(document: ReportDocument) -> list[Flowable]:
 
 
 def render(document: ReportDocument) -> bytes:
+    """The PDF with its words in the document's language (the data as written)."""
     _register_fonts()
+    word = Words(document.language)
     case, report = document.case, document.report
     footer = word(
         "footer", hub=document.hub_name, case=case.id, version=report.version,
@@ -296,20 +298,20 @@ def render(document: ReportDocument) -> bytes:
         rightMargin=18 * mm,
         topMargin=16 * mm,
         bottomMargin=18 * mm,
-        title=f"{title(case.type)} · {word('version', version=report.version)}",
+        title=f"{word.title(case.type)} · {word('version', version=report.version)}",
         author=document.hub_name,
         subject=str(case.id),
         creator="SlideBridge",
         invariant=1,
-        lang="en",
+        lang=document.language,
     )
     story = [
-        *_head(document),
-        *_patient(document),
-        *_request(document),
-        *_result(document),
-        *_history(document),
-        *_regions(document),
+        *_head(document, word),
+        *_patient(document, word),
+        *_request(document, word),
+        *_result(document, word),
+        *_history(document, word),
+        *_regions(document, word),
     ]
     pdf.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
