@@ -23,7 +23,6 @@ import json
 import math
 import secrets
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -162,9 +161,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=slides.BENCH_DIR / "annotation_write.json")
     args = parser.parse_args()
 
-    work_root = slides.BENCH_DIR / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="annotation-write-", dir=work_root))
+    work = slides.work_dir("annotation-write-")
     password = secrets.token_urlsafe(24)
     try:
         env = service_env((work / "data").resolve(), secrets.token_urlsafe(48))

@@ -24,7 +24,6 @@ import asyncio
 import json
 import secrets
 import statistics
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -197,9 +196,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between pans")
     parser.add_argument("--json", type=Path, default=slides.BENCH_DIR / "conference.json")
     args = parser.parse_args()
-    work_root = slides.BENCH_DIR / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="conference-", dir=work_root))
+    work = slides.work_dir("conference-")
     rows = []
     try:
         env = service_env((work / "data").resolve(), secrets.token_urlsafe(48))

@@ -41,7 +41,6 @@ import random
 import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -391,9 +390,7 @@ def main() -> None:
     slide_path, slide = slides.prepare(args.slide, args.width, args.height)
     if min(slide["width"], slide["height"]) < 2 * BIG_REGION:
         raise SystemExit(f"the slide must be at least {2 * BIG_REGION} pixels on each side")
-    work_root = slides.BENCH_DIR / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="iiif-", dir=work_root))
+    work = slides.work_dir("iiif-")
     password, secret = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     memory: list[dict[str, Any]] = []
     latency: list[dict[str, Any]] = []

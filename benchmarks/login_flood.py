@@ -33,7 +33,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -208,9 +207,7 @@ def main() -> None:
         flood(args.flood, args.victim, args.seconds, args.threads)
         return
 
-    work_root = slides.BENCH_DIR / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="login-flood-", dir=work_root))
+    work = slides.work_dir("login-flood-")
     password = secrets.token_urlsafe(24)
     try:
         env = service_env((work / "data").resolve(), secrets.token_urlsafe(48))

@@ -37,7 +37,6 @@ import re
 import secrets
 import shutil
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -336,9 +335,7 @@ def main() -> None:
     warm_tiles = draw_tiles(slide["width"], slide["height"], args.tiles, 2)
     small = Path(__file__).resolve().parents[1] / ".." / "shared" / "slides" / "aperio"
     case_slide = small / "CMU-1-Small-Region.svs"
-    work_root = slides.BENCH_DIR / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="scaleout-", dir=work_root)).resolve()
+    work = slides.work_dir("scaleout-")
     password = secrets.token_urlsafe(24)
     channel = f"bench_{uuid.uuid4().hex[:12]}"
     with postgres_schema(args.postgres) as database_url, ExitStack() as stack:

@@ -37,7 +37,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -434,9 +433,7 @@ def main() -> None:
     wanted = args.only or SOURCES
     console.print(f"slide {slide_path}: {slide['width']}x{slide['height']}, sources {wanted}")
 
-    work_root = slides.BENCH_DIR / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="serving-", dir=work_root))
+    work = slides.work_dir("serving-")
     password = secrets.token_urlsafe(24)
     secret_key = secrets.token_urlsafe(48)
     setup: dict[str, Any] = {"work_dir": str(work)}

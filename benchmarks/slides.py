@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,14 @@ from benchmarks.report import console
 from benchmarks.synthetic_slide import SyntheticSlideSpec, build_slide
 
 BENCH_DIR = Path("var/bench")
+
+
+def work_dir(prefix: str) -> Path:
+    """A new folder for one run's data (databases, stores, logs) under BENCH_DIR/work,
+    absolute (a server the run starts may have another working directory)."""
+    root = BENCH_DIR / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root)).resolve()
 
 
 def _cache_key(spec: SyntheticSlideSpec) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,6 +62,43 @@ def _send_set(server: str, token: str, path: Path, site: str | None, bar: Progre
     return True
 
 
+def _send_all(
+    paths: list[Path],
+    server: str,
+    token: str,
+    site: str | None,
+    send_file: Callable[[Path, Callable[[int, int], None]], str],
+) -> None:
+    """Each path with a progress bar: a folder as one slide of several files, a file by
+    `send_file` (which says what it became); a refusal is printed and the rest go on;
+    exit 1 when any was refused."""
+    from rich.progress import TaskID
+
+    from app.agent.hub import UploadRefusedError
+
+    failed = 0
+    with byte_progress() as bar:
+        for path in paths:
+            if path.is_dir():
+                failed += not _send_set(server, token, path, site, bar)
+                continue
+            task = bar.add_task(path.name[:40], total=path.stat().st_size)
+
+            def advance(done: int, _total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done)
+
+            try:
+                said = send_file(path, advance)
+            except UploadRefusedError as error:
+                bar.console.print(f"[red]refused[/red] {error.reason}")
+                failed += 1
+                continue
+            bar.update(task, completed=path.stat().st_size)
+            bar.console.print(f"{path.name}: {said}")
+    if failed:
+        raise typer.Exit(1)
+
+
 def upload(
     paths: Annotated[
         list[Path],
@@ -82,34 +120,15 @@ def upload(
 ) -> None:
     """Upload slide files, resuming after cuts and across runs; prints each slide id. A
     folder is one slide of several files (sent whole again after a cut)."""
-    from rich.progress import TaskID
-
-    from app.agent.hub import UploadRefusedError
     from app.agent.tus import Sender
 
     token = _token(server)
     sender = Sender(server, token, state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum)
-    failed = 0
-    with byte_progress() as bar:
-        for path in paths:
-            if path.is_dir():
-                failed += not _send_set(server, token, path, site, bar)
-                continue
-            task = bar.add_task(path.name[:40], total=path.stat().st_size)
 
-            def advance(done: int, _total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done)
+    def one(path: Path, progress: Callable[[int, int], None]) -> str:
+        return f"slide {sender.send(path, site=site, case=case, progress=progress).slide_id}"
 
-            try:
-                sent = sender.send(path, site=site, case=case, progress=advance)
-            except UploadRefusedError as error:
-                bar.console.print(f"[red]refused[/red] {error.reason}")
-                failed += 1
-                continue
-            bar.update(task, completed=path.stat().st_size)
-            bar.console.print(f"{path.name}: slide {sent.slide_id}")
-    if failed:
-        raise typer.Exit(1)
+    _send_all(paths, server, token, site, one)
 
 
 def send(
@@ -128,33 +147,14 @@ def send(
     its first bytes, and what a viewer looks at comes first. Resumes after cuts and
     restarts; exits 0 when the hub has verified every file. Formats the hub cannot show
     while they arrive go in byte order (tus); a folder is one slide of several files."""
-    from rich.progress import TaskID
-
-    from app.agent.hub import UploadRefusedError
-
     token = _token(server)
     courier = _courier(server, state_dir, piece_kb, connections, token=token)
-    failed = 0
-    with byte_progress() as bar:
-        for path in paths:
-            if path.is_dir():
-                failed += not _send_set(server, token, path, site, bar)
-                continue
-            task = bar.add_task(path.name[:40], total=path.stat().st_size)
 
-            def advance(done: int, _total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done)
+    def one(path: Path, progress: Callable[[int, int], None]) -> str:
+        done = courier.deliver(path, site=site, case=case, progress=progress)
+        return f"slide {done.slide_id} ({done.how})"
 
-            try:
-                done = courier.deliver(path, site=site, case=case, progress=advance)
-            except UploadRefusedError as error:
-                bar.console.print(f"[red]refused[/red] {error.reason}")
-                failed += 1
-                continue
-            bar.update(task, completed=path.stat().st_size)
-            bar.console.print(f"{path.name}: slide {done.slide_id} ({done.how})")
-    if failed:
-        raise typer.Exit(1)
+    _send_all(paths, server, token, site, one)
 
 
 def _courier(
