@@ -12,6 +12,7 @@ format `PYRAMID_OPTIONS`; the tile routes serve it for requests in that format.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,3 +58,12 @@ def stored_sha256(path: Path) -> str:
         return file_sha256(path)
     files = [p for p in path.rglob("*") if p.is_file()]
     return set_digest((p.relative_to(path).as_posix(), file_sha256(p)) for p in files)
+
+
+def sync_dir(directory: Path) -> None:
+    """Make a new or removed name in `directory` durable (a file's own fsync does not)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.core.errors import ConflictError
+from app.core.storage import sync_dir
 
 #: How long a writer waits for another request on the same transfer to finish its write.
 LOCK_WAIT_SECONDS = 30.0
@@ -38,21 +39,13 @@ def relative_part_path(transfer_id: uuid.UUID) -> str:
     return f"transfers/{transfer_id.hex}.part"
 
 
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def create_part(path: Path, size: int) -> None:
     """A sparse file of `size` bytes: no disk is used until ranges arrive."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "xb") as handle:
         handle.truncate(size)
         os.fsync(handle.fileno())
-    _sync_dir(path.parent)
+    sync_dir(path.parent)
 
 
 def remove_part(path: Path) -> None:

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+from app.core.storage import sync_dir
 from app.services.uploads.protocol import UploadGoneError, UploadLockedError
 
 
@@ -27,20 +28,11 @@ def part_path(data_dir: Path, upload_id: uuid.UUID) -> Path:
     return uploads_dir(data_dir) / f"{upload_id.hex}.part"
 
 
-def _sync_dir(directory: Path) -> None:
-    # A new or removed name is durable only once its directory is synced.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def create_part(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "xb") as handle:
         os.fsync(handle.fileno())
-    _sync_dir(path.parent)
+    sync_dir(path.parent)
 
 
 class PartWriter:
@@ -114,4 +106,4 @@ def wait_for_writer(path: Path, timeout: float) -> bool:
 def remove_part(path: Path) -> None:
     if path.exists():
         path.unlink()
-        _sync_dir(path.parent)
+        sync_dir(path.parent)
