@@ -19,8 +19,8 @@ Progress = Callable[[int, int], None]
 class Delivered:
     path: Path
     slide_id: str
-    #: "progressive", or why the file went in byte order.
-    how: str
+    #: Why the file went in byte order (tus); None when it went progressively.
+    byte_order_reason: str | None = None
 
 
 class Courier:
@@ -42,6 +42,6 @@ class Courier:
         except NotProgressiveError as error:
             log.info("%s goes in byte order: %s", path.name, error.reason)
             sent = self.tus.send(path, site=site, case=case, progress=progress)
-            return Delivered(path, sent.slide_id, f"byte order ({error.reason})")
+            return Delivered(path, sent.slide_id, error.reason)
         done = self.progressive.send(path, site=site, case=case, progress=progress, plan=plan)
-        return Delivered(path, done.slide_id, "progressive")
+        return Delivered(path, done.slide_id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import re
 from pathlib import Path
 
 import requests
@@ -50,10 +52,33 @@ def backoff_seconds(attempt: int, most: float) -> float:
     return float(min(most, 0.5 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311
 
 
+def locale_language() -> str | None:
+    """The person's language from the environment, as a BCP 47 tag: SLIDEBRIDGE_LANGUAGE,
+    else the POSIX locale in gettext's order (LANGUAGE, LC_ALL, LC_MESSAGES, LANG);
+    `zh_CN.UTF-8` is `zh-CN`; the C and POSIX locales say nothing."""
+    for name in ("SLIDEBRIDGE_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "").split(":")[0]
+        tag = re.split(r"[.@]", value)[0].replace("_", "-")
+        if tag and tag not in ("C", "POSIX") and re.fullmatch(r"[A-Za-z]{2,3}(-\w{1,8})*", tag):
+            return tag
+    return None
+
+
+def hub_headers(token: str | None = None) -> dict[str, str]:
+    """What every request to the hub carries: the credential, and the language the hub
+    says its reasons in (it prefers the user's own setting when they have chosen one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    language = locale_language()
+    if language:
+        headers["Accept-Language"] = language
+    return headers
+
+
 def login(server: str, username: str, password: str) -> str:
     response = requests.post(
         f"{server.rstrip('/')}/api/auth/token",
         data={"username": username, "password": password},
+        headers=hub_headers(),
         timeout=60,
     )
     if response.status_code != 200:

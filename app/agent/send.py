@@ -30,6 +30,7 @@ from app.agent.hub import (
     UploadRefusedError,
     backoff_seconds,
     file_sha256,
+    hub_headers,
     named,
     reason_of,
 )
@@ -222,7 +223,7 @@ class ProgressiveSender:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.server = server.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = hub_headers(token)
         self.piece_bytes = piece_bytes
         self.connections = connections
         self.max_wait = max_wait

@@ -24,6 +24,7 @@ from app.agent.hub import (
     UploadRefusedError,
     backoff_seconds,
     file_sha256,
+    hub_headers,
     reason_of,
 )
 
@@ -71,7 +72,7 @@ class SetSender:
             boundary = uuid.uuid4().hex
             body = self._body(boundary, declared, base, files, site, total, progress)
             headers = {
-                "Authorization": f"Bearer {self.token}",
+                **hub_headers(self.token),
                 "Content-Type": f"multipart/form-data; boundary={boundary}",
             }
             try:

@@ -29,6 +29,7 @@ from app.agent.hub import (
     UploadRefusedError,
     backoff_seconds,
     file_sha256,
+    hub_headers,
     named,
     reason_of,
 )
@@ -137,7 +138,7 @@ class Sender:
     ) -> None:
         self.server = server.rstrip("/")
         self.endpoint = f"{self.server}/api/uploads/"
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = hub_headers(token)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.storage = FileStorage(str(state_dir / "tus-urls.json"))  # type: ignore[no-untyped-call]
         self.chunk_size = chunk_size

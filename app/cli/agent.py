@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import byte_progress, fail
+from app.cli.common import byte_progress, fail, say
+from app.core.i18n import N_
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
 Server = Annotated[str, typer.Option(help="The hub, e.g. https://hub.example.org")]
+#: What a refused file is called before the hub's reason.
+REFUSED = N_("refused")
 StateDir = Annotated[
     Path, typer.Option(help="Where resumable upload URLs (and the watch log) are kept.")
 ]
@@ -56,9 +59,10 @@ def _send_set(server: str, token: str, path: Path, site: str | None, bar: Progre
             path, files, site=site, progress=lambda done, _t: bar.update(task, completed=done)
         )
     except UploadRefusedError as error:
-        bar.console.print(f"[red]refused[/red] {error.reason}")
+        bar.console.print(f"[red]{say(REFUSED)}[/red] {error.reason}")
         return False
-    bar.console.print(f"{path.name}: slide {slide_id} (one slide of several files)")
+    said = say(N_("slide {slide} (one slide of several files)", slide=slide_id))
+    bar.console.print(f"{path.name}: {said}")
     return True
 
 
@@ -90,7 +94,7 @@ def _send_all(
             try:
                 said = send_file(path, advance)
             except UploadRefusedError as error:
-                bar.console.print(f"[red]refused[/red] {error.reason}")
+                bar.console.print(f"[red]{say(REFUSED)}[/red] {error.reason}")
                 failed += 1
                 continue
             bar.update(task, completed=path.stat().st_size)
@@ -126,7 +130,8 @@ def upload(
     sender = Sender(server, token, state_dir, chunk_size=chunk_mb * 1024 * 1024, checksum=checksum)
 
     def one(path: Path, progress: Callable[[int, int], None]) -> str:
-        return f"slide {sender.send(path, site=site, case=case, progress=progress).slide_id}"
+        sent = sender.send(path, site=site, case=case, progress=progress)
+        return say(N_("slide {slide}", slide=sent.slide_id))
 
     _send_all(paths, server, token, site, one)
 
@@ -152,7 +157,15 @@ def send(
 
     def one(path: Path, progress: Callable[[int, int], None]) -> str:
         done = courier.deliver(path, site=site, case=case, progress=progress)
-        return f"slide {done.slide_id} ({done.how})"
+        if done.byte_order_reason is None:
+            return say(N_("slide {slide} (sent progressively)", slide=done.slide_id))
+        return say(
+            N_(
+                "slide {slide} (sent in byte order: {reason})",
+                slide=done.slide_id,
+                reason=say(done.byte_order_reason),
+            )
+        )
 
     _send_all(paths, server, token, site, one)
 
@@ -194,7 +207,9 @@ def watch(
     courier = _courier(server, state_dir, token=token)
     sets = SetSender(server, token)
     state = WatchState.load(state_dir / f"watch-{site}.json")
-    typer.echo(f"watching {directory} for site {site} (Ctrl-C stops)")
+    typer.echo(
+        say(N_("watching {folder} for site {site} (Ctrl-C stops)", folder=directory, site=site))
+    )
     while True:
         units = scan(directory)
         for unit in state.ready(units, settle):
@@ -204,11 +219,12 @@ def watch(
                 else:
                     slide_id = courier.deliver(unit.files[0], site=site).slide_id
             except UploadRefusedError as error:
-                typer.echo(f"refused: {error.reason}", err=True)
+                typer.echo(f"{say(REFUSED)}: {error.reason}", err=True)
                 state.record(unit, refused=error.reason)
                 continue
             state.record(unit, slide_id=slide_id)
-            typer.echo(f"{unit.name}: slide {slide_id}")
+            said = say(N_("slide {slide}", slide=slide_id))
+            typer.echo(f"{unit.name}: {said}")
         pending = [u for u in units if not state.is_sent(u)]
         if once and not pending:
             return

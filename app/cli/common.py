@@ -1,4 +1,5 @@
-"""What every command shares: the one way bad input ends a command, the progress bar."""
+"""What every command shares: the one way bad input ends a command, the progress bar,
+the language the scanner-side commands speak."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ import typer
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+
+
+def say(message: str) -> str:
+    """`message` (marked with `N_`) in the person's language: the environment's
+    (`SLIDEBRIDGE_LANGUAGE`, else the POSIX locale, as the hub is asked for its reasons)."""
+    from app.agent.hub import locale_language
+    from app.core.i18n import SOURCE_LANGUAGE, supported, translate
+
+    language = supported(locale_language()) or SOURCE_LANGUAGE
+    return message if language == SOURCE_LANGUAGE else translate(message, language)
 
 
 def fail(message: str) -> NoReturn:

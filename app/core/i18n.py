@@ -15,9 +15,10 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from babel.messages.catalog import Catalog
-from babel.messages.pofile import read_po
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 SOURCE_LANGUAGE = "en"
@@ -63,6 +64,9 @@ def catalog_path(language: str) -> Path:
 
 
 def read_catalog(language: str) -> Catalog:
+    # Babel is imported when a catalog is read, not by `N_`'s users (the CLI starts fast).
+    from babel.messages.pofile import read_po
+
     with catalog_path(language).open("rb") as file:
         return read_po(file, locale=language.replace("-", "_"))
 

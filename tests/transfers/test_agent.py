@@ -72,7 +72,11 @@ def test_a_cutting_link_costs_at_most_the_ranges_in_flight(
 def test_a_file_the_hub_reads_only_whole_goes_in_byte_order(
     live: str, world: World, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "SLIDEBRIDGE_TOKEN": world.tokens["tech_north"]}
+    env = {
+        **os.environ,
+        "SLIDEBRIDGE_TOKEN": world.tokens["tech_north"],
+        "SLIDEBRIDGE_LANGUAGE": "en",
+    }
     done = subprocess.run(
         [str(SLIDEBRIDGE), "send", str(BOXES_TIFF), str(SMALL_SVS), "--server", live,
          "--state-dir", str(tmp_path / "state")],
@@ -97,7 +101,7 @@ def test_kill_9_of_the_agent_and_of_the_hub_loses_nothing(
     database = Path(hub.env["SLIDEBRIDGE_DATA_DIR"]) / "slidebridge.db"
     # A slow link (200 kB/s): the 1.9 MB slide takes about ten seconds.
     proxy = CuttingProxy(hub.port, cuts=0, cut_range=(1, 1), rate_bytes_per_s=200_000)
-    env = {**os.environ, "SLIDEBRIDGE_TOKEN": token}
+    env = {**os.environ, "SLIDEBRIDGE_TOKEN": token, "SLIDEBRIDGE_LANGUAGE": "en"}
     with proxy.running() as via:
         command = [str(SLIDEBRIDGE), "send", str(SMALL_SVS), "--server", via, "--piece-kb", "64",
                    "--state-dir", str(tmp_path / "state")]  # fmt: skip

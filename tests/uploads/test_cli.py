@@ -18,8 +18,17 @@ from tests.tiler.slide_files import dicom_series as write_series
 SLIDEBRIDGE = Path(sys.executable).parent / "slidebridge"
 
 
-def _run(world: World, *args: str, user: str = "tech_north") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SLIDEBRIDGE_TOKEN": world.tokens[user], "COLUMNS": "120"}
+def _run(
+    world: World, *args: str, user: str = "tech_north", locale: str = "C.UTF-8"
+) -> subprocess.CompletedProcess[str]:
+    """The command in the POSIX locale `locale` (the language it speaks and asks for)."""
+    env = {
+        **os.environ,
+        "SLIDEBRIDGE_TOKEN": world.tokens[user],
+        "COLUMNS": "120",
+        **{name: "" for name in ("SLIDEBRIDGE_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES")},
+        "LANG": locale,
+    }
     return subprocess.run(
         [str(SLIDEBRIDGE), *args], env=env, capture_output=True, text=True, timeout=120
     )
@@ -44,6 +53,23 @@ def test_upload_command_sends_files_and_reports_refusals(
                  "--state-dir", str(tmp_path / "state"), "--site", "NORTH")  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     assert _uploads(live, world) == 1  # same content, same site: the same slide
+
+
+def test_the_commands_speak_the_technicians_language(
+    live: str, world: World, tmp_path: Path
+) -> None:
+    """A Chinese locale: the command's own words in Chinese, and the hub (asked with
+    Accept-Language) gives its reasons in Chinese too."""
+    state = ["--server", live, "--state-dir", str(tmp_path / "state")]
+    done = _run(world, "upload", str(SMALL_SVS), *state)
+    assert done.returncode == 0 and ": slide " in done.stdout  # the C locale: English
+    chinese = _run(world, "upload", str(TINY_SVS), *state, locale="zh_CN.UTF-8")
+    assert chinese.returncode == 0, chinese.stdout + chinese.stderr
+    assert "small.svs: 切片 " in chinese.stdout, chinese.stdout
+    case = "00000000-0000-0000-0000-000000000000"
+    refused = _run(world, "upload", str(TINY_SVS), *state, "--case", case, locale="zh_TW")
+    assert refused.returncode == 1
+    assert "已拒绝" in refused.stdout and "上传所在站点没有该病例" in refused.stdout, refused.stdout
 
 
 def test_watch_sends_settled_files_once_in_order_of_arrival(
