@@ -110,7 +110,7 @@ def register(
     so a refused upload leaves nothing behind.
     """
     try:
-        with _their_name_in_errors(staged):
+        with their_name_in_errors(staged):
             info = probe(staged.path)
         with db.read() as session:
             existing = _existing(session, site.id, staged.sha256)
@@ -118,7 +118,7 @@ def register(
                 staged.discard()
                 return Registered(existing, False, None, 0)
             check_quota(session, settings, site, staged.size)
-        with _their_name_in_errors(staged):
+        with their_name_in_errors(staged):
             stored = _tiled_copy(settings, staged, info)
         received = staged.sha256 if stored is not None else None
         if stored is not None:
@@ -160,7 +160,7 @@ def register(
 
 
 @contextmanager
-def _their_name_in_errors(staged: StagedFile) -> Iterator[None]:
+def their_name_in_errors(staged: StagedFile) -> Iterator[None]:
     """The engine names the file it read: that is our random staging name, not theirs."""
     try:
         yield
