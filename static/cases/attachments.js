@@ -1,0 +1,88 @@
+// A case's attachments on the request and review pages: the list (an image opens in the
+// viewer as a slide, a PDF downloads, never shown by the hub) and the pickers that send
+// files with the same tus upload as slides (metadata purpose=attachment), so a photograph
+// taken on a tablet over a weak link resumes as a slide does. Tablets get a camera button
+// (`capture`); elsewhere it opens the file chooser, which is the same.
+
+import { datum, el, formatBytes, formatTime, t, tNodes, uploadErrorText } from "/static/shell/shell.js";
+
+/** What the pages expose to tests: finished and refused attachment uploads. */
+export const attachmentState = (window.slidebridgeAttachments = { done: [], failed: [] });
+
+function item(a) {
+  if (a.kind === "image") {
+    const img = el("img", { src: `/api/slides/${a.slide_id}/thumbnail?size=160`, alt: "" });
+    img.addEventListener("error", () => img.replaceWith(el("span", { class: "no-thumbnail" }, t("picture in a moment"))));
+    return el("li", { "data-attachment": a.id, "data-kind": a.kind },
+      el("a", { href: a.href, target: "slidebridge-viewer", "data-slide": a.slide_id }, img,
+        el("span", {}, ...tNodes("{name}: open in viewer ↗", { name: datum(a.name) }))),
+      el("div", { class: "muted" }, ...tNodes("added by {user} at {time}", { user: datum(a.added_by || "—"), time: formatTime(a.added_at) })));
+  }
+  return el("li", { "data-attachment": a.id, "data-kind": a.kind },
+    el("a", { href: a.href, download: a.name, "data-pdf": a.id },
+      el("span", { class: "pdf-mark" }, "PDF"),
+      el("span", {}, ...tNodes("{name}: download ({size})", { name: datum(a.name), size: formatBytes(a.size_bytes) }))),
+    a.active_content ? el("div", { class: "error", "data-active": a.active_content },
+      ...tNodes("Contains scripts or automatic actions ({names}): kept as sent and never run by the hub. Open it only in a PDF reader with JavaScript turned off.",
+        { names: datum(a.active_content) })) : null,
+    el("div", { class: "muted" }, ...tNodes("added by {user} at {time}", { user: datum(a.added_by || "—"), time: formatTime(a.added_at) })));
+}
+
+/** Fill `list` with the case's attachments (from its snapshot). */
+export function showAttachments(list, attachments) {
+  const key = attachments.map((a) => a.id).join();
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...attachments.map(item));
+  if (!attachments.length) list.append(el("li", { class: "muted" }, t("No attachments yet.")));
+}
+
+/** Send one file as an attachment of `caseData`, its progress as a row of `progressList`. */
+export function sendAttachment(file, caseData, progressList) {
+  const label = el("span", {});
+  const say = (msgid, params = {}) => label.replaceChildren(...tNodes(msgid, { file: datum(file.name), ...params }));
+  say("{file}: starting");
+  const bar = el("progress", { max: 100, value: 0 });
+  const row = el("li", {}, label, bar);
+  progressList.append(row);
+  const upload = new window.tus.Upload(file, {
+    endpoint: "/api/uploads/",
+    retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+    chunkSize: 8 * 1024 * 1024,
+    removeFingerprintOnSuccess: true,
+    metadata: { filename: file.name, case: caseData.id, site: caseData.site, purpose: "attachment" },
+    onShouldRetry(error) {
+      const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+      return !status || status === 409 || status === 423 || status >= 500;
+    },
+    onProgress(sent, total) {
+      bar.value = Math.round((sent / total) * 100);
+      say("{file}: {percent}% ({sent} of {total})", { percent: bar.value, sent: formatBytes(sent), total: formatBytes(total) });
+    },
+    onSuccess() {
+      bar.value = 100;
+      say("{file}: attached ✔");
+      row.dataset.done = "true";
+      attachmentState.done.push(file.name);
+    },
+    onError(error) {
+      say("{file}: not attached: {reason}", { reason: uploadErrorText(error) });
+      row.className = "error";
+      attachmentState.failed.push({ name: file.name, reason: uploadErrorText(error) });
+    },
+  });
+  upload.findPreviousUploads().then((previous) => {
+    if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+    upload.start();
+  });
+}
+
+/** Wire the pickers inside `box` (`input[type=file]`): each chosen file goes to `take`. */
+export function onPicked(box, take) {
+  for (const input of box.querySelectorAll("input[type=file]")) {
+    input.addEventListener("change", () => {
+      for (const file of input.files) take(file);
+      input.value = "";
+    });
+  }
+}
