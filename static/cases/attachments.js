@@ -40,8 +40,10 @@ export function showAttachments(list, attachments) {
 /** Send one file as an attachment of `caseData`, its progress as a row of `progressList`. */
 export function sendAttachment(file, caseData, progressList) {
   const label = el("span", {});
-  const say = (msgid, params = {}) => label.replaceChildren(...tNodes(msgid, { file: datum(file.name), ...params }));
-  say("{file}: starting");
+  // Each sentence is written out in a tNodes call, so `make messages` finds it.
+  const say = (nodes) => label.replaceChildren(...nodes);
+  const named = (params = {}) => ({ file: datum(file.name), ...params });
+  say(tNodes("{file}: starting", named()));
   const bar = el("progress", { max: 100, value: 0 });
   const row = el("li", {}, label, bar);
   progressList.append(row);
@@ -57,16 +59,16 @@ export function sendAttachment(file, caseData, progressList) {
     },
     onProgress(sent, total) {
       bar.value = Math.round((sent / total) * 100);
-      say("{file}: {percent}% ({sent} of {total})", { percent: bar.value, sent: formatBytes(sent), total: formatBytes(total) });
+      say(tNodes("{file}: {percent}% ({sent} of {total})", named({ percent: bar.value, sent: formatBytes(sent), total: formatBytes(total) })));
     },
     onSuccess() {
       bar.value = 100;
-      say("{file}: attached ✔");
+      say(tNodes("{file}: attached ✔", named()));
       row.dataset.done = "true";
       attachmentState.done.push(file.name);
     },
     onError(error) {
-      say("{file}: not attached: {reason}", { reason: uploadErrorText(error) });
+      say(tNodes("{file}: not attached: {reason}", named({ reason: uploadErrorText(error) })));
       row.className = "error";
       attachmentState.failed.push({ name: file.name, reason: uploadErrorText(error) });
     },
