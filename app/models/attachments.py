@@ -49,8 +49,11 @@ class Attachment(AttachmentBase, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="pathology_case.id", index=True)
     site_id: uuid.UUID = Field(foreign_key="site.id", index=True)
-    #: The image's slide (kind image); None for a document.
-    slide_id: uuid.UUID | None = Field(default=None, foreign_key="slide.id", index=True)
+    #: The image's slide (kind image); None for a document. A slide an admin deletes takes
+    #: its attachment with it.
+    slide_id: uuid.UUID | None = Field(
+        default=None, foreign_key="slide.id", index=True, ondelete="CASCADE"
+    )
     #: A document's file, relative to the data directory (`app.core.storage.content_path`).
     storage_path: str | None = Field(default=None, max_length=300)
     #: The upload it came from: one attachment per upload, whatever retries happen.

@@ -4,10 +4,31 @@
 // taken on a tablet over a weak link resumes as a slide does. Tablets get a camera button
 // (`capture`); elsewhere it opens the file chooser, which is the same.
 
-import { datum, el, formatBytes, formatTime, t, tNodes, uploadErrorText } from "/static/shell/shell.js";
+import { api, datum, el, formatBytes, formatTime, may, t, tNodes, uploadErrorText } from "/static/shell/shell.js";
+
+// Until a report is signed an attachment can be taken back (a photograph of the wrong patient).
+const REMOVABLE = new Set(["requested", "slides_uploading", "ready", "in_review"]);
 
 /** What the pages expose to tests: finished and refused attachment uploads. */
 export const attachmentState = (window.slidebridgeAttachments = { done: [], failed: [] });
+
+function byline(a) {
+  return el("div", { class: "muted" }, ...tNodes("added by {user} at {time}", { user: datum(a.added_by || "—"), time: formatTime(a.added_at) }));
+}
+
+function removeButton(a, onError) {
+  return el("button", {
+    type: "button", class: "remove", "data-remove": a.id,
+    onclick: async () => {
+      if (!window.confirm(t("Remove {name} from the case?", { name: a.name }))) return;
+      try {
+        await api(`/api/cases/${a.case_id}/attachments/${a.id}`, { method: "DELETE" });
+      } catch (error) {
+        onError(error.message);
+      }
+    },
+  }, t("Remove"));
+}
 
 function item(a) {
   if (a.kind === "image") {
@@ -16,7 +37,7 @@ function item(a) {
     return el("li", { "data-attachment": a.id, "data-kind": a.kind },
       el("a", { href: a.href, target: "slidebridge-viewer", "data-slide": a.slide_id }, img,
         el("span", {}, ...tNodes("{name}: open in viewer ↗", { name: datum(a.name) }))),
-      el("div", { class: "muted" }, ...tNodes("added by {user} at {time}", { user: datum(a.added_by || "—"), time: formatTime(a.added_at) })));
+      byline(a));
   }
   return el("li", { "data-attachment": a.id, "data-kind": a.kind },
     el("a", { href: a.href, download: a.name, "data-pdf": a.id },
@@ -25,16 +46,24 @@ function item(a) {
     a.active_content ? el("div", { class: "error", "data-active": a.active_content },
       ...tNodes("Contains scripts or automatic actions ({names}): kept as sent and never run by the hub. Open it only in a PDF reader with JavaScript turned off.",
         { names: datum(a.active_content) })) : null,
-    el("div", { class: "muted" }, ...tNodes("added by {user} at {time}", { user: datum(a.added_by || "—"), time: formatTime(a.added_at) })));
+    byline(a));
 }
 
-/** Fill `list` with the case's attachments (from its snapshot). */
-export function showAttachments(list, attachments) {
-  const key = attachments.map((a) => a.id).join();
+/** Fill `list` with the attachments of `caseData` (its snapshot); `me` may remove them
+ * until the case is reported. */
+export function showAttachments(list, caseData, me) {
+  const attachments = caseData.attachments || [];
+  const removable = may(me, "attach") && REMOVABLE.has(caseData.status);
+  const key = `${attachments.map((a) => a.id).join()}:${removable}`;
   if (list.dataset.key === key) return;
   list.dataset.key = key;
-  list.replaceChildren(...attachments.map(item));
-  if (!attachments.length) list.append(el("li", { class: "muted" }, t("No attachments yet.")));
+  const problem = el("li", { class: "error", role: "alert" });
+  list.replaceChildren(...attachments.map((a) => {
+    const row = item(a);
+    if (removable) row.append(removeButton(a, (message) => { problem.textContent = message; }));
+    return row;
+  }), problem);
+  if (!attachments.length) list.prepend(el("li", { class: "muted" }, t("No attachments yet.")));
 }
 
 /** Send one file as an attachment of `caseData`, its progress as a row of `progressList`. */

@@ -10,6 +10,7 @@ import { CaseStream, STATUS_WORDS, slideStateText } from "./common.js";
 const state = (window.slidebridgeRequest = { caseId: null, uploaded: 0, errors: [] });
 const waiting = []; // attachments picked before the case exists
 let requested = null; // the case, once sent
+let me = null;
 
 function formData(form) {
   const data = {};
@@ -22,7 +23,7 @@ function formData(form) {
 function showCase(c) {
   const list = document.getElementById("attach-list");
   list.hidden = false;
-  showAttachments(list, c.attachments || []);
+  showAttachments(list, c, me);
   document.getElementById("case-status").textContent = STATUS_WORDS[c.status];
   document.getElementById("case-status").dataset.status = c.status;
   document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
@@ -74,7 +75,7 @@ function attachLater(file) {
 }
 
 async function boot() {
-  const me = await startPage();
+  me = await startPage();
   onPicked(document.getElementById("attach-pickers"), attachLater);
   if (!may(me, "attach")) document.getElementById("attachments").hidden = true;
   const sites = me.site ? [me.site] : me.covers;

@@ -126,7 +126,7 @@ function show(c) {
     box.dataset.key = thumbnailsKey(c);
   }
   document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
-  showAttachments(document.getElementById("attachments"), c.attachments || []);
+  showAttachments(document.getElementById("attachments"), c, me);
   document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
     el("li", {}, `${formatTime(e.at)} ${EVENT_WORDS[e.kind] || e.kind}`,
       e.username ? [" (", datum(e.username), ")"] : null, e.detail ? [": ", ...eventDetail(e)] : null)));

@@ -221,3 +221,42 @@ def test_cancelled_case_takes_no_attachment(client: TestClient, world: World) ->
     assert cancel.status_code == 200, cancel.text
     response = attach(client, world, "tech_north", case["id"], "late.pdf", pdf())
     assert response.status_code == 409, response.text
+
+
+def test_remove_an_attachment_until_the_case_is_reported(
+    client: TestClient, world: World, settings: Settings, db: Database
+) -> None:
+    case = create_case(client, world)
+    for name, content in (("wrong patient.jpg", photo_with_gps()), ("form.pdf", pdf())):
+        assert attach(client, world, "tech_north", case["id"], name, content).status_code == 201
+    photo, document = attachments(client, world, "tech_north", case["id"]).json()["items"]
+    url = f"/api/cases/{case['id']}/attachments/{photo['id']}"
+
+    # Another site's staff: no such attachment; an admin adds and removes none.
+    assert client.delete(url, headers=world.auth("tech_south")).status_code == 404
+    assert client.delete(url, headers=world.auth("admin")).status_code == 403
+    assert client.delete(url, headers=world.auth("surgeon_north")).status_code == 204
+    assert client.delete(url, headers=world.auth("surgeon_north")).status_code == 404
+    # The photograph's slide went with it; the document stays.
+    gone = client.get(f"/api/slides/{photo['slide_id']}", headers=world.auth("path_north"))
+    assert gone.status_code == 404
+    left = attachments(client, world, "tech_north", case["id"]).json()["items"]
+    assert [item["id"] for item in left] == [document["id"]]
+    now = client.get(f"/api/cases/{case['id']}", headers=world.auth("tech_north")).json()
+    assert now["timeline"][-1]["kind"] == "attachment_removed"
+    assert now["timeline"][-1]["detail"] == "wrong patient.jpg"
+    removals = audit_rows(db, "attachment.delete")
+    assert sorted((row.username, row.outcome) for row in removals) == [
+        ("admin", Outcome.denied),
+        ("surgeon_north", Outcome.not_found),
+        ("surgeon_north", Outcome.success),
+        ("tech_south", Outcome.not_found),
+    ]
+    # Once the case is closed its attachments stay in its record.
+    client.post(f"/api/cases/{case['id']}/cancel", headers=world.auth("tech_north"))
+    stays = client.delete(
+        f"/api/cases/{case['id']}/attachments/{document['id']}", headers=world.auth("tech_north")
+    )
+    assert stays.status_code == 409, stays.text
+    stored = settings.data_dir / "slides" / document["sha256"][:2]
+    assert any(stored.rglob("*.pdf"))

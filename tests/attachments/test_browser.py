@@ -1,7 +1,7 @@
 """Chromium: a surgeon attaches a photograph (with GPS tags, held sideways) and a PDF
 with JavaScript from the request form; the pathologist sees both on the case's review
-page, opens the photograph in the viewer and draws on it. Screenshots go to
-/tmp/attachments_*.png."""
+page, opens the photograph in the viewer, draws on it, and removes the PDF. Screenshots
+go to /tmp/attachments_*.png."""
 
 from __future__ import annotations
 
@@ -80,6 +80,15 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         viewer.wait_for_function("() => window.slidebridge.store.items.size === 1")
         viewer.screenshot(path="/tmp/attachments_viewer.png")
         slide_id = viewer.url.rsplit("/", 1)[-1]
+
+        # The earlier report was the wrong one: the pathologist takes it off the case, and
+        # the surgeon's open form shows it gone.
+        review.bring_to_front()
+        review.once("dialog", lambda dialog: dialog.accept())
+        review.click("#attachments [data-kind=document] [data-remove]")
+        review.wait_for_selector("#attachments [data-kind=document]", state="detached")
+        form.wait_for_selector("#attach-list [data-kind=document]", state="detached")
+        assert review.locator("#attachments [data-kind=image]").count() == 1
         for context in (surgeon_ctx, path_ctx):
             context.close()
     assert errors == []
@@ -88,7 +97,7 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         auth = {"Authorization": f"Bearer {tokens['path_north']}"}
         case = client.get(f"/api/cases/{case_id}", headers=auth).json()
         names = {a["name"]: a for a in case["attachments"]}
-        assert set(names) == {"gross specimen.jpg", "prior report.pdf"}
+        assert set(names) == {"gross specimen.jpg"}
         assert names["gross specimen.jpg"]["slide_id"] == slide_id
         # Upright: the 1200x800 photograph held sideways shows as 800x1200.
         slide = client.get(f"/api/slides/{slide_id}", headers=auth).json()

@@ -1,4 +1,5 @@
-"""A case's attachments: `GET /api/cases/{id}/attachments` and a document's download.
+"""A case's attachments: `GET /api/cases/{id}/attachments`, a document's download, and
+`DELETE` of one until the case is reported.
 
 They are added through the tus upload (`/api/uploads/`, metadata `purpose=attachment`
 and `case`). A document is sent only as a download: `Content-Disposition: attachment`,
@@ -9,10 +10,10 @@ answer: `app.api.headers`).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
 
-from app.api.deps import ContextDep, SettingsDep
+from app.api.deps import ContextDep, SettingsDep, TilesDep
 from app.models.attachments import AttachmentList
 from app.services.attachments import service
 
@@ -44,3 +45,15 @@ def download_attachment(
         content_disposition_type="attachment",
         headers={"Content-Security-Policy": DOCUMENT_CSP, "Cache-Control": "private, no-store"},
     )
+
+
+@router.delete("/{case_id}/attachments/{attachment_id}", status_code=204)
+def delete_attachment(
+    case_id: str, attachment_id: str, ctx: ContextDep, settings: SettingsDep, tiles: TilesDep
+) -> Response:
+    """Take an attachment off its case (e.g. a photograph of the wrong patient) until the case
+    is reported (409 after): an image's slide and its annotations go with it."""
+    slide = service.remove(ctx, settings, case_id, attachment_id)
+    if slide is not None:
+        tiles.forget(slide)
+    return Response(status_code=204)

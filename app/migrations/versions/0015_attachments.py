@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("added_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["pathology_case.id"]),
         sa.ForeignKeyConstraint(["site_id"], ["site.id"]),
-        sa.ForeignKeyConstraint(["slide_id"], ["slide.id"]),
+        sa.ForeignKeyConstraint(["slide_id"], ["slide.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("upload_id"),
     )

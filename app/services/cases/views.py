@@ -42,7 +42,7 @@ from app.models.slides import SlideRecord, SlideStatus
 from app.models.transfers import Transfer, TransferStatus
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadPurpose, UploadStatus
-from app.services.attachments import service as attachments
+from app.services.attachments import views as attachments
 
 T = TypeVar("T")
 
