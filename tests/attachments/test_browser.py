@@ -34,7 +34,8 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         surgeon_ctx, form = login(
             browser, base, "surgeon_north", viewport={"width": 1024, "height": 1366}
         )
-        path_ctx, review = login(browser, base, "path_north")
+        # The pathologist reads Chinese (the browser's language chooses the pages').
+        path_ctx, review = login(browser, base, "path_north", locale="zh-CN")
         for page in (form, review):
             page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -59,9 +60,14 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         # The pathologist: both on the review page; the PDF only as a download.
         review.goto(f"{base}/cases/{case_id}")
         review.wait_for_selector("#attachments [data-kind=image] img")
+        assert "附件" in review.inner_text("main") and "移除" in review.inner_text("#attachments")
         link = review.locator("#attachments [data-pdf]")
         assert link.get_attribute("download") == "prior report.pdf"
         assert "/JavaScript" in review.inner_text("#attachments [data-active]")
+        review.wait_for_function(
+            "() => [...document.querySelectorAll('#attachments img')]"
+            ".every((img) => img.complete && img.naturalWidth > 0)"
+        )
         review.screenshot(path="/tmp/attachments_review.png", full_page=True)
         with path_ctx.expect_page() as opened:
             review.click("#attachments [data-kind=image] a")
