@@ -30,10 +30,25 @@ function removeButton(a, onError) {
   }, t("Remove"));
 }
 
+// A busy hub (renders wait for a place) may refuse a thumbnail for a while: a placeholder
+// stands in and the picture is asked again, until it comes.
+function thumbnail(a) {
+  const url = `/api/slides/${a.slide_id}/thumbnail?size=160`;
+  const img = el("img", { src: url, alt: "" });
+  const holder = el("span", { class: "no-thumbnail" }, t("picture in a moment"));
+  let tries = 0;
+  img.addEventListener("error", () => {
+    if (img.isConnected) img.replaceWith(holder);
+    tries += 1;
+    if (tries <= 20) setTimeout(() => { img.src = `${url}&try=${tries}`; }, 3000);
+  });
+  img.addEventListener("load", () => { if (holder.isConnected) holder.replaceWith(img); });
+  return img;
+}
+
 function item(a) {
   if (a.kind === "image") {
-    const img = el("img", { src: `/api/slides/${a.slide_id}/thumbnail?size=160`, alt: "" });
-    img.addEventListener("error", () => img.replaceWith(el("span", { class: "no-thumbnail" }, t("picture in a moment"))));
+    const img = thumbnail(a);
     return el("li", { "data-attachment": a.id, "data-kind": a.kind },
       el("a", { href: a.href, target: "slidebridge-viewer", "data-slide": a.slide_id }, img,
         el("span", {}, ...tNodes("{name}: open in viewer ↗", { name: datum(a.name) }))),

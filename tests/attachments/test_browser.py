@@ -53,20 +53,21 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         case_id = form.evaluate("window.slidebridgeRequest.caseId")
         form.wait_for_selector("#attach-list [data-kind=image]", timeout=30_000)
         form.wait_for_selector("#attach-list [data-kind=document] [data-active]")
-        form.wait_for_selector("#attach-list img", timeout=10_000)
+        form.wait_for_selector("#attach-list img", timeout=90_000)
         form.screenshot(path="/tmp/attachments_request_form.png", full_page=True)
         assert form.evaluate("window.slidebridgeAttachments.failed") == []
 
         # The pathologist: both on the review page; the PDF only as a download.
         review.goto(f"{base}/cases/{case_id}")
-        review.wait_for_selector("#attachments [data-kind=image] img")
+        review.wait_for_selector("#attachments [data-kind=image] img", timeout=90_000)
         assert "附件" in review.inner_text("main") and "移除" in review.inner_text("#attachments")
         link = review.locator("#attachments [data-pdf]")
         assert link.get_attribute("download") == "prior report.pdf"
         assert "/JavaScript" in review.inner_text("#attachments [data-active]")
         review.wait_for_function(
             "() => [...document.querySelectorAll('#attachments img')]"
-            ".every((img) => img.complete && img.naturalWidth > 0)"
+            ".every((img) => img.complete && img.naturalWidth > 0)",
+            timeout=90_000,
         )
         review.screenshot(path="/tmp/attachments_review.png", full_page=True)
         with path_ctx.expect_page() as opened:
