@@ -88,6 +88,7 @@ def test_photo_is_turned_upright_and_keeps_no_metadata(
     # It opens as a slide: the viewer's metadata and a tile.
     meta = client.get(f"/api/slides/{item['slide_id']}", headers=world.auth("path_north"))
     assert meta.status_code == 200 and meta.json()["width"] == 32
+    assert meta.json()["vendor"] == "image-jpeg" and meta.json()["mpp_x"] is None
     tile = client.get(f"/dzi/{item['slide_id']}_files/6/0_0.jpeg", headers=world.auth("path_north"))
     assert tile.status_code == 200, tile.text
     added = audit_rows(db, "attachment.add")

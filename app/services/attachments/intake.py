@@ -22,7 +22,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from app.core import audit
 from app.core.audit import Actor
@@ -35,6 +36,7 @@ from app.models.accounts import Site
 from app.models.attachments import Attachment, AttachmentKind
 from app.models.audit import Outcome
 from app.models.cases import Case, CaseEvent, CasePriority, CaseStatus
+from app.models.slides import SlideRecord
 from app.models.uploads import Upload
 from app.services import slides as slide_service
 from app.services.attachments import documents
@@ -44,7 +46,7 @@ from tiler import SlideError
 from tiler.errors import SlideTooLargeError
 from tiler.hardening import MAX_DECODE_PIXELS
 from tiler.registry import write_picture_copy
-from tiler.vips_reader import loader_of
+from tiler.vips_reader import LOADERS, loader_of
 
 #: The largest picture accepted as an attachment: what Pillow may decode at once, far
 #: above any camera (a 100-megapixel back is 11,600 x 8,700) and far below a bomb.
@@ -171,5 +173,12 @@ def _image(
     )  # fmt: skip
     urgent = case.priority == CasePriority.urgent
     registered = slide_service.register(db, settings, copy, site, urgent=urgent)
+    if registered.created:  # the viewer names what was sent (image-jpeg), not the copy's TIFF
+        with db.write() as session:
+            session.execute(
+                update(SlideRecord)
+                .where(col(SlideRecord.id) == registered.slide.id)
+                .values(vendor=LOADERS[loader])
+            )
     attachment.slide_id = registered.slide.id
     return attachment, registered
