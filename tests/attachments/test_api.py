@@ -13,11 +13,12 @@ from sqlmodel import select
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.main import create_app
 from app.models.audit import AuditEvent, Outcome
 from app.models.slides import SlideRecord
 from tests.attachments.files import CAMERA_MARK, GPS_MARK, bomb_png, pdf, photo_with_gps
 from tests.cases.conftest import create_case
-from tests.conftest import World
+from tests.conftest import Backend, World, make_settings
 from tests.uploads import tus
 
 
@@ -261,3 +262,19 @@ def test_remove_an_attachment_until_the_case_is_reported(
     assert stays.status_code == 409, stays.text
     stored = settings.data_dir / "slides" / document["sha256"][:2]
     assert any(stored.rglob("*.pdf"))
+
+
+def test_documents_count_towards_the_sites_quota(
+    backend: Backend, client: TestClient, world: World, settings: Settings
+) -> None:
+    case = create_case(client, world)
+    document = pdf()
+    quota = make_settings(backend, settings.data_dir, site_quota_bytes=2 * len(document) + 10)
+    with TestClient(create_app(quota, migrate=False), base_url="https://testserver") as small:
+        for name in ("one.pdf", "two.pdf"):
+            done = attach(small, world, "tech_north", case["id"], name, document)
+            assert done.status_code == 201, done.text
+        # Two documents stored: a third does not fit, even though no upload is open.
+        third = attach(small, world, "tech_north", case["id"], "three.pdf", document)
+        assert third.status_code == 413, third.text
+        assert "quota" in third.json()["detail"]

@@ -96,6 +96,8 @@ def receive(
             site = session.get(Site, upload.site_id)
         assert site is not None
         if documents.is_pdf(staged.path):
+            with db.read() as session:
+                slide_service.check_quota(session, settings, site, staged.size)
             attachment, registered = _document(settings, staged), None
         else:
             attachment, registered = _image(db, settings, staged, site, case)
