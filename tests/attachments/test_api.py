@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pyvips
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -278,3 +281,46 @@ def test_documents_count_towards_the_sites_quota(
         third = attach(small, world, "tech_north", case["id"], "three.pdf", document)
         assert third.status_code == 413, third.text
         assert "quota" in third.json()["detail"]
+
+
+def _png_with_text() -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", CAMERA_MARK.decode())
+    info.add_itxt("XML:com.adobe.xmp", GPS_MARK.decode())
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 120, 160)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def _camera_tiff() -> bytes:
+    """A microscope camera's 12-bit capture in 16-bit grey, its description naming it."""
+    image = (pyvips.Image.xyz(64, 48)[0] * 60).cast("ushort")
+    image = image.copy(interpretation="grey16")
+    image.set_type(pyvips.GValue.gstr_type, "image-description", CAMERA_MARK.decode())
+    data = image.tiffsave_buffer()
+    assert isinstance(data, bytes) and CAMERA_MARK in data
+    return data
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "received_type"),
+    [("capture.png", _png_with_text, "image/png"), ("camera.tif", _camera_tiff, "image/tiff")],
+)
+def test_camera_images_keep_no_metadata(
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    name: str,
+    make: Callable[[], bytes],
+    received_type: str,
+) -> None:
+    case = create_case(client, world)
+    response = attach(client, world, "tech_north", case["id"], name, make())
+    assert response.status_code == 201, response.text
+    [item] = attachments(client, world, "tech_north", case["id"]).json()["items"]
+    assert item["kind"] == "image" and item["received_type"] == received_type
+    for path in every_file(settings.data_dir):
+        content = path.read_bytes()
+        assert GPS_MARK not in content and CAMERA_MARK not in content, path
