@@ -98,14 +98,13 @@ def receive(
         if documents.is_pdf(staged.path):
             with db.read() as session:
                 slide_service.check_quota(session, settings, site, staged.size)
-            attachment, registered = _document(settings, staged), None
+            attachment, registered = _document(settings, staged, case), None
         else:
             attachment, registered = _image(db, settings, staged, site, case)
     except BaseException:
         staged.discard()
         raise
-    attachment.case_id, attachment.site_id, attachment.upload_id = case.id, site.id, upload.id
-    attachment.added_by = actor.username
+    attachment.upload_id, attachment.added_by = upload.id, actor.username
     with db.write() as session:
         session.add(attachment)
         current = session.get(Case, case.id)
@@ -127,11 +126,11 @@ def receive(
     return Received(attachment, registered)
 
 
-def _document(settings: Settings, staged: StagedFile) -> Attachment:
+def _document(settings: Settings, staged: StagedFile, case: Case) -> Attachment:
     active = documents.active_content(staged.path)
     relative = content_path(staged.sha256, ".pdf")
     attachment = Attachment(
-        case_id=uuid.uuid4(), site_id=uuid.uuid4(),  # set by the caller
+        case_id=case.id, site_id=case.site_id,
         name=staged.display_name, kind=AttachmentKind.document,
         received_type="application/pdf", size_bytes=staged.size, sha256=staged.sha256,
         received_sha256=staged.sha256, storage_path=relative.as_posix(),
