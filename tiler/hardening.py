@@ -19,16 +19,21 @@ MAX_DECODE_PIXELS = 20_000 * 20_000
 MAX_SIDE = 1_000_000
 
 
-def check_dimensions(name: str, width: int, height: int, path: str | None = None) -> None:
-    """Refuse an image whose header's size is empty or beyond what we agree to decode,
-    before any pixel is decoded."""
+def check_dimensions(
+    name: str, width: int, height: int, path: str | None = None, max_pixels: int = MAX_SLIDE_PIXELS
+) -> None:
+    """Refuse an image whose header's size is empty or beyond what we agree to decode
+    (`max_pixels`: a slide's bound unless the caller's is tighter), before any pixel is
+    decoded."""
     from tiler.errors import BrokenSlideError, SlideTooLargeError
 
     if width <= 0 or height <= 0:
         raise BrokenSlideError(f"{name}: empty image ({width}x{height})", path=path)
-    if width * height > MAX_SLIDE_PIXELS or max(width, height) > MAX_SIDE:
+    if width * height > max_pixels or max(width, height) > MAX_SIDE:
         raise SlideTooLargeError(
-            f"{name}: {width}x{height} pixels is beyond the accepted size", path=path
+            f"{name}: {width}x{height} pixels is beyond the accepted size"
+            f" ({max_pixels / 1e6:g} megapixels)",
+            path=path,
         )
 
 

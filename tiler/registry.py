@@ -63,9 +63,23 @@ def write_tiled_copy(path: str | os.PathLike[str], dest: str | os.PathLike[str])
     with open_slide(path) as slide:
         if not isinstance(slide, VipsSlide):
             return False
-    picture = VipsSlide(path, once_through=True)
+    write_picture_copy(path, dest)
+    return True
+
+
+def write_picture_copy(
+    path: str | os.PathLike[str], dest: str | os.PathLike[str], max_pixels: int | None = None
+) -> None:
+    """Rewrite a picture as that tiled pyramidal TIFF through libvips, whatever reader
+    would otherwise open it: its orientation applied to the pixels and none of its
+    metadata (EXIF, GPS, XMP, IPTC) kept. For a photograph attached to a case, where
+    even a tiled TIFF that OpenSlide reads must not keep its tags. `max_pixels` refuses a
+    larger picture from its header, before any pixel is decoded."""
+    from tiler.hardening import MAX_SLIDE_PIXELS
+    from tiler.vips_reader import VipsSlide
+
+    picture = VipsSlide(path, once_through=True, max_pixels=max_pixels or MAX_SLIDE_PIXELS)
     try:
         picture.write_tiled_pyramid(Path(dest))
     finally:
         picture.close()
-    return True

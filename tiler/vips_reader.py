@@ -153,9 +153,16 @@ class VipsSlide(Slide):
     """One plain image as a one-level slide (page 0 of a multi-page file). Thread-safe:
     libvips regions are made per call."""
 
-    def __init__(self, path: str | os.PathLike[str], *, once_through: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        once_through: bool = False,
+        max_pixels: int = hardening.MAX_SLIDE_PIXELS,
+    ) -> None:
         """`once_through`: the pixels will be read once, top to bottom (a conversion), so
-        libvips may stream them instead of decoding the whole picture first."""
+        libvips may stream them instead of decoding the whole picture first. `max_pixels`:
+        a tighter bound than a slide's, checked on the header (a decompression bomb)."""
         self.path = Path(path)
         self.broken = False
         if not self.path.is_file():
@@ -179,7 +186,9 @@ class VipsSlide(Slide):
                 )
         except pyvips.Error as error:
             raise read_failure(self.path, "open image", error) from error
-        hardening.check_dimensions(self.path.name, raw.width, raw.height, str(self.path))
+        hardening.check_dimensions(
+            self.path.name, raw.width, raw.height, str(self.path), max_pixels
+        )
         mpp_x, mpp_y = file_mpp(raw, loader)
         try:
             oriented = raw.autorot()

@@ -30,6 +30,7 @@ from app.core.errors import (
     RetryLaterError,
     TooManyRequestsError,
     UnprocessableError,
+    UnsupportedMediaTypeError,
 )
 from app.core.i18n import N_, SOURCE_LANGUAGE, gettext, translate
 from app.services.transfers.protocol import TransferGoneError
@@ -65,6 +66,7 @@ STATUS_BY_ERROR: dict[type[SlideBridgeError], int] = {
     InvalidRequestError: 400,
     PayloadTooLargeError: 413,
     UnprocessableError: 422,
+    UnsupportedMediaTypeError: 415,
     BusyError: 503,
     InvalidAnnotationError: 422,
     UnsupportedFormatError: 422,

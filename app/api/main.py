@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from app.api import pages
 from app.api.routes import annotations as annotation_routes
 from app.api.routes import (
+    attachments,
     audit,
     auth,
     cases,
@@ -28,7 +29,7 @@ from app.api.routes import (
 router = APIRouter()
 ROUTES = (
     health, auth, users, slides, audit, dzi, iiif, uploads, transfers, annotation_routes, live,
-    cases, reports, metrics, prometheus, i18n, teaching,
+    cases, attachments, reports, metrics, prometheus, i18n, teaching,
 )  # fmt: skip
 for module in ROUTES:
     router.include_router(module.router)

@@ -104,6 +104,16 @@ def check_may_add_slides(user: User) -> None:
         )
 
 
+def check_may_attach(user: User) -> None:
+    """A case's photographs and documents come from its site's technicians and surgeons
+    (the surgeon photographs the inked specimen) and its pathologists; admins run the
+    service and trainees read teaching copies."""
+    if user.role not in (Role.technician, Role.surgeon, Role.pathologist):
+        raise PermissionDeniedError(
+            N_("technicians, surgeons and pathologists of the case add its attachments")
+        )
+
+
 def check_may_calibrate(user: User) -> None:
     """A calibration is a reading of the glass under the site's own microscope (a stage
     micrometer): its technicians and the pathologists who cover it set it; surgeons read

@@ -45,6 +45,12 @@ class UnprocessableError(SlideBridgeError):
     """Input that parsed but cannot be used (unknown site, a form without a file)."""
 
 
+class UnsupportedMediaTypeError(SlideBridgeError):
+    """A file of a kind the request does not take (an attachment that is neither a
+    picture the hub's image libraries read nor a PDF; a HEIC photograph they cannot
+    decode)."""
+
+
 class CrossSiteRequestError(SlideBridgeError):
     """A cookie request that changes state without a same-origin Origin (or Sec-Fetch-Site)."""
 

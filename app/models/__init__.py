@@ -10,6 +10,7 @@ UUIDs, times timezone-aware UTC, every string has a max_length.
 from app.models import (
     accounts,
     annotations,
+    attachments,
     audit,
     cases,
     jobs,
@@ -25,6 +26,7 @@ from app.models import (
 __all__ = [
     "accounts",
     "annotations",
+    "attachments",
     "audit",
     "cases",
     "jobs",

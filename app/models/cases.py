@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.models.attachments import AttachmentPublic
 from app.models.opinions import CaseMessagePublic, CosignPublic, OpinionPublic
 from app.models.types import EnumText, UTCDateTime, utcnow
 
@@ -387,6 +388,9 @@ class CasePublic(CaseFields, CaseTimes):
     opinions: list[OpinionPublic] = Field(default=[], description="second opinions asked")
     thread: list[CaseMessagePublic] = Field(default=[], description="the case's thread")
     cosigns: list[CosignPublic] = Field(default=[], description="colleagues' co-signatures")
+    attachments: list[AttachmentPublic] = Field(
+        default=[], description="photographs, camera images and documents, oldest first"
+    )
 
 
 class CaseList(SQLModel):

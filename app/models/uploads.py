@@ -23,6 +23,13 @@ class UploadStatus(StrEnum):
     rejected = "rejected"
 
 
+class UploadPurpose(StrEnum):
+    #: A slide (of a case, when `case_id` is set).
+    slide = "slide"
+    #: An attachment of the case `case_id` (a photograph, a camera image, a PDF).
+    attachment = "attachment"
+
+
 class UploadBase(SQLModel):
     filename: str = Field(max_length=255, description="display text only, never a path")
     length: int = Field(sa_type=BigInteger, description="declared Upload-Length")
@@ -31,6 +38,7 @@ class UploadBase(SQLModel):
     status: UploadStatus = Field(default=UploadStatus.receiving, sa_type=EnumText)
     error: str | None = Field(default=None, max_length=1000)
     slide_id: uuid.UUID | None = Field(default=None)
+    purpose: UploadPurpose = Field(default=UploadPurpose.slide, sa_type=EnumText)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 

@@ -31,6 +31,7 @@ from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
 from app.core.storage import content_path, file_sha256, pyramid_path, slide_file
 from app.models.accounts import Site
+from app.models.attachments import Attachment, AttachmentKind
 from app.models.audit import Outcome
 from app.models.jobs import URGENT_PRIORITY, Job
 from app.models.slides import (
@@ -90,14 +91,18 @@ def probe(path: Path) -> SlideInfo:
 
 
 def check_quota(session: Session, settings: Settings, site: Site, size: int) -> None:
+    """The site's slides and its cases' documents (an image attachment is a slide) leave
+    room for `size` more bytes."""
     if settings.site_quota_bytes is None:
         return
-    used = session.exec(
-        select(func.coalesce(func.sum(SlideRecord.size_bytes), 0)).where(
-            SlideRecord.site_id == site.id
-        )
-    ).one()
-    if int(used) + size > settings.site_quota_bytes:
+    used = 0
+    for column, site_column, *only in (
+        (SlideRecord.size_bytes, SlideRecord.site_id),
+        (Attachment.size_bytes, Attachment.site_id, Attachment.kind == AttachmentKind.document),
+    ):
+        query = select(func.coalesce(func.sum(column), 0)).where(site_column == site.id, *only)
+        used += int(session.exec(query).one())
+    if used + size > settings.site_quota_bytes:
         raise PayloadTooLargeError(f"site {site.code} is over its storage quota")
 
 
@@ -110,7 +115,7 @@ def register(
     so a refused upload leaves nothing behind.
     """
     try:
-        with _their_name_in_errors(staged):
+        with their_name_in_errors(staged):
             info = probe(staged.path)
         with db.read() as session:
             existing = _existing(session, site.id, staged.sha256)
@@ -118,7 +123,7 @@ def register(
                 staged.discard()
                 return Registered(existing, False, None, 0)
             check_quota(session, settings, site, staged.size)
-        with _their_name_in_errors(staged):
+        with their_name_in_errors(staged):
             stored = _tiled_copy(settings, staged, info)
         received = staged.sha256 if stored is not None else None
         if stored is not None:
@@ -160,7 +165,7 @@ def register(
 
 
 @contextmanager
-def _their_name_in_errors(staged: StagedFile) -> Iterator[None]:
+def their_name_in_errors(staged: StagedFile) -> Iterator[None]:
     """The engine names the file it read: that is our random staging name, not theirs."""
     try:
         yield

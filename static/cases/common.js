@@ -35,6 +35,7 @@ export const EVENT_WORDS = {
   requested: t("requested"), slide_received: t("slide received"), slides_ready: t("slides ready"),
   claim: t("claimed"), view: t("slides viewed"), report: t("reported"), acknowledge: t("acknowledged"),
   amend: t("amended"), cancel: t("cancelled"), update: t("request changed"), attach: t("slide attached"),
+  attachment: t("attachment added"), attachment_removed: t("attachment removed"),
 };
 
 // The clock is the server's: minutes at `server_time`, advanced by the local time since

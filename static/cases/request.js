@@ -1,11 +1,16 @@
 // The request form (technician or surgeon at the site, on a tablet), then slides uploaded
 // straight into the case with tus (resumable, with progress): the upload carries the case
-// id in its metadata, and the server attaches the finished slide to the case.
+// id in its metadata, and the server attaches the finished slide to the case. Photographs
+// and PDFs picked before the request is sent wait for it, then go as its attachments.
 
 import { api, dateField, datum, el, formatBytes, may, startPage, t, tNodes, uploadErrorText } from "/static/shell/shell.js";
+import { onPicked, sendAttachment, showAttachments } from "./attachments.js";
 import { CaseStream, STATUS_WORDS, slideStateText } from "./common.js";
 
 const state = (window.slidebridgeRequest = { caseId: null, uploaded: 0, errors: [] });
+const waiting = []; // attachments picked before the case exists
+let requested = null; // the case, once sent
+let me = null;
 
 function formData(form) {
   const data = {};
@@ -16,6 +21,9 @@ function formData(form) {
 }
 
 function showCase(c) {
+  const list = document.getElementById("attach-list");
+  list.hidden = false;
+  showAttachments(list, c, me);
   document.getElementById("case-status").textContent = STATUS_WORDS[c.status];
   document.getElementById("case-status").dataset.status = c.status;
   document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
@@ -56,8 +64,20 @@ function uploadFile(file, caseData) {
   });
 }
 
+function attachLater(file) {
+  if (requested) {
+    sendAttachment(file, requested, document.getElementById("attach-uploads"));
+    return;
+  }
+  waiting.push(file);
+  document.getElementById("attach-uploads").append(el("li", { "data-waiting": "" },
+    ...tNodes("{file}: sent with the request", { file: datum(file.name) })));
+}
+
 async function boot() {
-  const me = await startPage();
+  me = await startPage();
+  onPicked(document.getElementById("attach-pickers"), attachLater);
+  if (!may(me, "attach")) document.getElementById("attachments").hidden = true;
   const sites = me.site ? [me.site] : me.covers;
   const select = document.getElementById("site");
   for (const code of sites) select.append(new Option(code, code));
@@ -78,6 +98,9 @@ async function boot() {
     try {
       const caseData = await api("/api/cases", { json: formData(form) });
       state.caseId = caseData.id;
+      requested = caseData;
+      document.querySelectorAll("#attach-uploads [data-waiting]").forEach((row) => row.remove());
+      for (const file of waiting.splice(0)) attachLater(file);
       form.hidden = true;
       document.getElementById("upload").hidden = false;
       document.getElementById("case-title").replaceChildren(

@@ -2,7 +2,8 @@
 // identifiers, and the report form signed with the password. Live: a claim by someone
 // else, a cancel, or the surgeon's acknowledgement show up at once.
 
-import { api, datum, el, formatDate, formatElapsed, formatTime, startPage, t, tn, tNodes } from "/static/shell/shell.js";
+import { api, datum, el, formatDate, formatElapsed, formatTime, may, startPage, t, tn, tNodes } from "/static/shell/shell.js";
+import { onPicked, sendAttachment, showAttachments } from "./attachments.js";
 import {
   CATEGORY_WORDS, categoryWord, choiceWord, Clock, clockClass, CaseStream, EVENT_WORDS, showLink, STATUS_WORDS,
   slideStateText,
@@ -125,6 +126,7 @@ function show(c) {
     box.dataset.key = thumbnailsKey(c);
   }
   document.getElementById("slide-state").textContent = slideStateText(c.slide_state);
+  showAttachments(document.getElementById("attachments"), c, me);
   document.getElementById("timeline").replaceChildren(...c.timeline.map((e) =>
     el("li", {}, `${formatTime(e.at)} ${EVENT_WORDS[e.kind] || e.kind}`,
       e.username ? [" (", datum(e.username), ")"] : null, e.detail ? [": ", ...eventDetail(e)] : null)));
@@ -307,6 +309,9 @@ async function boot() {
       ? t("This case does not exist, or is not shared with you.") : error.message;
     return;
   }
+  const pickers = document.getElementById("attach-pickers");
+  pickers.hidden = !may(me, "attach") || state.case.status === "cancelled";
+  onPicked(pickers, (file) => sendAttachment(file, state.case, document.getElementById("attach-uploads")));
   const link = document.getElementById("link");
   new CaseStream(`/api/cases/${caseId}/events`, {
     onCase: show,

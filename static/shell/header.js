@@ -16,6 +16,7 @@ import { availableLanguages, currentLanguage, t } from "./i18n.js";
 const DOES = {
   request: ["technician", "surgeon", "admin"], // the operating room's site requests cases
   upload: ["technician", "pathologist", "admin"], // surgeons read slides, others add them
+  attach: ["technician", "surgeon", "pathologist"], // a case's photographs and documents
   turnaround: ["pathologist", "admin"],
   operatingRoom: ["surgeon", "technician"], // the people of the site, on its own screen
   teach: ["pathologist", "admin"], // teaching collections (trainees have them only)
@@ -27,7 +28,7 @@ export function roleName(role) {
   return names[role] || role;
 }
 
-/** Whether `me`'s role does `what` ("request", "upload", "turnaround", "operatingRoom", "teach"). */
+/** Whether `me`'s role does `what` ("request", "upload", "attach", "turnaround", "operatingRoom", "teach"). */
 export function may(me, what) {
   return DOES[what].includes(me.role);
 }

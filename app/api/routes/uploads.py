@@ -81,7 +81,7 @@ def _expires(upload: Upload) -> str:
 
 
 def _metadata(upload: Upload, code: str) -> dict[str, str]:
-    values = {"filename": upload.filename, "site": code}
+    values = {"filename": upload.filename, "site": code, "purpose": str(upload.purpose)}
     if upload.case_id:
         values["case"] = str(upload.case_id)
     if upload.sha256:
@@ -142,8 +142,8 @@ def _check_alive(upload: Upload) -> None:
 
 
 async def _complete(request: Request, ctx: Context, settings: Settings, upload: Upload) -> None:
-    result = await anyio.to_thread.run_sync(service.complete, ctx.db, settings, upload, ctx.actor)
-    if result.job_id is not None:
+    result = await anyio.to_thread.run_sync(service.complete, ctx, settings, upload)
+    if result is not None and result.job_id is not None:
         await anyio.to_thread.run_sync(
             get_dispatcher(request).notify, result.job_id, result.priority
         )
@@ -174,7 +174,9 @@ async def _append(
 @router.post("", status_code=201, include_in_schema=False)
 @router.post("/", status_code=201)
 async def create_upload(request: Request, ctx: UploadContext, settings: SettingsDep) -> Response:
-    """tus creation (and creation-with-upload): metadata `filename`, `site`, `case`, `sha256`."""
+    """tus creation (and creation-with-upload): metadata `filename`, `site`, `case`, `sha256`,
+    and `purpose`: `slide` (the default) or `attachment` (a photograph, camera image or
+    PDF of the case `case`, listed at `/api/cases/{id}/attachments`)."""
     check_version(request.headers.get("tus-resumable"))
     if "upload-defer-length" in request.headers:
         raise TusError("Upload-Defer-Length is not supported: send Upload-Length")

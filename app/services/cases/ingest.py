@@ -27,7 +27,7 @@ from app.models.audit import Outcome
 from app.models.cases import Case, CaseStatus, CaseUpload
 from app.models.slides import SlideRecord
 from app.models.types import utcnow
-from app.models.uploads import Upload, UploadStatus
+from app.models.uploads import Upload, UploadPurpose, UploadStatus
 from app.services.cases import service
 from app.services.live import LiveHub
 
@@ -43,6 +43,8 @@ def _pending(session: Session) -> list[Upload]:
     rows = session.exec(
         select(Upload).where(
             col(Upload.case_id).is_not(None),
+            # An attachment's upload becomes an attachment, not one of the case's slides.
+            Upload.purpose == UploadPurpose.slide,
             col(Upload.status).in_([UploadStatus.receiving, UploadStatus.completed]),
             col(Upload.created_at) > utcnow() - HORIZON,
             col(Upload.id).not_in(settled),

@@ -86,7 +86,8 @@ _ROLE_WORDS: dict[Action, str] = {
 }
 
 
-def _outcome(error: SlideBridgeError) -> Outcome:
+def outcome_of(error: SlideBridgeError) -> Outcome:
+    """How a refusal is audited: unknown, not allowed, or refused for another reason."""
     if isinstance(error, NotFoundError):
         return Outcome.not_found
     if isinstance(error, PermissionDeniedError):
@@ -202,7 +203,7 @@ def act(
             event = change(session, case)
             event_id = event.id
     except SlideBridgeError as error:
-        _record(ctx, name, _outcome(error), case, error.reason)
+        _record(ctx, name, outcome_of(error), case, error.reason)
         raise
     _record(ctx, name, Outcome.success, case, event.detail)
     publish(ctx.db, ctx.hub, case.id, event_id)
@@ -226,7 +227,7 @@ def create(ctx: Context, data: CaseCreate) -> Case:
         with ctx.db.read() as session:
             site = _request_site(session, ctx.user, data.site)
     except SlideBridgeError as error:
-        _record(ctx, "create", _outcome(error), None, error.reason)
+        _record(ctx, "create", outcome_of(error), None, error.reason)
         raise
     urgent = data.type == CaseType.frozen_section or data.priority == CasePriority.urgent
     case = Case.model_validate(

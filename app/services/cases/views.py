@@ -41,7 +41,8 @@ from app.models.opinions import (
 from app.models.slides import SlideRecord, SlideStatus
 from app.models.transfers import Transfer, TransferStatus
 from app.models.types import utcnow
-from app.models.uploads import Upload, UploadStatus
+from app.models.uploads import Upload, UploadPurpose, UploadStatus
+from app.services.attachments import views as attachments
 
 T = TypeVar("T")
 
@@ -94,6 +95,7 @@ def _uploading(session: Session, cases: Sequence[Case]) -> dict[uuid.UUID, int]:
         .where(
             col(Upload.case_id).in_([case.id for case in cases]),
             Upload.status == UploadStatus.receiving,
+            Upload.purpose == UploadPurpose.slide,
             col(Upload.expires_at) > utcnow(),
         )
         .group_by(col(Upload.case_id))
@@ -163,6 +165,7 @@ def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
     uploading = _uploading(session, cases)
     arriving = _arriving(session, [slide_id for case_id, slide_id, _ in slide_rows])
     talk = _discussion(session, ids)
+    attached = attachments.of_cases(session, ids)
     return [
         _public(
             case,
@@ -174,7 +177,12 @@ def snapshots(session: Session, cases: Sequence[Case]) -> list[CasePublic]:
             uploading[case.id],
             arriving,
             now,
-        ).model_copy(update=talk.of(case.id))
+        ).model_copy(
+            update={
+                **talk.of(case.id),
+                "attachments": [attachments.to_public(row) for row in attached[case.id]],
+            }
+        )
         for case in cases
     ]
 

@@ -17,8 +17,14 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from app.core import metrics
-from app.core.access import check_may_add_slides, site_filter, target_site, visible_case
-from app.core.audit import Actor, record
+from app.core.access import (
+    check_may_add_slides,
+    check_may_attach,
+    site_filter,
+    target_site,
+    visible_case,
+)
+from app.core.audit import record
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, UnprocessableError
@@ -27,8 +33,10 @@ from app.core.storage import file_sha256
 from app.models.accounts import Site, User
 from app.models.audit import Outcome
 from app.models.types import utcnow
-from app.models.uploads import Upload, UploadPublic, UploadStatus
+from app.models.uploads import Upload, UploadPublic, UploadPurpose, UploadStatus
 from app.services import slides as slide_service
+from app.services.attachments import intake
+from app.services.cases import service as case_service
 from app.services.context import Context
 from app.services.slides import Registered
 from app.services.staging import StagedFile, display_name, staging_path
@@ -37,12 +45,32 @@ from app.services.uploads.store import create_part, part_path, remove_part
 from tiler import NotFoundError, SlideBridgeError
 
 
-def _site_for(session: Session, user: User, code: str | None) -> Site:
+def _check_may_send(user: User, purpose: UploadPurpose) -> None:
+    """Slides come from technicians and pathologists; a case's photographs and documents
+    also from its surgeons (`access.check_may_attach`)."""
+    if purpose == UploadPurpose.attachment:
+        check_may_attach(user)
+    else:
+        check_may_add_slides(user)
+
+
+def _purpose(metadata: dict[str, str]) -> UploadPurpose:
+    """The metadata `purpose`: a slide (the default) or an attachment, which needs a case."""
+    try:
+        purpose = UploadPurpose(metadata.get("purpose", UploadPurpose.slide))
+    except ValueError as error:
+        raise TusError(N_("the upload metadata 'purpose' is 'slide' or 'attachment'")) from error
+    if purpose == UploadPurpose.attachment and not metadata.get("case"):
+        raise TusError(N_("an attachment's upload names its case in the metadata 'case'"))
+    return purpose
+
+
+def _site_for(session: Session, user: User, code: str | None, purpose: UploadPurpose) -> Site:
     """The site an upload goes to: the named one, or the user's own.
 
     A site the user may not see is reported as unknown, as `POST /api/slides` does.
     """
-    check_may_add_slides(user)
+    _check_may_send(user, purpose)
     return target_site(session, user, code, "the upload metadata 'site'")
 
 
@@ -96,6 +124,7 @@ def _create(
         raise TusError(N_("an empty file is not a slide"))
     if length > settings.max_upload_bytes:
         raise PayloadTooLargeError(f"file is larger than {settings.max_upload_bytes} bytes")
+    purpose = _purpose(metadata)
     upload = Upload(
         filename=display_name(metadata.get("filename", "")),
         length=length,
@@ -103,11 +132,14 @@ def _create(
         expires_at=utcnow() + timedelta(hours=settings.upload_expire_hours),
         site_id=uuid.uuid4(),  # set below, once the site is known
         user_id=user.id,
+        purpose=purpose,
     )
     path = part_path(settings.data_dir, upload.id)
     with db.write() as session:
-        site = _site_for(session, user, metadata.get("site"))
+        site = _site_for(session, user, metadata.get("site"), purpose)
         upload.case_id = _case_for(session, user, site, metadata.get("case"))
+        if purpose == UploadPurpose.attachment:
+            intake.check_case(session, upload.case_id, site.id)
         reserved = _reserved_bytes(session, site.id)
         slide_service.check_quota(session, settings, site, reserved + length)
         upload.site_id = site.id
@@ -184,12 +216,15 @@ def _stage(settings: Settings, upload: Upload, sha256: str) -> StagedFile:
     return StagedFile(target, sha256, upload.length, upload.filename)
 
 
-def complete(db: Database, settings: Settings, upload: Upload, actor: Actor) -> Registered:
-    """Verify the whole file and register it as a slide; a refusal keeps nothing.
+def complete(ctx: Context, settings: Settings, upload: Upload) -> Registered | None:
+    """Verify the whole file and register it as a slide, or keep it as an attachment of
+    its case; a refusal keeps nothing. The slide registration (a pyramid job to
+    dispatch), if any.
 
     The caller holds the part file's lock and has committed offset == length.
     """
     part = part_path(settings.data_dir, upload.id)
+    attachment = None
     try:
         digest = file_sha256(part)
         if upload.sha256 is not None and digest != upload.sha256:
@@ -197,24 +232,38 @@ def complete(db: Database, settings: Settings, upload: Upload, actor: Actor) -> 
                 "the whole file's SHA-256 differs from the one the client declared: "
                 "it was damaged on the way; send it again"
             )
-        with db.read() as session:
-            site = session.get(Site, upload.site_id)
-        assert site is not None
-        result = slide_service.register(
-            db, settings, _stage(settings, upload, digest), site, urgent=upload.case_id is not None
-        )
+        staged = _stage(settings, upload, digest)
+        if upload.purpose == UploadPurpose.attachment:
+            received = intake.receive(ctx.db, settings, upload, staged, ctx.actor)
+            attachment, result = received.attachment, received.registered
+        else:
+            with ctx.db.read() as session:
+                site = session.get(Site, upload.site_id)
+            assert site is not None
+            result = slide_service.register(
+                ctx.db, settings, staged, site, urgent=upload.case_id is not None
+            )
     except SlideBridgeError as error:
-        _finish(db, upload, status=UploadStatus.rejected, error=error.reason[:1000])
+        _finish(ctx.db, upload, status=UploadStatus.rejected, error=error.reason[:1000])
         remove_part(part)
         record(
-            db, actor, "upload.reject", Outcome.failure, object_type="upload",
+            ctx.db, ctx.actor, "upload.reject", Outcome.failure, object_type="upload",
             object_id=upload.id, site_id=upload.site_id, detail=error.reason,
         )  # fmt: skip
         raise
-    _finish(db, upload, status=UploadStatus.completed, slide_id=result.slide.id)
+    slide_id = attachment.slide_id if attachment is not None else result and result.slide.id
+    _finish(ctx.db, upload, status=UploadStatus.completed, slide_id=slide_id)
     remove_part(part)
+    if attachment is not None:
+        record(
+            ctx.db, ctx.actor, "upload.complete", Outcome.success, object_type="attachment",
+            object_id=attachment.id, site_id=upload.site_id, detail=upload.filename,
+        )  # fmt: skip
+        case_service.publish(ctx.db, ctx.hub, attachment.case_id, None)
+        return result
+    assert result is not None
     record(
-        db, actor, "upload.complete" if result.created else "upload.complete.duplicate",
+        ctx.db, ctx.actor, "upload.complete" if result.created else "upload.complete.duplicate",
         Outcome.success, object_type="slide", object_id=result.slide.id,
         site_id=upload.site_id, detail=upload.filename,
     )  # fmt: skip
@@ -244,7 +293,7 @@ def read(ctx: Context, upload_id: str) -> UploadPublic:
 
 def terminate(ctx: Context, settings: Settings, upload: Upload) -> None:
     """tus termination: the bytes and the row go (a finished slide stays)."""
-    check_may_add_slides(ctx.user)
+    _check_may_send(ctx.user, upload.purpose)
     with ctx.db.write() as session:
         row = session.get(Upload, upload.id)
         if row is not None:
