@@ -1,11 +1,13 @@
 """A slide of several files to the hub as one (`POST /api/slides/sets`): a DICOM series
 folder, or a MIRAX `.mrxs` with its folder.
 
-The manifest (each file's relative name, size and SHA-256) goes first, then the files,
-streamed from disk in one request, so memory stays one chunk whatever the slide's size.
+Each file goes first with tus as a "set part" (resumable byte by byte, as a slide file
+is; the hub verifies its SHA-256 and holds it), then the manifest (each file's relative
+name, size and SHA-256) alone: the hub assembles the set from the parts it holds. Without
+a tus sender, the manifest and the files go in one request, streamed from disk (memory
+stays one chunk whatever the slide's size), and a cut sends the set again from its start.
 The hub checks every file against the manifest and refuses an incomplete or altered set
-with the reason. A cut connection sends the set again from its start (the hub kept
-nothing of it); a set is not resumable file by file as a tus upload is.
+with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from app.agent.hub import (
     hub_headers,
     reason_of,
 )
+from app.agent.tus import Sender
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1024 * 1024
@@ -49,10 +52,17 @@ def manifest(base: Path, files: list[Path]) -> dict[str, object]:
 
 
 class SetSender:
-    def __init__(self, server: str, token: str, *, attempts: int = 5) -> None:
+    """With `parts` (a tus sender), each file goes first as a resumable upload the hub
+    holds (a cut costs what was in flight, and a run started again sends no file the
+    hub already has), then the manifest alone; without, everything in one request."""
+
+    def __init__(
+        self, server: str, token: str, *, attempts: int = 5, parts: Sender | None = None
+    ) -> None:
         self.url = f"{server.rstrip('/')}/api/slides/sets"
         self.token = token
         self.attempts = attempts
+        self.parts = parts
 
     def send(
         self,
@@ -68,9 +78,13 @@ class SetSender:
         if name:
             declared["name"] = name
         total = sum(path.stat().st_size for path in files)
+        in_body = files
+        if self.parts is not None:
+            self._send_parts(files, site, total, progress)
+            in_body = []
         for attempt in range(self.attempts):
             boundary = uuid.uuid4().hex
-            body = self._body(boundary, declared, base, files, site, total, progress)
+            body = self._body(boundary, declared, base, in_body, site, total, progress)
             headers = {
                 **hub_headers(self.token),
                 "Content-Type": f"multipart/form-data; boundary={boundary}",
@@ -89,6 +103,20 @@ class SetSender:
                 raise UploadRefusedError(f"{declared['name']}: {reason}")
             time.sleep(backoff_seconds(attempt, 60))
         raise UploadRefusedError(f"{declared['name']}: the hub could not be reached")
+
+    def _send_parts(
+        self, files: list[Path], site: str | None, total: int, progress: Progress | None
+    ) -> None:
+        assert self.parts is not None
+        before = 0
+        for path in files:
+
+            def advance(done: int, _size: int, before: int = before) -> None:
+                if progress is not None:
+                    progress(before + done, total)
+
+            self.parts.send(path, site=site, progress=advance, set_part=True)
+            before += path.stat().st_size
 
     @staticmethod
     def _body(

@@ -160,10 +160,16 @@ class Sender:
         site: str | None = None,
         case: str | None = None,
         progress: Progress | None = None,
+        set_part: bool = False,
     ) -> Sent:
+        """The file as a slide (its id in `Sent`), or with `set_part` as one file of a
+        slide of several files, held by the hub until the set's manifest names it."""
         sha256 = file_sha256(path)
         key = f"{self.endpoint} {sha256}"
         metadata = {"filename": path.name, "sha256": sha256}
+        if set_part:
+            key += " set_part"
+            metadata["purpose"] = "set_part"
         if site:
             metadata["site"] = site
         if case:
@@ -195,7 +201,7 @@ class Sender:
                 self._backoff(attempt)
                 attempt += 1
                 self._refresh_offset(uploader)
-        return self._finish(uploader, key, path)
+        return self._finish(uploader, key, path, set_part)
 
     def _uploader(self, path: Path, key: str, metadata: dict[str, str]) -> Any:
         client = TusClient(self.endpoint, headers=dict(self.headers))
@@ -233,7 +239,7 @@ class Sender:
             return
         uploader.offset = offset
 
-    def _finish(self, uploader: Any, key: str, path: Path) -> Sent:
+    def _finish(self, uploader: Any, key: str, path: Path, set_part: bool) -> Sent:
         """Ask the hub what the upload became (the final answer may have been cut off)."""
         body: dict[str, Any] = {}
         for attempt in range(40):
@@ -251,7 +257,7 @@ class Sender:
                 continue
             break
         self.storage.remove_item(key)
-        if body.get("status") != "completed" or not body.get("slide_id"):
+        if body.get("status") != "completed" or not (set_part or body.get("slide_id")):
             reason = body.get("error") or body.get("detail") or body.get("status")
             raise UploadRefusedError(named(path, str(reason)))
-        return Sent(path, str(body["slide_id"]), str(uploader.url))
+        return Sent(path, str(body.get("slide_id") or ""), str(uploader.url))

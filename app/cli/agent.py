@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from app.agent.courier import Courier
+    from app.agent.sets import SetSender
 
 DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
 Server = Annotated[str, typer.Option(help="The hub, e.g. https://hub.example.org")]
@@ -46,16 +47,15 @@ def _token(server: str) -> str:
         fail(error.reason)
 
 
-def _send_set(server: str, token: str, path: Path, site: str | None, bar: Progress) -> bool:
+def _send_set(sets: SetSender, path: Path, site: str | None, bar: Progress) -> bool:
     """A folder of one slide's files (a DICOM series, a MIRAX slide's parent) as one
     slide; False when the hub refused it (the reason printed)."""
     from app.agent.hub import UploadRefusedError
-    from app.agent.sets import SetSender
 
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     task = bar.add_task(path.name[:40], total=sum(p.stat().st_size for p in files))
     try:
-        slide_id = SetSender(server, token).send(
+        slide_id = sets.send(
             path, files, site=site, progress=lambda done, _t: bar.update(task, completed=done)
         )
     except UploadRefusedError as error:
@@ -68,8 +68,7 @@ def _send_set(server: str, token: str, path: Path, site: str | None, bar: Progre
 
 def _send_all(
     paths: list[Path],
-    server: str,
-    token: str,
+    sets: SetSender,
     site: str | None,
     send_file: Callable[[Path, Callable[[int, int], None]], str],
 ) -> None:
@@ -84,7 +83,7 @@ def _send_all(
     with byte_progress() as bar:
         for path in paths:
             if path.is_dir():
-                failed += not _send_set(server, token, path, site, bar)
+                failed += not _send_set(sets, path, site, bar)
                 continue
             task = bar.add_task(path.name[:40], total=path.stat().st_size)
 
@@ -124,6 +123,7 @@ def upload(
 ) -> None:
     """Upload slide files, resuming after cuts and across runs; prints each slide id. A
     folder is one slide of several files (sent whole again after a cut)."""
+    from app.agent.sets import SetSender
     from app.agent.tus import Sender
 
     token = _token(server)
@@ -133,7 +133,7 @@ def upload(
         sent = sender.send(path, site=site, case=case, progress=progress)
         return say(N_("slide {slide}", slide=sent.slide_id))
 
-    _send_all(paths, server, token, site, one)
+    _send_all(paths, SetSender(server, token, parts=sender), site, one)
 
 
 def send(
@@ -152,6 +152,8 @@ def send(
     its first bytes, and what a viewer looks at comes first. Resumes after cuts and
     restarts; exits 0 when the hub has verified every file. Formats the hub cannot show
     while they arrive go in byte order (tus); a folder is one slide of several files."""
+    from app.agent.sets import SetSender
+
     token = _token(server)
     courier = _courier(server, state_dir, piece_kb, connections, token=token)
 
@@ -167,7 +169,7 @@ def send(
             )
         )
 
-    _send_all(paths, server, token, site, one)
+    _send_all(paths, SetSender(server, token, parts=courier.tus), site, one)
 
 
 def _courier(
@@ -205,7 +207,7 @@ def watch(
 
     token = _token(server)
     courier = _courier(server, state_dir, token=token)
-    sets = SetSender(server, token)
+    sets = SetSender(server, token, parts=courier.tus)
     state = WatchState.load(state_dir / f"watch-{site}.json")
     typer.echo(
         say(N_("watching {folder} for site {site} (Ctrl-C stops)", folder=directory, site=site))

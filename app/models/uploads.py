@@ -28,6 +28,9 @@ class UploadPurpose(StrEnum):
     slide = "slide"
     #: An attachment of the case `case_id` (a photograph, a camera image, a PDF).
     attachment = "attachment"
+    #: One file of a slide of several files (a DICOM series, MIRAX), sent resumably:
+    #: kept, verified, until `POST /api/slides/sets` names it in a manifest.
+    set_part = "set_part"
 
 
 class UploadBase(SQLModel):

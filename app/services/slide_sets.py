@@ -27,10 +27,15 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, Field, ValidationError
 from python_multipart.multipart import parse_options_header
+from sqlalchemy import update
+from sqlmodel import col, select
 from starlette.requests import Request
 
+from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, UnprocessableError
+from app.core.i18n import N_
 from app.core.storage import set_digest
+from app.models.uploads import Upload, UploadPurpose, UploadStatus
 from app.services.staging import (
     MAX_FIELD_BYTES,
     MAX_FIELDS,
@@ -38,6 +43,7 @@ from app.services.staging import (
     display_name,
     stream_parts,
 )
+from app.services.uploads.store import part_path, remove_part
 from tiler.errors import SlideBridgeError
 from tiler.slide_folder import MAX_FILES, check_relative_name, list_files
 
@@ -62,6 +68,9 @@ class SetManifest(BaseModel):
 class SetForm:
     staged: StagedFile
     fields: dict[str, str] = field(default_factory=dict)
+    #: Declared files the body did not carry: sent before, resumably, as set parts
+    #: (`fill_from_parts`), or the set is incomplete.
+    missing: dict[str, SetFile] = field(default_factory=dict)
 
 
 def _checked(manifest: SetManifest, max_bytes: int) -> dict[str, SetFile]:
@@ -237,11 +246,8 @@ class _SetReader:
     def finish(self) -> SetForm:
         if self.manifest is None:
             raise UnprocessableError("no 'manifest' field: declare the slide's files first")
-        missing = sorted(set(self.declared) - self.received)
-        if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise UnprocessableError(f"incomplete slide: {missing[0]} was not sent{more}")
-        return SetForm(_staged(self.folder, self.manifest), self.fields)
+        missing = {n: f for n, f in self.declared.items() if n not in self.received}
+        return SetForm(_staged(self.folder, self.manifest), self.fields, missing)
 
     def abort(self) -> None:
         if self.handle is not None:
@@ -264,3 +270,63 @@ async def receive_set(request: Request, staging_dir: Path, max_bytes: int) -> Se
     if content_type != b"multipart/form-data" or not boundary:
         raise UnprocessableError("send the slide's files as multipart/form-data")
     return await stream_parts(request, _SetReader(staging_dir, max_bytes), boundary)
+
+
+def fill_from_parts(
+    db: Database, data_dir: Path, form: SetForm, site_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Each declared file the body did not carry, from a set part of the same site with
+    its size and SHA-256 (sent before with tus, verified on arrival), hard-linked into
+    the staging folder; the parts used. Refuses the set, naming a file, when one of them
+    is held by no part: the set is incomplete."""
+    used: list[uuid.UUID] = []
+    unsent: list[str] = []
+    for name, declared in sorted(form.missing.items()):
+        part = _held_part(db, data_dir, site_id, declared)
+        if part is None:
+            unsent.append(name)
+            continue
+        target = form.staged.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(part_path(data_dir, part), target)
+        except FileNotFoundError:  # reaped, or used by another manifest, just now
+            unsent.append(name)
+            continue
+        used.append(part)
+    if unsent:
+        more = f" (and {len(unsent) - 1} more)" if len(unsent) > 1 else ""
+        raise UnprocessableError(
+            N_("incomplete slide: {name} was not sent{more}", name=unsent[0], more=more)
+        )
+    return used
+
+
+def _held_part(
+    db: Database, data_dir: Path, site_id: uuid.UUID, declared: SetFile
+) -> uuid.UUID | None:
+    with db.read() as session:
+        ids = session.exec(
+            select(Upload.id).where(
+                Upload.site_id == site_id,
+                Upload.purpose == UploadPurpose.set_part,
+                Upload.status == UploadStatus.completed,
+                Upload.sha256 == declared.sha256,
+                Upload.length == declared.size,
+                col(Upload.slide_id).is_(None),
+            )
+        ).all()
+    return next((i for i in ids if part_path(data_dir, i).exists()), None)
+
+
+def release_parts(
+    db: Database, data_dir: Path, parts: list[uuid.UUID], slide_id: uuid.UUID
+) -> None:
+    """The parts a registered set was made of: their bytes are in the slide now (the row
+    names it, as a finished slide upload's does)."""
+    if not parts:
+        return
+    with db.write() as session:
+        session.execute(update(Upload).where(col(Upload.id).in_(parts)).values(slide_id=slide_id))
+    for upload_id in parts:
+        remove_part(part_path(data_dir, upload_id))

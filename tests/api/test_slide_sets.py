@@ -8,18 +8,26 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlmodel import col
 
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.storage import set_digest
+from app.models.types import utcnow
+from app.models.uploads import Upload
+from app.services.uploads.reaper import reap_expired
 from tests.api.test_slides import stored_files
 from tests.conftest import World
 from tests.tiler.slide_files import dicom_series as write_series
+from tests.uploads import tus
 from workers.embedded import EmbeddedWorkers
 
 
@@ -195,3 +203,99 @@ def test_a_mirax_slide_without_a_data_file_is_refused(
     assert response.status_code == 422
     assert "incomplete MIRAX slide: scan/Data0001.dat is missing" in response.json()["detail"]
     assert stored_files(settings) == []
+
+
+def _send_part(client: TestClient, world: World, path: Path, user: str = "tech_north") -> str:
+    """One file of a set with tus (purpose `set_part`), in two requests as after a cut."""
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    created = tus.create(
+        client, world, user, len(data), filename=path.name, purpose="set_part", sha256=sha
+    )
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    half = len(data) // 2
+    assert tus.patch(client, world, user, location, 0, data[:half]).status_code == 204
+    done = tus.patch(client, world, user, location, half, data[half:])
+    assert done.status_code == 204, done.text
+    return location
+
+
+def test_a_set_sent_file_by_file_with_tus_resumes_and_is_assembled(
+    client: TestClient, world: World, settings: Settings, db: Database, dicom_series: Path
+) -> None:
+    """Each file as a resumable set part; then the manifest alone: one slide, the same as
+    a set sent whole, and the parts' bytes gone once they are in it."""
+    declared = manifest(dicom_series)
+    names = [item["path"] for item in declared["files"]]
+    for name in names[:-1]:
+        location = _send_part(client, world, dicom_series / name)
+        held = client.get(location, headers={**tus.TUS, **world.auth("tech_north")}).json()
+        assert (held["status"], held["slide_id"]) == ("completed", None)
+    # One file neither held nor in the body: incomplete, named, nothing kept.
+    refused = send(client, world, dicom_series, skip=tuple(names))
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == f"incomplete slide: {names[-1]} was not sent"
+    # The last file in the body, the others from the parts held.
+    response = send(client, world, dicom_series, skip=tuple(names[:-1]))
+    assert response.status_code == 201, response.text
+    whole = response.json()
+    digest = set_digest((f["path"], f["sha256"]) for f in declared["files"])
+    assert whole["sha256"] == digest and whole["name"] == "series"
+    stored = settings.slides_dir / digest[:2] / digest[2:4] / digest
+    assert sorted(p.name for p in stored.iterdir()) == names
+    for name in names:
+        assert (stored / name).read_bytes() == (dicom_series / name).read_bytes()
+    assert not list((settings.data_dir / "uploads").glob("*.part"))  # released
+    # The parts were used once: a set naming them again must send them again.
+    again = send(client, world, dicom_series, skip=tuple(names))
+    assert again.status_code == 422
+
+
+def test_another_sites_parts_are_not_used(
+    client: TestClient, world: World, settings: Settings, dicom_series: Path
+) -> None:
+    """A part is the site's: another site's manifest naming the same SHA-256s is told the
+    files were not sent (nothing says another site holds them)."""
+    declared = manifest(dicom_series)
+    names = [item["path"] for item in declared["files"]]
+    for name in names:
+        _send_part(client, world, dicom_series / name)
+    other = send(client, world, dicom_series, skip=tuple(names), user="tech_south")
+    assert other.status_code == 422
+    assert "was not sent" in other.json()["detail"]
+    mine = send(client, world, dicom_series, skip=tuple(names))
+    assert mine.status_code == 201, mine.text
+
+
+def test_a_set_part_must_declare_its_sha256_and_match_it(
+    client: TestClient, world: World, dicom_series: Path
+) -> None:
+    data = (dicom_series / "IM0001.dcm").read_bytes()
+    undeclared = tus.create(client, world, "tech_north", len(data), purpose="set_part")
+    assert undeclared.status_code == 400
+    assert "sha256" in undeclared.json()["detail"]
+    wrong = tus.create(client, world, "tech_north", len(data), purpose="set_part", sha256="0" * 64)
+    location = wrong.headers["location"]
+    damaged = tus.patch(client, world, "tech_north", location, 0, data)
+    assert damaged.status_code == 422
+    assert "SHA-256" in damaged.json()["detail"]
+
+
+def test_a_part_no_manifest_named_expires_and_its_bytes_go(
+    client: TestClient, world: World, settings: Settings, db: Database, dicom_series: Path
+) -> None:
+    location = _send_part(client, world, dicom_series / "IM0001.dcm")
+    upload_id = uuid.UUID(location.rstrip("/").rsplit("/", 1)[1])
+    part = settings.data_dir / "uploads" / f"{upload_id.hex}.part"
+    assert part.exists()  # held for the manifest
+    with db.write() as session:
+        session.execute(
+            update(Upload)
+            .where(col(Upload.id) == upload_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert reap_expired(db, settings) == 1
+    assert not part.exists()
+    row = client.get(location, headers={**tus.TUS, **world.auth("tech_north")}).json()
+    assert row["status"] == "rejected" and "manifest" in row["error"]

@@ -116,3 +116,29 @@ def test_a_file_that_is_not_a_slide_is_reported_to_the_client(
         sender.send(SLIDES / "broken" / "broken.svs")
     assert "broken.svs" in refused.value.reason
     assert "slide" in refused.value.reason.lower()
+
+
+def test_a_slide_of_several_files_resumes_file_by_file_through_cuts(
+    live: str, world: World, tmp_path: Path
+) -> None:
+    """A DICOM series through a link that breaks: each file goes as a resumable set part,
+    a cut costs at most the request in flight, and the hub assembles the one slide."""
+    from app.agent.sets import SetSender
+    from tests.tiler.slide_files import dicom_series
+
+    folder = dicom_series(tmp_path / "series")
+    files = sorted(folder.iterdir())
+    total = sum(p.stat().st_size for p in files)
+    chunk = 64 * 1024
+    proxy = CuttingProxy(_port(live), cuts=4, cut_range=(10_000, 50_000), seed=3)
+    token = world.tokens["tech_north"]
+    with proxy.running() as via:
+        parts = Sender(
+            via, token, tmp_path / "state", chunk_size=chunk, checksum=True,
+            sleep=lambda _s: time.sleep(0.05),
+        )  # fmt: skip
+        slide_id = SetSender(via, token, parts=parts).send(folder, files)
+    assert proxy.cuts_done == 4
+    assert total <= parts.body_bytes <= total + proxy.cuts_done * chunk
+    slide = wait_ready(live, world.auth("path_north"), slide_id)
+    assert (slide["status"], slide["vendor"], slide["name"]) == ("ready", "dicom", "series")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import anyio
@@ -32,7 +33,7 @@ from app.services.imaging import vips
 from app.services.imaging.capacity import RenderCapacity
 from app.services.imaging.render import thumbnail as render_thumbnail
 from app.services.imaging.render import thumbnail_plan
-from app.services.slide_sets import receive_set
+from app.services.slide_sets import fill_from_parts, receive_set, release_parts
 from app.services.staging import StagedFile, receive_upload
 from app.services.tiles import TileService
 from app.services.transfers import service as transfer_service
@@ -133,11 +134,28 @@ async def upload_slide_set(
 ) -> SlidePublic:
     """Register a slide of several files (a DICOM WSI series, MIRAX `.mrxs` with its
     folder): a manifest with every file's relative name, size and SHA-256, then the files.
+    A declared file may be left out of the body when it was sent before with tus
+    (`POST /api/uploads/`, metadata `purpose` `set_part` and its `sha256`) to the same
+    site: a cut link then costs only what was in flight, not the whole set.
     422 with the reason if a file differs from its declaration, one is missing or
     undeclared, or the files are not one complete slide; nothing is kept then. The
     slide's `sha256` is its manifest's (`sha256sum`-style lines in path order)."""
     form = await receive_set(request, settings.staging_dir, settings.max_upload_bytes)
-    return await _register(request, response, ctx, settings, form.staged, form.fields)
+    parts: list[uuid.UUID] = []
+    if form.missing:  # files sent before, resumably, with tus (purpose "set_part")
+        try:
+            site = await anyio.to_thread.run_sync(
+                service.site_for_new, ctx, form.fields.get("site"), "the form field 'site'"
+            )
+            parts = await anyio.to_thread.run_sync(
+                fill_from_parts, ctx.db, settings.data_dir, form, site.id
+            )
+        except BaseException:
+            form.staged.discard()
+            raise
+    slide = await _register(request, response, ctx, settings, form.staged, form.fields)
+    await anyio.to_thread.run_sync(release_parts, ctx.db, settings.data_dir, parts, slide.id)
+    return slide
 
 
 @router.get("")

@@ -1,4 +1,5 @@
-"""Removing uploads nobody finished: expired rows and their part files.
+"""Removing uploads nobody finished: expired rows and their part files, and the files
+of slide sets whose manifest never came.
 
 Run from upload creation at most every `reap_interval_seconds` (so a hub with
 traffic needs no extra process) and by `slidebridge upload-reap` from cron.
@@ -16,7 +17,7 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import Database
 from app.models.types import utcnow
-from app.models.uploads import Upload, UploadStatus
+from app.models.uploads import Upload, UploadPurpose, UploadStatus
 from app.services.uploads.protocol import UploadLockedError
 from app.services.uploads.store import PartWriter, part_path, remove_part
 
@@ -33,7 +34,7 @@ def reap_expired(db: Database, settings: Settings) -> int:
                 Upload.status == UploadStatus.receiving, col(Upload.expires_at) <= utcnow()
             )
         ).all()
-    reaped = 0
+    reaped = _reap_unclaimed_set_parts(db, settings)
     for upload in expired:
         path = part_path(settings.data_dir, upload.id)
         try:
@@ -54,6 +55,28 @@ def reap_expired(db: Database, settings: Settings) -> int:
     if reaped:
         log.info("reaped %d expired uploads", reaped)
     return reaped
+
+
+def _reap_unclaimed_set_parts(db: Database, settings: Settings) -> int:
+    """Files of slide sets whose manifest never came: their bytes go, the row stays as a
+    record of why (a manifest naming one later is told the file was not sent)."""
+    with db.write() as session:
+        parts = session.exec(
+            select(Upload).where(
+                Upload.status == UploadStatus.completed,
+                Upload.purpose == UploadPurpose.set_part,
+                col(Upload.slide_id).is_(None),
+                col(Upload.expires_at) <= utcnow(),
+            )
+        ).all()
+        ids = [part.id for part in parts]
+        for part in parts:
+            part.status = UploadStatus.rejected
+            part.error = "expired before a slide set's manifest named it"
+            session.add(part)
+    for upload_id in ids:
+        remove_part(part_path(settings.data_dir, upload_id))
+    return len(ids)
 
 
 def reap_now_and_then(db: Database, settings: Settings) -> None:

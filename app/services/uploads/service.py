@@ -13,7 +13,7 @@ import shutil
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from app.core import metrics
@@ -59,9 +59,14 @@ def _purpose(metadata: dict[str, str]) -> UploadPurpose:
     try:
         purpose = UploadPurpose(metadata.get("purpose", UploadPurpose.slide))
     except ValueError as error:
-        raise TusError(N_("the upload metadata 'purpose' is 'slide' or 'attachment'")) from error
+        raise TusError(
+            N_("the upload metadata 'purpose' is 'slide', 'attachment' or 'set_part'")
+        ) from error
     if purpose == UploadPurpose.attachment and not metadata.get("case"):
         raise TusError(N_("an attachment's upload names its case in the metadata 'case'"))
+    if purpose == UploadPurpose.set_part and not metadata.get("sha256"):
+        # The manifest names a part by its SHA-256: it must be the one verified.
+        raise TusError(N_("a slide set's file declares its SHA-256 in the metadata 'sha256'"))
     return purpose
 
 
@@ -91,11 +96,19 @@ def _case_for(session: Session, user: User, site: Site, value: str | None) -> uu
 
 
 def _reserved_bytes(session: Session, site_id: uuid.UUID) -> int:
-    """Bytes promised to unfinished uploads of the site: they count against its quota."""
+    """Bytes promised to unfinished uploads of the site, and held by files of slide sets
+    not yet named by a manifest: they count against its quota."""
     total = session.exec(
         select(func.coalesce(func.sum(Upload.length), 0)).where(
             Upload.site_id == site_id,
-            Upload.status == UploadStatus.receiving,
+            or_(
+                col(Upload.status) == UploadStatus.receiving,
+                and_(  # a slide set's file, held until its manifest comes
+                    col(Upload.status) == UploadStatus.completed,
+                    col(Upload.purpose) == UploadPurpose.set_part,
+                    col(Upload.slide_id).is_(None),
+                ),
+            ),
             col(Upload.expires_at) > utcnow(),
         )
     ).one()
@@ -232,6 +245,9 @@ def complete(ctx: Context, settings: Settings, upload: Upload) -> Registered | N
                 "the whole file's SHA-256 differs from the one the client declared: "
                 "it was damaged on the way; send it again"
             )
+        if upload.purpose == UploadPurpose.set_part:
+            _hold_set_part(ctx, upload)
+            return None
         staged = _stage(settings, upload, digest)
         if upload.purpose == UploadPurpose.attachment:
             received = intake.receive(ctx.db, settings, upload, staged, ctx.actor)
@@ -268,6 +284,16 @@ def complete(ctx: Context, settings: Settings, upload: Upload) -> Registered | N
         site_id=upload.site_id, detail=upload.filename,
     )  # fmt: skip
     return result
+
+
+def _hold_set_part(ctx: Context, upload: Upload) -> None:
+    """A verified file of a slide set stays where it is (its part file) until a manifest
+    names it (`slide_sets.fill_from_parts`) or it expires (the reaper)."""
+    _finish(ctx.db, upload, status=UploadStatus.completed)
+    record(
+        ctx.db, ctx.actor, "upload.complete", Outcome.success, object_type="upload",
+        object_id=upload.id, site_id=upload.site_id, detail=f"set part {upload.filename}",
+    )  # fmt: skip
 
 
 def find(db: Database, user: User, upload_id: str) -> tuple[Upload, str]:
