@@ -92,10 +92,16 @@ def gettext(language: str, msgid: str, /, **params: object) -> str:
 
 
 def translate(text: str, language: str) -> str:
-    """`text` in `language`: a `Message` by its msgid, a plain sentence if the catalog
-    has it word for word, anything else (a reason built without `N_`) unchanged."""
+    """`text` in `language`: a `Message` by its msgid (a parameter that is a `Message`
+    too, such as a route's name in a refusal, translated with it), a plain sentence if
+    the catalog has it word for word, anything else (a reason built without `N_`)
+    unchanged. A plain parameter is data: never looked up."""
     if isinstance(text, Message):
-        return gettext(language, text.msgid, **text.params)
+        params = {
+            name: translate(value, language) if isinstance(value, Message) else value
+            for name, value in text.params.items()
+        }
+        return gettext(language, text.msgid, **params)
     entry = messages(language).get(text)
     return entry if isinstance(entry, str) else text
 

@@ -29,6 +29,7 @@ from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_
 from app.core.storage import content_path, file_sha256, pyramid_path, slide_file
 from app.models.accounts import Site
 from app.models.audit import Outcome
@@ -98,7 +99,7 @@ def check_quota(session: Session, settings: Settings, site: Site, size: int) -> 
         )
     ).one()
     if int(used) + size > settings.site_quota_bytes:
-        raise PayloadTooLargeError(f"site {site.code} is over its storage quota")
+        raise PayloadTooLargeError(N_("site {code} is over its storage quota", code=site.code))
 
 
 def register(

@@ -95,7 +95,9 @@ def _create(
     if length == 0:
         raise TusError(N_("an empty file is not a slide"))
     if length > settings.max_upload_bytes:
-        raise PayloadTooLargeError(f"file is larger than {settings.max_upload_bytes} bytes")
+        raise PayloadTooLargeError(
+            N_("file is larger than {max_bytes} bytes", max_bytes=settings.max_upload_bytes)
+        )
     upload = Upload(
         filename=display_name(metadata.get("filename", "")),
         length=length,
@@ -194,8 +196,10 @@ def complete(db: Database, settings: Settings, upload: Upload, actor: Actor) -> 
         digest = file_sha256(part)
         if upload.sha256 is not None and digest != upload.sha256:
             raise UnprocessableError(
-                "the whole file's SHA-256 differs from the one the client declared: "
-                "it was damaged on the way; send it again"
+                N_(
+                    "the whole file's SHA-256 differs from the one the client declared: "
+                    "it was damaged on the way; send it again"
+                )
             )
         with db.read() as session:
             site = session.get(Site, upload.site_id)
