@@ -11,6 +11,8 @@ import warnings
 import pyvips
 from PIL import Image, ImageFile
 
+from tiler.reasons import N_
+
 #: Largest level-0 area we accept (a 200k x 200k scan is about 4e10; beyond is absurd).
 MAX_SLIDE_PIXELS = 200_000 * 200_000
 #: Largest single image Pillow may decode (associated images, thumbnails, uploads).
@@ -28,7 +30,13 @@ def check_dimensions(name: str, width: int, height: int, path: str | None = None
         raise BrokenSlideError(f"{name}: empty image ({width}x{height})", path=path)
     if width * height > MAX_SLIDE_PIXELS or max(width, height) > MAX_SIDE:
         raise SlideTooLargeError(
-            f"{name}: {width}x{height} pixels is beyond the accepted size", path=path
+            N_(
+                "{name}: {width}x{height} pixels is beyond the accepted size",
+                name=name,
+                width=width,
+                height=height,
+            ),
+            path=path,
         )
 
 

@@ -47,6 +47,7 @@ from app.services.audited import visible_slide_audited
 from app.services.context import Context
 from app.services.staging import StagedFile, move_into_place, safe_suffix
 from tiler import SlideError, SlideInfo, open_slide
+from tiler.reasons import replaced
 from tiler.registry import write_tiled_copy
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def _their_name_in_errors(staged: StagedFile) -> Iterator[None]:
     try:
         yield
     except SlideError as error:
-        error.reason = error.reason.replace(staged.path.name, staged.display_name)
+        error.reason = replaced(error.reason, staged.path.name, staged.display_name)
         error.args = (error.reason,)
         raise
 

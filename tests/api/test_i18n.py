@@ -20,7 +20,7 @@ from app.core.i18n import N_, Message, gettext, negotiate, translate
 from app.models.audit import AuditEvent
 from tests.browser import serve_asgi
 from tests.cases.conftest import REQUEST, create_case
-from tests.conftest import World
+from tests.conftest import SLIDES, World
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
@@ -237,6 +237,15 @@ REFUSALS = [
         422,
         "the manifest is not valid: ",
         "清单无效：",
+    ),
+    (  # the slide engine's reason (`tiler.reasons`), said by the service
+        "tech_north",
+        "POST",
+        "/api/slides",
+        {"files": {"file": ("broken.svs", (SLIDES / "broken" / "broken.svs").read_bytes())}},
+        422,
+        "broken.svs: not a whole-slide image",
+        "broken.svs：不是可读取的全切片图像",
     ),
 ]
 
