@@ -171,6 +171,11 @@ def test_the_setup_page_in_chinese(client: TestClient) -> None:
     assert page.status_code == 404 and "此设置链接已失效" in page.text
 
 
+UNCLOSED = {
+    "type": "Feature",
+    "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [100, 0], [100, 100], [0, 100]]]},
+    "properties": {"objectType": "annotation"},
+}
 #: Refusals from across the hub, each as (user, method, path, what is sent), with its
 #: status and its words in English and in Chinese (the services' `N_` reasons).
 REFUSALS = [
@@ -238,6 +243,15 @@ REFUSALS = [
         "the manifest is not valid: ",
         "清单无效：",
     ),
+    (  # the annotation package's reason, in a batch: the feature's number, then why
+        "path_north",
+        "POST",
+        "/api/slides/{slide}/annotations",
+        {"json": {"type": "FeatureCollection", "features": [UNCLOSED]}},
+        422,
+        "feature 0: polygon ring is not closed: last position must equal first",
+        "第 0 个要素：多边形的环未闭合：最后一个坐标点必须与第一个相同",
+    ),
     (  # the slide engine's reason (`tiler.reasons`), said by the service
         "tech_north",
         "POST",
@@ -274,7 +288,11 @@ def test_the_services_refusals_in_the_users_language(
         for username, method, path, sent, status, english, chinese in REFUSALS:
             headers = {**world.auth(username), **other, **sent.get("headers", {})}
             response = http.request(
-                method, path.format(**names), headers=headers, files=sent.get("files")
+                method,
+                path.format(**names),
+                headers=headers,
+                files=sent.get("files"),
+                json=sent.get("json"),
             )
             assert response.status_code == status, (path, response.text)
             words = (english if language == "en" else chinese).format(
