@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from annotations.errors import InvalidAnnotationError
 from annotations.geometry import check_geometry
+from tiler.reasons import N_
 
 #: The key under which the server writes provenance; stripped from client input.
 SERVER_KEY = "slidebridge"
@@ -90,43 +91,54 @@ def _check_colour(classification: dict[str, Any]) -> None:
             or len(colour) != 3
             or not all(type(c) is int and 0 <= c <= 255 for c in colour)
         ):
-            raise InvalidAnnotationError("classification.color is [r, g, b], each 0..255")
+            raise InvalidAnnotationError(N_("classification.color is [r, g, b], each 0..255"))
     # QuPath before 0.4 wrote a packed ARGB integer instead; kept as it came.
     if "colorRGB" in classification and type(classification["colorRGB"]) is not int:
-        raise InvalidAnnotationError("classification.colorRGB must be an integer")
+        raise InvalidAnnotationError(N_("classification.colorRGB must be an integer"))
 
 
 def _check_properties(properties: Any) -> dict[str, Any]:
     if properties is None:
         properties = {}
     if not isinstance(properties, dict):
-        raise InvalidAnnotationError("properties must be an object")
+        raise InvalidAnnotationError(N_("properties must be an object"))
     properties = {key: value for key, value in properties.items() if key != SERVER_KEY}
     object_type = properties.setdefault("objectType", OBJECT_TYPE)
     if object_type != OBJECT_TYPE:
         raise InvalidAnnotationError(
-            f"objectType {str(object_type)[:40]!r}: only annotations are stored"
+            N_(
+                "objectType {object_type}: only annotations are stored",
+                object_type=repr(str(object_type)[:40]),
+            )
         )
     classification = properties.get("classification")
     if classification is not None:
         if not isinstance(classification, dict):
-            raise InvalidAnnotationError("classification must be {name, color}")
+            raise InvalidAnnotationError(N_("classification must be {name, color}"))
         name = classification.get("name")
         if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME:
-            raise InvalidAnnotationError(f"classification.name: 1..{MAX_CLASS_NAME} characters")
+            raise InvalidAnnotationError(
+                N_("classification.name: 1..{count} characters", count=MAX_CLASS_NAME)
+            )
         _check_colour(classification)
     metadata = properties.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, dict) or not all(
             isinstance(value, str) for value in metadata.values()
         ):
-            raise InvalidAnnotationError("metadata must map names to strings (as in QuPath)")
+            raise InvalidAnnotationError(N_("metadata must map names to strings (as in QuPath)"))
         if len(metadata.get("comment", "")) > MAX_COMMENT:
-            raise InvalidAnnotationError(f"comment longer than {MAX_COMMENT} characters")
+            raise InvalidAnnotationError(
+                N_("comment longer than {count} characters", count=MAX_COMMENT)
+            )
         if metadata.get(IN_REPORT_KEY, "false") not in ("true", "false"):
-            raise InvalidAnnotationError(f'metadata.{IN_REPORT_KEY} is "true" or "false"')
+            raise InvalidAnnotationError(
+                N_('metadata.{key} is "true" or "false"', key=IN_REPORT_KEY)
+            )
     if len(json.dumps(properties)) > MAX_PROPERTIES_BYTES:
-        raise InvalidAnnotationError(f"properties larger than {MAX_PROPERTIES_BYTES} bytes")
+        raise InvalidAnnotationError(
+            N_("properties larger than {max_bytes} bytes", max_bytes=MAX_PROPERTIES_BYTES)
+        )
     checked: dict[str, Any] = properties
     return checked
 
@@ -135,18 +147,20 @@ def _feature_id(value: Any) -> uuid.UUID:
     if value is None:
         return uuid.uuid4()  # QuPath before 0.4 wrote no ids
     if not isinstance(value, str):
-        raise InvalidAnnotationError("id must be a UUID string")
+        raise InvalidAnnotationError(N_("id must be a UUID string"))
     try:
         return uuid.UUID(value)
     except ValueError as error:
-        raise InvalidAnnotationError(f"id {value[:40]!r} is not a UUID") from error
+        raise InvalidAnnotationError(
+            N_("id {value} is not a UUID", value=repr(value[:40]))
+        ) from error
 
 
 def parse_feature(value: Any, width: int, height: int, *, index: int | None = None) -> Feature:
     """A validated Feature for a `width` x `height` slide, or InvalidAnnotationError."""
     try:
         if not isinstance(value, dict) or value.get("type") != "Feature":
-            raise InvalidAnnotationError('expected a GeoJSON Feature ("type": "Feature")')
+            raise InvalidAnnotationError(N_('expected a GeoJSON Feature ("type": "Feature")'))
         geometry = value.get("geometry")
         shape = check_geometry(geometry, width, height)
         assert isinstance(geometry, dict)
@@ -163,20 +177,22 @@ def parse_collection(value: Any, width: int, height: int) -> list[Feature]:
     if isinstance(value, dict) and value.get("type") == "FeatureCollection":
         items = value.get("features")
         if not isinstance(items, list):
-            raise InvalidAnnotationError("a FeatureCollection needs a features list")
+            raise InvalidAnnotationError(N_("a FeatureCollection needs a features list"))
     elif isinstance(value, list):
         items = value
     elif isinstance(value, dict) and value.get("type") == "Feature":
         items = [value]
     else:
-        raise InvalidAnnotationError("expected a GeoJSON FeatureCollection or Feature")
+        raise InvalidAnnotationError(N_("expected a GeoJSON FeatureCollection or Feature"))
     if len(items) > MAX_FEATURES:
-        raise InvalidAnnotationError(f"more than {MAX_FEATURES} features in one request")
+        raise InvalidAnnotationError(
+            N_("more than {count} features in one request", count=MAX_FEATURES)
+        )
     features = [parse_feature(item, width, height, index=i) for i, item in enumerate(items)]
     seen: set[uuid.UUID] = set()
     for i, feature in enumerate(features):
         if feature.id in seen:
-            raise InvalidAnnotationError(f"duplicate id {feature.id}", index=i)
+            raise InvalidAnnotationError(N_("duplicate id {id}", id=feature.id), index=i)
         seen.add(feature.id)
     return features
 

@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from annotations.errors import InvalidAnnotationError
+from tiler.reasons import N_
 
 #: GeoJSON types QuPath writes for annotations: points (Point/MultiPoint), lines, areas.
 SUPPORTED_TYPES = frozenset({"Point", "MultiPoint", "LineString", "Polygon", "MultiPolygon"})
@@ -25,34 +26,36 @@ MAX_VERTICES = 200_000
 
 def _position(value: Any) -> tuple[float, float]:
     if not isinstance(value, list) or len(value) != 2:
-        raise InvalidAnnotationError("a position is [x, y] in level-0 pixels")
+        raise InvalidAnnotationError(N_("a position is [x, y] in level-0 pixels"))
     x, y = value
     for number in (x, y):
         if isinstance(number, bool) or not isinstance(number, int | float):
-            raise InvalidAnnotationError("coordinates must be numbers")
+            raise InvalidAnnotationError(N_("coordinates must be numbers"))
         if not math.isfinite(number):
-            raise InvalidAnnotationError("coordinates must be finite")
+            raise InvalidAnnotationError(N_("coordinates must be finite"))
     return float(x), float(y)
 
 
 def _positions(value: Any, what: str) -> list[tuple[float, float]]:
     if not isinstance(value, list) or not value:
-        raise InvalidAnnotationError(f"{what} needs a non-empty list of positions")
+        raise InvalidAnnotationError(N_("{what} needs a non-empty list of positions", what=what))
     return [_position(item) for item in value]
 
 
 def _ring(value: Any) -> list[tuple[float, float]]:
     ring = _positions(value, "a polygon ring")
     if len(ring) < 4:
-        raise InvalidAnnotationError("a polygon ring needs at least 4 positions (3 corners)")
+        raise InvalidAnnotationError(N_("a polygon ring needs at least 4 positions (3 corners)"))
     if ring[0] != ring[-1]:
-        raise InvalidAnnotationError("polygon ring is not closed: last position must equal first")
+        raise InvalidAnnotationError(
+            N_("polygon ring is not closed: last position must equal first")
+        )
     return ring
 
 
 def _polygon(value: Any) -> int:
     if not isinstance(value, list) or not value:
-        raise InvalidAnnotationError("a polygon needs at least its outer ring")
+        raise InvalidAnnotationError(N_("a polygon needs at least its outer ring"))
     return sum(len(_ring(ring)) for ring in value)
 
 
@@ -66,12 +69,12 @@ def _count_vertices(kind: str, coordinates: Any) -> int:
     if kind == "LineString":
         line = _positions(coordinates, "a LineString")
         if len(set(line)) < 2:
-            raise InvalidAnnotationError("a line needs two distinct positions")
+            raise InvalidAnnotationError(N_("a line needs two distinct positions"))
         return len(line)
     if kind == "Polygon":
         return _polygon(coordinates)
     if not isinstance(coordinates, list) or not coordinates:
-        raise InvalidAnnotationError("a MultiPolygon needs at least one polygon")
+        raise InvalidAnnotationError(N_("a MultiPolygon needs at least one polygon"))
     return sum(_polygon(polygon) for polygon in coordinates)
 
 
@@ -95,24 +98,36 @@ def check_geometry(value: Any, width: int, height: int) -> BaseGeometry:
     """The shapely geometry of a GeoJSON geometry object, if it is a valid annotation
     shape on a `width` x `height` slide; InvalidAnnotationError with the reason otherwise."""
     if not isinstance(value, dict):
-        raise InvalidAnnotationError("geometry must be a GeoJSON geometry object")
+        raise InvalidAnnotationError(N_("geometry must be a GeoJSON geometry object"))
     kind = value.get("type")
     if kind not in SUPPORTED_TYPES:
         raise InvalidAnnotationError(
-            f"geometry type {str(kind)[:40]!r} is not one of {', '.join(sorted(SUPPORTED_TYPES))}"
+            N_(
+                "geometry type {kind} is not one of {choices}",
+                kind=repr(str(kind)[:40]),
+                choices=", ".join(sorted(SUPPORTED_TYPES)),
+            )
         )
     if _count_vertices(kind, value.get("coordinates")) > MAX_VERTICES:
-        raise InvalidAnnotationError(f"more than {MAX_VERTICES} vertices")
+        raise InvalidAnnotationError(N_("more than {count} vertices", count=MAX_VERTICES))
     geometry = _shape(kind, value["coordinates"])
     if not geometry.is_valid:
         # e.g. "Self-intersection[120 80]": shapely names the place, which the viewer shows.
-        raise InvalidAnnotationError(f"invalid geometry: {explain_validity(geometry)}")
+        raise InvalidAnnotationError(N_("invalid geometry: {why}", why=explain_validity(geometry)))
     if geometry.area == 0 and kind in {"Polygon", "MultiPolygon"}:
-        raise InvalidAnnotationError("polygon has no area")
+        raise InvalidAnnotationError(N_("polygon has no area"))
     min_x, min_y, max_x, max_y = geometry.bounds
     if min_x < 0 or min_y < 0 or max_x > width or max_y > height:
         raise InvalidAnnotationError(
-            f"geometry ({min_x:g}, {min_y:g})-({max_x:g}, {max_y:g}) "
-            f"is outside the slide (0, 0)-({width}, {height})"
+            N_(
+                "geometry ({min_x}, {min_y})-({max_x}, {max_y}) "
+                "is outside the slide (0, 0)-({width}, {height})",
+                min_x=f"{min_x:g}",
+                min_y=f"{min_y:g}",
+                max_x=f"{max_x:g}",
+                max_y=f"{max_y:g}",
+                width=width,
+                height=height,
+            )
         )
     return geometry

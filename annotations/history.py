@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from annotations.errors import InvalidAnnotationError
+from tiler.reasons import N_
 
 
 class Change(StrEnum):
@@ -42,6 +43,8 @@ def restore_target(revisions: list[Revision], version: int) -> dict[str, Any]:
     for revision in revisions:
         if revision.version == version:
             if revision.feature is None:
-                raise InvalidAnnotationError(f"version {version} is a deletion: nothing to restore")
+                raise InvalidAnnotationError(
+                    N_("version {version} is a deletion: nothing to restore", version=version)
+                )
             return revision.feature
-    raise InvalidAnnotationError(f"no version {version}")
+    raise InvalidAnnotationError(N_("no version {version}", version=version))

@@ -31,6 +31,7 @@ from typing import BinaryIO
 import numpy as np
 
 from tiler.errors import BrokenSlideError, SlideError, UnsupportedFormatError
+from tiler.reasons import N_
 from tiler.registry import open_slide
 from tiler.tiff_directories import (
     IMAGE_DESCRIPTION,
@@ -46,19 +47,30 @@ from tiler.tiff_slide import level_directories, tiff_structure
 REWRITABLE = frozenset({"aperio", "generic-tiff"})
 
 #: Why each other format OpenSlide reads is refused; the fallback names the vendor.
-REFUSALS = {
-    "dicom": "DICOM WSI keeps the patient module (name, ID, birth date, accession) in "
-    "every file of the series; rewriting DICOM is not built",
-    "hamamatsu": "Hamamatsu NDPI/VMS keeps its macro image and scanner metadata in vendor "
-    "tags and side files; rewriting them is not built",
-    "mirax": "MIRAX is a folder of files whose index holds the slide's name and barcode; "
-    "rewriting it is not built",
-    "philips": "Philips TIFF keeps its label, macro and patient fields in the XML "
-    "description its levels come from; rewriting it is not built",
-    "leica": "Leica SCN keeps its images and metadata in an XML collection; rewriting it "
-    "is not built",
-    "ventana": "Ventana BIF places its tiles from XML that also holds the slide's label "
-    "data; rewriting it is not built",
+REFUSALS: dict[str, str] = {
+    "dicom": N_(
+        "DICOM WSI keeps the patient module (name, ID, birth date, accession) in "
+        "every file of the series; rewriting DICOM is not built"
+    ),
+    "hamamatsu": N_(
+        "Hamamatsu NDPI/VMS keeps its macro image and scanner metadata in vendor "
+        "tags and side files; rewriting them is not built"
+    ),
+    "mirax": N_(
+        "MIRAX is a folder of files whose index holds the slide's name and barcode; "
+        "rewriting it is not built"
+    ),
+    "philips": N_(
+        "Philips TIFF keeps its label, macro and patient fields in the XML "
+        "description its levels come from; rewriting it is not built"
+    ),
+    "leica": N_(
+        "Leica SCN keeps its images and metadata in an XML collection; rewriting it is not built"
+    ),
+    "ventana": N_(
+        "Ventana BIF places its tiles from XML that also holds the slide's label "
+        "data; rewriting it is not built"
+    ),
 }
 
 #: Tags copied from a level's directory: what a decoder needs (as `standalone` keeps),
@@ -93,9 +105,11 @@ def refusal(vendor: str) -> str | None:
     """Why a slide of this OpenSlide vendor cannot be de-identified, None if it can."""
     if vendor in REWRITABLE:
         return None
-    return REFUSALS.get(
-        vendor, f"{vendor or 'this'} format cannot be rewritten without its identifiers"
-    )
+    if vendor in REFUSALS:
+        return REFUSALS[vendor]
+    if not vendor:
+        return N_("this format cannot be rewritten without its identifiers")
+    return N_("{vendor} format cannot be rewritten without its identifiers", vendor=vendor)
 
 
 def aperio_description(original: str) -> str:
@@ -122,7 +136,10 @@ def deidentify(source: Path, target: Path) -> Deidentified:
             structure = tiff_structure(tiff)
         except UnsupportedFormatError as error:
             raise DeidentifyRefusedError(
-                f"only Aperio SVS and generic tiled TIFF can be de-identified: {error.reason}"
+                N_(
+                    "only Aperio SVS and generic tiled TIFF can be de-identified: {reason}",
+                    reason=error.reason,
+                )
             ) from error
         if structure.vendor not in REWRITABLE:  # tiff_structure refuses the others already
             raise DeidentifyRefusedError(refusal(structure.vendor) or structure.vendor)
@@ -176,16 +193,22 @@ def check_copy(path: Path, levels: list[tuple[int, int]]) -> None:
         for directory in tiff.directories + tiff.sub_directories:
             extra = set(directory.entries) - _WRITTEN_TAGS
             if extra:
-                raise DeidentifyRefusedError(f"the copy carries TIFF tags {sorted(extra)}")
+                raise DeidentifyRefusedError(
+                    N_("the copy carries TIFF tags {extra}", extra=sorted(extra))
+                )
     with open_slide(path) as slide:
         info = slide.info
     if info.associated:
-        raise DeidentifyRefusedError(f"the copy carries images {info.associated}")
+        raise DeidentifyRefusedError(
+            N_("the copy carries images {associated}", associated=info.associated)
+        )
     unexpected = sorted(key for key in info.properties if not _ALLOWED_PROPERTY.fullmatch(key))
     if unexpected:
-        raise DeidentifyRefusedError(f"the copy carries properties {unexpected}")
+        raise DeidentifyRefusedError(
+            N_("the copy carries properties {unexpected}", unexpected=unexpected)
+        )
     if [(level.width, level.height) for level in info.levels] != levels:
-        raise DeidentifyRefusedError("the copy's levels differ from the slide's")
+        raise DeidentifyRefusedError(N_("the copy's levels differ from the slide's"))
 
 
 def _reader(handle: BinaryIO, size: int) -> ReadAt:

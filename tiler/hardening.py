@@ -11,6 +11,8 @@ import warnings
 import pyvips
 from PIL import Image, ImageFile
 
+from tiler.reasons import N_
+
 #: Largest level-0 area we accept (a 200k x 200k scan is about 4e10; beyond is absurd).
 MAX_SLIDE_PIXELS = 200_000 * 200_000
 #: Largest single image Pillow may decode (associated images, thumbnails, uploads).
@@ -31,8 +33,14 @@ def check_dimensions(
         raise BrokenSlideError(f"{name}: empty image ({width}x{height})", path=path)
     if width * height > max_pixels or max(width, height) > MAX_SIDE:
         raise SlideTooLargeError(
-            f"{name}: {width}x{height} pixels is beyond the accepted size"
-            f" ({max_pixels / 1e6:g} megapixels)",
+            N_(
+                "{name}: {width}x{height} pixels is beyond the accepted size"
+                " ({megapixels} megapixels)",
+                name=name,
+                width=width,
+                height=height,
+                megapixels=f"{max_pixels / 1e6:g}",
+            ),
             path=path,
         )
 

@@ -24,6 +24,7 @@ from tiler.errors import (
     one_line,
     read_failure,
 )
+from tiler.reasons import N_
 from tiler.slide import Level, Slide, SlideInfo, background_of, composite_on
 
 
@@ -52,17 +53,21 @@ class OpenSlideSlide(Slide):
         self.path = Path(path)
         self.broken = False
         if not self.path.is_file():
-            raise SlideError(f"not a readable file: {self.path.name}", path=str(self.path))
+            raise SlideError(
+                N_("not a readable file: {name}", name=self.path.name), path=str(self.path)
+            )
         vendor = openslide.OpenSlide.detect_format(self.path)
         if vendor is None:
             raise UnsupportedFormatError(
-                f"{self.path.name}: not a whole-slide image format we can read", path=str(path)
+                N_("{name}: not a whole-slide image format we can read", name=self.path.name),
+                path=str(path),
             )
         try:
             self._osr = openslide.OpenSlide(self.path)
         except openslide.OpenSlideUnsupportedFormatError as error:
             raise UnsupportedFormatError(
-                f"{self.path.name}: unsupported {vendor} file", path=str(path)
+                N_("{name}: unsupported {vendor} file", name=self.path.name, vendor=vendor),
+                path=str(path),
             ) from error
         except (openslide.OpenSlideError, OSError, ValueError) as error:
             raise BrokenSlideError(
@@ -119,7 +124,13 @@ class OpenSlideSlide(Slide):
         height = _float_property(props, f"openslide.associated.{name}.height") or 0
         if width * height > hardening.MAX_DECODE_PIXELS:
             raise SlideTooLargeError(
-                f"{self.path.name}: the {name} image is {width:.0f}x{height:.0f}"
+                N_(
+                    "{file}: the {image} image is {width}x{height}",
+                    file=self.path.name,
+                    image=name,
+                    width=f"{width:.0f}",
+                    height=f"{height:.0f}",
+                )
             )
         try:
             rgba = self._osr.associated_images[name]

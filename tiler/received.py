@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from tiler.errors import RangeOutsideFileError, RangeOverlapError
+from tiler.reasons import N_
 
 #: Intervals a stored list may hold; a slide's layout has at most a few million ranges.
 MAX_INTERVALS = 1 << 23
@@ -40,7 +41,12 @@ class ReceivedRanges:
         already received. Raises `RangeOutsideFileError` or `RangeOverlapError`."""
         if not 0 <= start < end <= self.size:
             raise RangeOutsideFileError(
-                f"bytes {start}-{end} are not a range inside the file's {self.size} bytes",
+                N_(
+                    "bytes {start}-{end} are not a range inside the file's {size} bytes",
+                    start=start,
+                    end=end,
+                    size=self.size,
+                ),
                 start=start,
                 end=end,
             )
@@ -53,7 +59,9 @@ class ReceivedRanges:
             touches_right = j < len(self._starts) and self._starts[j] < end
             if touches_left or touches_right:
                 raise RangeOverlapError(
-                    f"bytes {start}-{end} overlap bytes already received", start=start, end=end
+                    N_("bytes {start}-{end} overlap bytes already received", start=start, end=end),
+                    start=start,
+                    end=end,
                 )
             self._received += end - start
             self._arrays = None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tiler.errors import UnsupportedFormatError
 from tiler.openslide_reader import OpenSlideSlide
+from tiler.reasons import N_
 from tiler.slide import Slide
 
 
@@ -46,8 +47,13 @@ def _open_folder(path: Path) -> Slide:
     if found is not None and found != len(slide.info.levels):
         slide.close()
         raise InconsistentSetError(
-            f"{path.name}: {found} DICOM level files, but OpenSlide reads "
-            f"{len(slide.info.levels)} levels of the series from them"
+            N_(
+                "{name}: {found} DICOM level files, "
+                "but OpenSlide reads {levels} levels of the series from them",
+                name=path.name,
+                found=found,
+                levels=len(slide.info.levels),
+            )
         )
     return slide
 

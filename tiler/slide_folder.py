@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tiler.dicom_slide import DicomIdentity, dicom_identity
 from tiler.errors import BrokenSlideError, SlideBridgeError, SlideError, UnsupportedFormatError
+from tiler.reasons import N_
 
 #: Files one slide may have (a MIRAX slide has a data file per ~100 MB).
 MAX_FILES = 4096
@@ -54,10 +55,14 @@ def check_relative_name(name: str) -> PurePosixPath:
     path = PurePosixPath(name)
     parts = path.parts
     if not 1 <= len(parts) <= 2 or path.is_absolute() or "\\" in name:
-        raise InconsistentSetError(f"{name[:80]!r}: not a file name inside one slide folder")
+        raise InconsistentSetError(
+            N_("{name}: not a file name inside one slide folder", name=repr(name[:80]))
+        )
     for part in parts:
         if not NAME.fullmatch(part) or part in (".", ".."):
-            raise InconsistentSetError(f"{name[:80]!r}: a name with characters we do not accept")
+            raise InconsistentSetError(
+                N_("{name}: a name with characters we do not accept", name=repr(name[:80]))
+            )
     return path
 
 
@@ -71,14 +76,16 @@ def list_files(root: Path) -> list[str]:
             relative = entry.relative_to(root).as_posix()
             check_relative_name(relative)
             if entry.is_symlink():
-                raise InconsistentSetError(f"{relative}: a link, not a file")
+                raise InconsistentSetError(N_("{relative}: a link, not a file", relative=relative))
             if name in subdirs:
                 continue
             if not entry.is_file():
-                raise InconsistentSetError(f"{relative}: not a regular file")
+                raise InconsistentSetError(N_("{relative}: not a regular file", relative=relative))
             found.append(relative)
             if len(found) > MAX_FILES:
-                raise InconsistentSetError(f"more than {MAX_FILES} files in one slide folder")
+                raise InconsistentSetError(
+                    N_("more than {count} files in one slide folder", count=MAX_FILES)
+                )
     return sorted(found)
 
 
@@ -86,10 +93,10 @@ def scan(root: str | os.PathLike[str]) -> SlideFolder:
     """Which slide the folder holds and its files, or a typed SlideError with the reason."""
     root = Path(root)
     if not root.is_dir():
-        raise SlideError(f"not a folder: {root.name}", path=str(root))
+        raise SlideError(N_("not a folder: {name}", name=root.name), path=str(root))
     files = list_files(root)
     if not files:
-        raise UnsupportedFormatError(f"{root.name}: an empty folder", path=str(root))
+        raise UnsupportedFormatError(N_("{name}: an empty folder", name=root.name), path=str(root))
     mirax = [f for f in files if "/" not in f and f.lower().endswith(".mrxs")]
     if mirax:
         return _mirax(root, files, mirax)
@@ -98,8 +105,11 @@ def scan(root: str | os.PathLike[str]) -> SlideFolder:
     if len(files) == 1:
         return SlideFolder(root, "file", root / files[0], tuple(files))
     raise UnsupportedFormatError(
-        f"{root.name}: a folder must hold one slide: a .mrxs file with its folder, "
-        "the files of one DICOM series, or a single slide file",
+        N_(
+            "{name}: a folder must hold one slide: a .mrxs file with its folder, "
+            "the files of one DICOM series, or a single slide file",
+            name=root.name,
+        ),
         path=str(root),
     )
 
@@ -112,26 +122,39 @@ def _is_dicom(path: Path) -> bool:
 
 def _mirax(root: Path, files: list[str], mrxs: list[str]) -> SlideFolder:
     if len(mrxs) > 1:
-        raise InconsistentSetError(f"{root.name}: {len(mrxs)} .mrxs files: one slide at a time")
+        raise InconsistentSetError(
+            N_("{name}: {count} .mrxs files: one slide at a time", name=root.name, count=len(mrxs))
+        )
     stem = mrxs[0][: -len(".mrxs")]
     slidedat = f"{stem}/Slidedat.ini"
     if slidedat not in files:
-        raise InconsistentSetError(f"incomplete MIRAX slide: {slidedat} is missing")
+        raise InconsistentSetError(N_("incomplete MIRAX slide: {name} is missing", name=slidedat))
     needed = {mrxs[0], slidedat} | {f"{stem}/{name}" for name in _mirax_data_files(root / slidedat)}
     missing = sorted(needed - set(files))
     if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise InconsistentSetError(f"incomplete MIRAX slide: {missing[0]} is missing{more}")
+        if len(missing) == 1:
+            raise InconsistentSetError(
+                N_("incomplete MIRAX slide: {name} is missing", name=missing[0])
+            )
+        raise InconsistentSetError(
+            N_(
+                "incomplete MIRAX slide: {name} is missing and {count} more",
+                name=missing[0],
+                count=len(missing) - 1,
+            )
+        )
     extra = sorted(set(files) - needed)
     if extra:
-        raise InconsistentSetError(f"{extra[0]} is not part of the MIRAX slide {mrxs[0]}")
+        raise InconsistentSetError(
+            N_("{name} is not part of the MIRAX slide {slide}", name=extra[0], slide=mrxs[0])
+        )
     return SlideFolder(root, "mirax", root / mrxs[0], tuple(files))
 
 
 def _mirax_data_files(slidedat: Path) -> list[str]:
     """The index and data files Slidedat.ini names (OpenSlide's mirax reader opens these)."""
     if slidedat.stat().st_size > _SLIDEDAT_BYTES:
-        raise InconsistentSetError("Slidedat.ini is larger than any scanner writes")
+        raise InconsistentSetError(N_("Slidedat.ini is larger than any scanner writes"))
     raw = slidedat.read_bytes()
     text = raw.decode("utf-8-sig", errors="replace")
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
@@ -146,11 +169,13 @@ def _mirax_data_files(slidedat: Path) -> list[str]:
     except (configparser.Error, ValueError) as error:
         reason = " ".join(str(error).split())[:200]
         raise InconsistentSetError(
-            f"Slidedat.ini does not list the slide's files: {reason}"
+            N_("Slidedat.ini does not list the slide's files: {reason}", reason=reason)
         ) from error
     for name in names:
         if "/" in name or not NAME.fullmatch(name):
-            raise InconsistentSetError(f"Slidedat.ini names a file we do not accept: {name[:80]!r}")
+            raise InconsistentSetError(
+                N_("Slidedat.ini names a file we do not accept: {name}", name=repr(name[:80]))
+            )
     return names
 
 
@@ -166,27 +191,37 @@ def _identity(path: Path) -> DicomIdentity:
 
         return dicom_identity(read_at, size)
     except SlideBridgeError as error:
-        raise InconsistentSetError(f"{path.name}: {error.reason}") from error
+        raise InconsistentSetError(
+            N_("{name}: {reason}", name=path.name, reason=error.reason)
+        ) from error
     finally:
         os.close(fd)
 
 
 def _dicom(root: Path, files: list[str]) -> SlideFolder:
     if any("/" in f for f in files):
-        raise InconsistentSetError("a DICOM series is a flat folder of files")
+        raise InconsistentSetError(N_("a DICOM series is a flat folder of files"))
     identities = {f: _identity(root / f) for f in files}
     series = {i.series for i in identities.values()}
     if len(series) > 1:
-        raise InconsistentSetError(f"files of {len(series)} DICOM series: one slide at a time")
+        raise InconsistentSetError(
+            N_("files of {count} DICOM series: one slide at a time", count=len(series))
+        )
     volumes = {f: i for f, i in identities.items() if i.flavor == "VOLUME"}
     if not volumes:
-        raise InconsistentSetError("no pyramid level among the DICOM files (labels only)")
+        raise InconsistentSetError(N_("no pyramid level among the DICOM files (labels only)"))
     sizes: dict[tuple[int, int], str] = {}
     for name, identity in sorted(volumes.items()):
         size = (identity.width, identity.height)
         if size in sizes:
             raise InconsistentSetError(
-                f"{sizes[size]} and {name} are both the {size[0]}x{size[1]} level"
+                N_(
+                    "{first} and {second} are both the {width}x{height} level",
+                    first=sizes[size],
+                    second=name,
+                    width=size[0],
+                    height=size[1],
+                )
             )
         sizes[size] = name
     # OpenSlide finds the series from any of its files; the full resolution reads first.

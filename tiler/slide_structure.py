@@ -27,6 +27,7 @@ import numpy as np
 from tiler import hardening
 from tiler.errors import BrokenSlideError, NotArrivedError, SlideError, SlideTooLargeError
 from tiler.openslide_reader import _calibration, _float_property
+from tiler.reasons import N_
 from tiler.slide import Level, SlideInfo
 from tiler.tiff_directories import TiffDirectories
 
@@ -199,12 +200,22 @@ def check_level_size(width: int, height: int, tile_width: int, tile_height: int)
     if tile_width <= 0 or tile_height <= 0:
         raise BrokenSlideError(f"bad tile size {tile_width}x{tile_height}")
     if width * height > hardening.MAX_SLIDE_PIXELS or max(width, height) > hardening.MAX_SIDE:
-        raise SlideTooLargeError(f"{width}x{height} pixels is beyond the accepted size")
+        raise SlideTooLargeError(
+            N_("{width}x{height} pixels is beyond the accepted size", width=width, height=height)
+        )
     if tile_width * tile_height > hardening.MAX_DECODE_PIXELS:
-        raise SlideTooLargeError(f"{tile_width}x{tile_height} tiles are beyond the accepted size")
+        raise SlideTooLargeError(
+            N_(
+                "{tile_width}x{tile_height} tiles are beyond the accepted size",
+                tile_width=tile_width,
+                tile_height=tile_height,
+            )
+        )
     tiles = -(-width // tile_width) * -(-height // tile_height)
     if tiles > MAX_TILES:
-        raise SlideTooLargeError(f"{tiles} tiles in one level is beyond the accepted count")
+        raise SlideTooLargeError(
+            N_("{tiles} tiles in one level is beyond the accepted count", tiles=tiles)
+        )
 
 
 def downsamples(sizes: list[tuple[int, int]]) -> list[float]:

@@ -39,6 +39,7 @@ from tiler.errors import (
     UnsupportedFormatError,
     read_failure,
 )
+from tiler.reasons import N_
 from tiler.slide import Level, Slide, SlideInfo
 
 #: The libvips loaders a slide may be read with, and the vendor name each reports.
@@ -166,11 +167,16 @@ class VipsSlide(Slide):
         self.path = Path(path)
         self.broken = False
         if not self.path.is_file():
-            raise SlideError(f"not a readable file: {self.path.name}", path=str(self.path))
+            raise SlideError(
+                N_("not a readable file: {name}", name=self.path.name), path=str(self.path)
+            )
         loader = loader_of(self.path)
         if loader is None:
             raise UnsupportedFormatError(
-                f"{self.path.name}: not a whole-slide image or picture format we can read",
+                N_(
+                    "{name}: not a whole-slide image or picture format we can read",
+                    name=self.path.name,
+                ),
                 path=str(self.path),
             )
         self.loader = loader
@@ -233,7 +239,14 @@ class VipsSlide(Slide):
         if width <= 0 or height <= 0:
             raise NotFoundError(f"empty region {width}x{height}")
         if width * height > hardening.MAX_DECODE_PIXELS:
-            raise SlideTooLargeError(f"{self.path.name}: a {width}x{height} region is too large")
+            raise SlideTooLargeError(
+                N_(
+                    "{name}: a {width}x{height} region is too large",
+                    name=self.path.name,
+                    width=width,
+                    height=height,
+                )
+            )
         out = np.zeros((height, width, 4), np.uint8)  # transparent outside the image
         left, top = max(x, 0), max(y, 0)
         right, bottom = min(x + width, self._info.width), min(y + height, self._info.height)

@@ -22,10 +22,13 @@ import json
 import re
 from dataclasses import dataclass
 
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.language import signed_out_language
 from app.core.config import Settings
 from app.core.errors import PayloadTooLargeError
+from app.core.i18n import N_, translate
 from app.services.transfers.protocol import MAX_RANGE_BYTES
 
 _MULTIPART_OVERHEAD = 1024 * 1024  # the form's other fields and boundaries around the file
@@ -35,7 +38,7 @@ _MULTIPART_OVERHEAD = 1024 * 1024  # the form's other fields and boundaries arou
 class BodyLimit:
     """`limit` bytes for the requests whose method is in `methods` and whose path matches."""
 
-    name: str  # said in the refusal: what the route takes
+    name: str  # said in the refusal (a `Message`, translated inside it): what the route takes
     methods: frozenset[str]
     path: re.Pattern[str]
     limit: int
@@ -47,13 +50,18 @@ def body_limits(settings: Settings) -> list[BodyLimit]:
     `max_json_body_bytes`."""
     file = settings.max_upload_bytes
     streamed = [
-        ("a slide file", {"POST"}, r"/api/slides/?", file + _MULTIPART_OVERHEAD),
-        ("a slide of several files", {"POST"}, r"/api/slides/sets/?", file + _MULTIPART_OVERHEAD),
-        ("an upload", {"POST", "PATCH"}, r"/api/uploads(/[^/]*)?", file),
-        ("a transfer range", {"PUT"}, r"/api/transfers/[^/]+/ranges/[^/]+", MAX_RANGE_BYTES),
+        (N_("a slide file"), {"POST"}, r"/api/slides/?", file + _MULTIPART_OVERHEAD),
+        (
+            N_("a slide of several files"),
+            {"POST"},
+            r"/api/slides/sets/?",
+            file + _MULTIPART_OVERHEAD,
+        ),
+        (N_("an upload"), {"POST", "PATCH"}, r"/api/uploads(/[^/]*)?", file),
+        (N_("a transfer range"), {"PUT"}, r"/api/transfers/[^/]+/ranges/[^/]+", MAX_RANGE_BYTES),
     ]
     annotations = BodyLimit(
-        "annotations",
+        N_("annotations"),
         frozenset({"POST", "PUT"}),
         re.compile(r"/api/slides/[^/]+/annotations(/[^/]+)?"),
         settings.max_annotation_body_bytes,
@@ -81,24 +89,28 @@ class BodyLimits:
         for rule in self.rules:
             if method in rule.methods and rule.path.fullmatch(path):
                 return rule
-        return BodyLimit("this request", frozenset(), re.compile(""), self.default)
+        return BodyLimit(N_("this request"), frozenset(), re.compile(""), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rule = self.rule_for(scope["method"], scope["path"])
-        refusal = f"the body is larger than the {_size(rule.limit)} {rule.name} may have"
+        refusal = N_(
+            "the body is larger than the {size} {name} may have",
+            size=_size(rule.limit),
+            name=rule.name,
+        )
         declared, chunked = _framing(scope)
         if declared is not None and declared > rule.limit:
-            await _refuse(send, refusal)
+            await _refuse(scope, send, refusal)
         elif not chunked:
             # No body, or one the server stops at its Content-Length: within the limit.
             await self.app(scope, receive, send)
         elif rule.streamed:
             await self.app(scope, _counting(receive, rule.limit, refusal), send)
         elif (body := await _read(receive, rule.limit)) is None:
-            await _refuse(send, refusal)
+            await _refuse(scope, send, refusal)
         else:
             await self.app(scope, _replaying(body, receive), send)
 
@@ -160,8 +172,10 @@ def _counting(receive: Receive, limit: int, refusal: str) -> Receive:
     return counted
 
 
-async def _refuse(send: Send, reason: str) -> None:
-    body = json.dumps({"detail": reason}).encode()
+async def _refuse(scope: Scope, send: Send, reason: str) -> None:
+    # Before the app: no user yet, so the browser's language (cookie, Accept-Language).
+    detail = translate(reason, signed_out_language(Request(scope)))
+    body = json.dumps({"detail": detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -101,6 +101,9 @@ def current_credential(request: Request, session: Session, settings: Settings) -
             raise
     crud.touch(db, credential, settings)
     request.state.user = credential.user
+    # Kept apart from the row: a route that rolls its session back expires the row, and
+    # its error must still be said in the user's language (`request_language`).
+    request.state.language = credential.user.language
     request.state.credential = credential
     return credential
 

@@ -13,6 +13,7 @@ import re
 from fastapi import Request
 
 from app.core.errors import AuthenticationError
+from app.core.i18n import N_
 
 _UUID = r"[0-9a-fA-F-]{32,36}"
 _CODE = r"(?P<code>[^/]{1,32})"
@@ -42,4 +43,6 @@ def require_kiosk_route(request: Request, site_code: str) -> None:
         code = match.groupdict().get("code")
         if code is None or code == site_code:
             return
-    raise AuthenticationError(f"this screen is signed in for operating room {site_code} only")
+    raise AuthenticationError(
+        N_("this screen is signed in for operating room {site_code} only", site_code=site_code)
+    )

@@ -39,6 +39,8 @@ def request_language(request: Request) -> str:
     # Read from the loaded row only: an error answer may come after the request's
     # session ended (the row detached and expired), and must not need the database.
     language = sa_inspect(user).dict.get("language") if isinstance(user, User) else None
+    if not isinstance(language, str) or not language:
+        language = getattr(request.state, "language", None)  # read at sign-in of the request
     if isinstance(language, str) and language:
         return language
     return signed_out_language(request)

@@ -19,6 +19,7 @@ from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import CrossSiteRequestError
+from app.core.i18n import N_
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -47,7 +48,11 @@ def require_same_origin(request: Request, settings: Settings, db: Database) -> N
         return
     origin = request.headers.get("origin") or "no Origin"
     site = request.headers.get("sec-fetch-site") or "no Sec-Fetch-Site"
-    reason = f"cross-site request refused: {request.method} {request.url.path[:100]}"
+    reason = N_(
+        "cross-site request refused: {method} {path}",
+        method=request.method,
+        path=request.url.path[:100],
+    )
     client = client_address(request)
     audit.refusals.refuse(
         db, Actor(None, None, client), "auth.cross_site", f"cross-site:{client}",

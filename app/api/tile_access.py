@@ -22,6 +22,7 @@ from app.core.access import visible_slide
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AuthenticationError
+from app.core.i18n import N_
 from app.models.slides import SlideRecord
 
 #: Entries kept at most; a busy hub has far fewer viewers than this.
@@ -45,7 +46,7 @@ def credential_of(request: Request, settings: Settings) -> Credential:
         return ("bearer", token)
     cookie = request.cookies.get(settings.cookie_name)
     if not cookie:
-        raise AuthenticationError("not signed in")
+        raise AuthenticationError(N_("not signed in"))
     return ("cookie", cookie)
 
 

@@ -14,6 +14,7 @@ import re
 from fastapi import Request
 
 from app.core.errors import PermissionDeniedError
+from app.core.i18n import N_
 
 _UUID = r"[0-9a-fA-F-]{32,36}"
 _SLIDE = rf"/api/slides/{_UUID}"
@@ -43,4 +44,4 @@ def require_trainee_route(request: Request) -> None:
     for methods, pattern in _ROUTES:
         if method in methods and pattern.fullmatch(path):
             return
-    raise PermissionDeniedError("trainees see teaching collections only")
+    raise PermissionDeniedError(N_("trainees see teaching collections only"))

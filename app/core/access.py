@@ -11,7 +11,7 @@ does not exist for you: a 404, never a 403.
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, true
 from sqlmodel import Session, col, select
@@ -62,17 +62,23 @@ def scope_cases(user: User) -> Any:
     return scope(user, Case)
 
 
+#: What `visible` looks up (the audit's object type too).
+Noun = Literal["slide", "case"]
+#: Its refusal, one whole sentence per noun, so each is translated whole.
+_NO_SUCH: dict[str, str] = {"slide": N_("no such slide"), "case": N_("no such case")}
+
+
 def visible(
-    session: Session, user: User, model: type[SiteOwned], object_id: uuid.UUID | str, noun: str
+    session: Session, user: User, model: type[SiteOwned], object_id: uuid.UUID | str, noun: Noun
 ) -> SiteOwned:
     """The row, if `user` may see it; NotFoundError otherwise, as for an unknown id."""
     try:
         key = object_id if isinstance(object_id, uuid.UUID) else uuid.UUID(object_id)
     except ValueError as error:
-        raise NotFoundError(f"no such {noun}") from error
+        raise NotFoundError(_NO_SUCH[noun]) from error
     found = session.exec(scope(user, model).where(model.id == key)).first()
     if found is None:
-        raise NotFoundError(f"no such {noun}")
+        raise NotFoundError(_NO_SUCH[noun])
     assert isinstance(found, model)
     return found
 
@@ -119,7 +125,7 @@ def check_may_calibrate(user: User) -> None:
     micrometer): its technicians and the pathologists who cover it set it; surgeons read
     slides and admins run the service."""
     if user.role not in (Role.technician, Role.pathologist):
-        raise PermissionDeniedError("technicians and pathologists of the site calibrate slides")
+        raise PermissionDeniedError(N_("technicians and pathologists of the site calibrate slides"))
 
 
 def may_view_identifying_image(user: User, name: str) -> bool:
@@ -138,9 +144,9 @@ def target_site(session: Session, user: User, code: str | None, field: str) -> S
     if code:
         site = session.exec(select(Site).where(Site.code == code[:32])).first()
         if site is None or not may_see_site(session, user, site.id):
-            raise UnprocessableError(f"no site {code[:32]!r}")
+            raise UnprocessableError(N_("no site {code}", code=repr(code[:32])))
         return site
     own = session.get(Site, user.site_id) if user.site_id else None
     if own is None:
-        raise UnprocessableError(f"give the site code in {field}")
+        raise UnprocessableError(N_("give the site code in {field}", field=field))
     return own

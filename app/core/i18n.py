@@ -3,7 +3,9 @@ the server's own sentences and the pages (served as JSON by `app.api.routes.i18n
 
 English is the source language: a msgid is the English sentence, with named
 placeholders (`"Signed by {name} at {time}"`), so a missing translation falls back to
-English, never to a key. `app/locale/<lang>/LC_MESSAGES/messages.po` is the catalog
+English, never to a key. `Message` and `N_` live with the slide engine's errors
+(`tiler.reasons`), so the engine's reasons are marked and said again here too.
+`app/locale/<lang>/LC_MESSAGES/messages.po` is the catalog
 (read as text: no compiled `.mo` to keep in step); `make messages` extracts every
 msgid again (`babel.cfg`) and updates it. Languages are BCP 47 tags (`zh-Hans`) in the
 API, the browser and the database; gettext spells the folder `zh_Hans`.
@@ -12,7 +14,6 @@ API, the browser and the database; gettext spells the folder `zh_Hans`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,43 +21,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from babel.messages.catalog import Catalog
 
+# Re-exported: the service marks its sentences with the same `N_`.
+from tiler.reasons import N_ as N_
+from tiler.reasons import Message as Message
+from tiler.reasons import fill as _fill
+
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 SOURCE_LANGUAGE = "en"
 #: Tag -> the language's name in itself (what the header's control shows).
 LANGUAGES: dict[str, str] = {"en": "English", "zh-Hans": "简体中文"}
 #: A catalog entry: one text, or the plural forms of a text (`ngettext`).
 Entry = str | list[str]
-
-
-class Message(str):
-    """A sentence for a person, in English, that keeps its msgid and parameters, so it
-    can be said again in the reader's language once that is known (an error's reason
-    is raised deep in a service, and translated where the answer is made)."""
-
-    msgid: str
-    params: Mapping[str, object]
-
-    def __new__(cls, msgid: str, params: Mapping[str, object]) -> Message:
-        text = super().__new__(cls, _fill(msgid, params))
-        text.msgid = msgid
-        text.params = dict(params)
-        return text
-
-    def __reduce__(self) -> tuple[type[Message], tuple[str, Mapping[str, object]]]:
-        # An error crossing a process boundary (a worker's job) keeps its msgid.
-        return (Message, (self.msgid, self.params))
-
-
-def N_(msgid: str, /, **params: object) -> Message:
-    """Mark `msgid` for translation (`make messages` extracts it) and fill its
-    `{placeholders}` now in English; `translate` says it in another language later."""
-    return Message(msgid, params)
-
-
-def _fill(text: str, params: Mapping[str, object]) -> str:
-    # Only `{name}` is replaced: a catalog's text is never a format string that could
-    # reach an attribute of a parameter (`{x.__class__}`), and data stays data.
-    return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m[1], m[0])), text)
 
 
 def catalog_path(language: str) -> Path:
@@ -96,10 +71,16 @@ def gettext(language: str, msgid: str, /, **params: object) -> str:
 
 
 def translate(text: str, language: str) -> str:
-    """`text` in `language`: a `Message` by its msgid, a plain sentence if the catalog
-    has it word for word, anything else (a reason built without `N_`) unchanged."""
+    """`text` in `language`: a `Message` by its msgid (a parameter that is a `Message`
+    too, such as a route's name in a refusal, translated with it), a plain sentence if
+    the catalog has it word for word, anything else (a reason built without `N_`)
+    unchanged. A plain parameter is data: never looked up."""
     if isinstance(text, Message):
-        return gettext(language, text.msgid, **text.params)
+        params = {
+            name: translate(value, language) if isinstance(value, Message) else value
+            for name, value in text.params.items()
+        }
+        return gettext(language, text.msgid, **params)
     entry = messages(language).get(text)
     return entry if isinstance(entry, str) else text
 

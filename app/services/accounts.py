@@ -46,7 +46,7 @@ from app.services import throttle
 
 def create_site(session: Session, data: SiteCreate) -> Site:
     if session.exec(select(Site).where(Site.code == data.code)).first() is not None:
-        raise ConflictError(f"site {data.code!r} exists")
+        raise ConflictError(N_("site {code} exists", code=repr(data.code)))
     site = Site.model_validate(data)
     session.add(site)
     session.flush()
@@ -56,7 +56,7 @@ def create_site(session: Session, data: SiteCreate) -> Site:
 def site_by_code(session: Session, code: str) -> Site:
     site = session.exec(select(Site).where(Site.code == code)).first()
     if site is None:
-        raise UnprocessableError(f"no site {code!r}")
+        raise UnprocessableError(N_("no site {code}", code=repr(code)))
     return site
 
 
@@ -66,13 +66,13 @@ def create_user(session: Session, data: UserCreate, *, password_hash: str | None
     `password_hash`, when given, must be `data.password` hashed already: tests and
     benchmarks seed many users with one password and argon2 is slow on purpose."""
     if data.role in SITE_ROLES and not data.site:
-        raise UnprocessableError(f"a {data.role} belongs to a site: give --site")
+        raise UnprocessableError(N_("a {role} belongs to a site: give --site", role=data.role))
     if data.role not in SITE_ROLES and data.site:
-        raise UnprocessableError(f"a {data.role} does not belong to one site")
+        raise UnprocessableError(N_("a {role} does not belong to one site", role=data.role))
     if data.role != Role.pathologist and data.covers:
         raise UnprocessableError(N_("only pathologists cover sites"))
     if session.exec(select(User).where(User.username == data.username)).first() is not None:
-        raise ConflictError(f"user {data.username!r} exists")
+        raise ConflictError(N_("user {username} exists", username=repr(data.username)))
     site = site_by_code(session, data.site) if data.site else None
     covered = [site_by_code(session, code) for code in dict.fromkeys(data.covers)]
     user = User(
@@ -89,7 +89,7 @@ def create_user(session: Session, data: UserCreate, *, password_hash: str | None
     try:
         session.flush()
     except IntegrityError as error:  # a concurrent add of the same name
-        raise ConflictError(f"user {data.username!r} exists") from error
+        raise ConflictError(N_("user {username} exists", username=repr(data.username))) from error
     return user
 
 
@@ -163,15 +163,15 @@ def refusal(row: ApiToken, user: User | None, settings: Settings, now: datetime)
     """Why the credential `row` of `user` no longer stands, or None: the one rule for a
     request and for an open stream's re-check."""
     if user is None or not user.is_active:  # first: disabling revokes the tokens too
-        return "user disabled"
+        return N_("user disabled")
     if row.revoked_at is not None:
-        return "token revoked"
+        return N_("token revoked")
     if row.expires_at <= now:
-        return "token expired"
+        return N_("token expired")
     if row.kind == TokenKind.session and row.kiosk_site_id is None:
         last_used = row.last_used_at or row.created_at
         if last_used + timedelta(seconds=settings.session_idle_seconds) <= now:
-            return "signed out after inactivity"
+            return N_("signed out after inactivity")
     return None
 
 
@@ -226,7 +226,7 @@ def set_active(session: Session, username: str, active: bool) -> User:
     open streams end and tiles stop within their re-check time."""
     user = session.exec(select(User).where(User.username == username[:64])).first()
     if user is None:
-        raise UnprocessableError(f"no user {username[:64]!r}")
+        raise UnprocessableError(N_("no user {username}", username=repr(username[:64])))
     user.is_active = active
     session.add(user)
     if not active:

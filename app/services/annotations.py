@@ -239,7 +239,7 @@ def _insert(
     with db.read() as session:
         if taken := _taken(session, slide, ids):
             raise ConflictError(
-                f"annotation {sorted(taken)[0]} exists on this slide: change it with PUT"
+                N_("annotation {id} exists on this slide: change it with PUT", id=sorted(taken)[0])
             )
         last_version = _last_versions(session, slide, ids)
     rows: list[Annotation] = []
@@ -273,7 +273,10 @@ def _insert(
         with db.write() as session:
             if taken := _taken(session, slide, ids):  # added since the check above
                 raise ConflictError(
-                    f"annotation {sorted(taken)[0]} exists on this slide: change it with PUT"
+                    N_(
+                        "annotation {id} exists on this slide: change it with PUT",
+                        id=sorted(taken)[0],
+                    )
                 )
             session.execute(insert(Annotation), row_values)
             session.execute(insert(AnnotationVersion), version_values)

@@ -12,14 +12,14 @@ import uuid
 from sqlmodel import Session
 
 from app.core import audit
-from app.core.access import SiteOwned, visible
+from app.core.access import Noun, SiteOwned, visible
 from app.models.audit import Outcome
 from app.models.cases import Case
 from app.models.slides import SlideRecord
 from app.services.context import Context
 from tiler.errors import NotFoundError
 
-_NOUNS: dict[type, str] = {SlideRecord: "slide", Case: "case"}
+_NOUNS: dict[type, Noun] = {SlideRecord: "slide", Case: "case"}
 
 
 def visible_audited(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from app.core import audit
 from app.core.access import check_may_calibrate, visible_slide
 from app.core.errors import ConflictError, PermissionDeniedError
+from app.core.i18n import N_
 from app.models.audit import Outcome
 from app.models.slides import Calibration, CalibrationUpdate, SlidePublic, SlideRecord
 from app.models.types import utcnow
@@ -43,7 +44,7 @@ def calibrate(ctx: Context, slide_id: str, update: CalibrationUpdate) -> SlidePu
     try:
         check_may_calibrate(ctx.user)
         if slide.calibration == Calibration.file:
-            raise ConflictError("the slide's file states its calibration; it is not changed")
+            raise ConflictError(N_("the slide's file states its calibration; it is not changed"))
     except (PermissionDeniedError, ConflictError) as refusal:
         audit.record(
             ctx.db, ctx.actor, ACTION, Outcome.denied,
@@ -55,7 +56,7 @@ def calibrate(ctx: Context, slide_id: str, update: CalibrationUpdate) -> SlidePu
     with ctx.db.write() as session:
         row = session.get(SlideRecord, slide.id)
         if row is None or row.calibration == Calibration.file:
-            raise ConflictError("the slide changed meanwhile")
+            raise ConflictError(N_("the slide changed meanwhile"))
         row.mpp_x, row.mpp_y, row.calibration = mpp_x, mpp_y, Calibration.user
         row.updated_at = utcnow()
         session.add(row)

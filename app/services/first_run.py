@@ -19,6 +19,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import AuthenticationError, ConflictError
+from app.core.i18n import N_
 from app.models.accounts import Role, SiteCreate, User, UserCreate
 from app.models.audit import Outcome
 from app.services import accounts
@@ -55,11 +56,11 @@ class FirstRun:
     def complete(self, token: str, site: SiteCreate, admin: UserCreate, client: str | None) -> User:
         """Create the site and its first admin; the link is dead afterwards."""
         if admin.role != Role.admin:
-            raise ConflictError("the first user is an admin")
+            raise ConflictError(N_("the first user is an admin"))
         with self._lock:
             if not self._valid(token):
                 audit.record(self.db, Actor(None, None, client), "setup", Outcome.denied)
-                raise AuthenticationError("this setup link is no longer valid: sign in")
+                raise AuthenticationError(N_("this setup link is no longer valid: sign in"))
             with self.db.write() as session:
                 accounts.create_site(session, site)
                 user = accounts.create_user(session, admin)

@@ -81,18 +81,29 @@ def _checked(manifest: SetManifest, max_bytes: int) -> dict[str, SetFile]:
         except SlideBridgeError as error:
             raise UnprocessableError(error.reason) from error
         if name.lower() in {n.lower() for n in declared}:
-            raise UnprocessableError(f"{name}: declared twice")
+            raise UnprocessableError(N_("{name}: declared twice", name=name))
         declared[name] = item
     if sum(f.size for f in manifest.files) > max_bytes:
-        raise PayloadTooLargeError(f"the slide's files are larger than {max_bytes} bytes")
+        raise PayloadTooLargeError(
+            N_("the slide's files are larger than {max_bytes} bytes", max_bytes=max_bytes)
+        )
     return declared
 
 
 def _refuse_mismatch(name: str, expected: SetFile, size: int, digest: str) -> None:
     if size != expected.size:
-        raise UnprocessableError(f"{name}: {size} bytes arrived, the manifest says {expected.size}")
+        raise UnprocessableError(
+            N_(
+                "{name}: {size} bytes arrived, the manifest says {expected}",
+                name=name,
+                size=size,
+                expected=expected.size,
+            )
+        )
     if digest != expected.sha256:
-        raise UnprocessableError(f"{name}: its SHA-256 differs from the manifest's: send it again")
+        raise UnprocessableError(
+            N_("{name}: its SHA-256 differs from the manifest's: send it again", name=name)
+        )
 
 
 def _staged(folder: Path, manifest: SetManifest) -> StagedFile:
@@ -122,14 +133,16 @@ def stage_local_folder(source: Path, staging_dir: Path, max_bytes: int) -> Stage
                     size += len(chunk)
                     total += len(chunk)
                     if total > max_bytes:
-                        raise PayloadTooLargeError(f"the folder is larger than {max_bytes} bytes")
+                        raise PayloadTooLargeError(
+                            N_("the folder is larger than {max_bytes} bytes", max_bytes=max_bytes)
+                        )
                     digest.update(chunk)
                     dst.write(chunk)
                 dst.flush()
                 os.fsync(dst.fileno())
             files.append(SetFile(path=name, size=size, sha256=digest.hexdigest()))
         if not files:
-            raise UnprocessableError(f"{source.name}: an empty folder")
+            raise UnprocessableError(N_("{name}: an empty folder", name=source.name))
         return _staged(folder, SetManifest(name=source.name, files=files))
     except BaseException:
         StagedFile(folder, "", 0, "").discard()
@@ -183,17 +196,17 @@ class _SetReader:
         filename = params.get(b"filename")
         if filename is None:
             if len(self.fields) >= MAX_FIELDS:
-                raise UnprocessableError("too many form fields")
+                raise UnprocessableError(N_("too many form fields"))
             return
         if self.manifest is None:
-            raise UnprocessableError("send the 'manifest' field before the files")
+            raise UnprocessableError(N_("send the 'manifest' field before the files"))
         if self._name != "file":
-            raise UnprocessableError("send each file in a form field 'file'")
+            raise UnprocessableError(N_("send each file in a form field 'file'"))
         name = filename.decode("utf-8", "replace")
         if name not in self.declared:
-            raise UnprocessableError(f"{name[:80]!r} is not in the manifest")
+            raise UnprocessableError(N_("{name} is not in the manifest", name=repr(name[:80])))
         if name in self.received:
-            raise UnprocessableError(f"{name}: sent twice")
+            raise UnprocessableError(N_("{name}: sent twice", name=name))
         self.current = name
         target = self.folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,14 +218,18 @@ class _SetReader:
         if self.current is None:
             self._text += chunk
             if len(self._text) > (1 << 20 if self._name == "manifest" else MAX_FIELD_BYTES):
-                raise UnprocessableError(f"form field {self._name!r} is too long")
+                raise UnprocessableError(N_("form field {name} is too long", name=repr(self._name)))
             return
         self.size += len(chunk)
         self.total += len(chunk)
         if self.size > self.declared[self.current].size:
-            raise UnprocessableError(f"{self.current}: longer than the manifest says")
+            raise UnprocessableError(
+                N_("{current}: longer than the manifest says", current=self.current)
+            )
         if self.total > self.max_bytes:
-            raise PayloadTooLargeError(f"the slide's files are larger than {self.max_bytes} bytes")
+            raise PayloadTooLargeError(
+                N_("the slide's files are larger than {max_bytes} bytes", max_bytes=self.max_bytes)
+            )
         self.digest.update(chunk)
         self.pending.append(chunk)
 
@@ -221,7 +238,7 @@ class _SetReader:
             text = self._text.decode("utf-8", "replace")
             if self._name == "manifest":
                 if self.manifest is not None:
-                    raise UnprocessableError("one 'manifest' field per slide")
+                    raise UnprocessableError(N_("one 'manifest' field per slide"))
                 self.manifest = _parse_manifest(text)
                 self.declared = _checked(self.manifest, self.max_bytes)
                 self.folder.mkdir(parents=True)
@@ -245,7 +262,7 @@ class _SetReader:
 
     def finish(self) -> SetForm:
         if self.manifest is None:
-            raise UnprocessableError("no 'manifest' field: declare the slide's files first")
+            raise UnprocessableError(N_("no 'manifest' field: declare the slide's files first"))
         missing = {n: f for n, f in self.declared.items() if n not in self.received}
         return SetForm(_staged(self.folder, self.manifest), self.fields, missing)
 
@@ -260,7 +277,9 @@ def _parse_manifest(text: str) -> SetManifest:
         return SetManifest.model_validate(json.loads(text))
     except (ValueError, ValidationError) as error:
         reason = " ".join(str(error).split())[:300]
-        raise UnprocessableError(f"the manifest is not valid: {reason}") from error
+        raise UnprocessableError(
+            N_("the manifest is not valid: {reason}", reason=reason)
+        ) from error
 
 
 async def receive_set(request: Request, staging_dir: Path, max_bytes: int) -> SetForm:
@@ -268,7 +287,7 @@ async def receive_set(request: Request, staging_dir: Path, max_bytes: int) -> Se
     content_type, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise UnprocessableError("send the slide's files as multipart/form-data")
+        raise UnprocessableError(N_("send the slide's files as multipart/form-data"))
     return await stream_parts(request, _SetReader(staging_dir, max_bytes), boundary)
 
 
@@ -294,10 +313,15 @@ def fill_from_parts(
             unsent.append(name)
             continue
         used.append(part)
+    if len(unsent) == 1:
+        raise UnprocessableError(N_("incomplete slide: {name} was not sent", name=unsent[0]))
     if unsent:
-        more = f" (and {len(unsent) - 1} more)" if len(unsent) > 1 else ""
         raise UnprocessableError(
-            N_("incomplete slide: {name} was not sent{more}", name=unsent[0], more=more)
+            N_(
+                "incomplete slide: {name} was not sent (and {count} more)",
+                name=unsent[0],
+                count=len(unsent) - 1,
+            )
         )
     return used
 

@@ -29,6 +29,7 @@ from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import PayloadTooLargeError, PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_
 from app.core.storage import content_path, file_sha256, pyramid_path, slide_file
 from app.models.accounts import Site
 from app.models.attachments import Attachment, AttachmentKind
@@ -47,6 +48,7 @@ from app.services.audited import visible_slide_audited
 from app.services.context import Context
 from app.services.staging import StagedFile, move_into_place, safe_suffix
 from tiler import SlideError, SlideInfo, open_slide
+from tiler.reasons import replaced
 from tiler.registry import write_tiled_copy
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ def check_quota(session: Session, settings: Settings, site: Site, size: int) -> 
         query = select(func.coalesce(func.sum(column), 0)).where(site_column == site.id, *only)
         used += int(session.exec(query).one())
     if used + size > settings.site_quota_bytes:
-        raise PayloadTooLargeError(f"site {site.code} is over its storage quota")
+        raise PayloadTooLargeError(N_("site {code} is over its storage quota", code=site.code))
 
 
 def register(
@@ -170,7 +172,7 @@ def their_name_in_errors(staged: StagedFile) -> Iterator[None]:
     try:
         yield
     except SlideError as error:
-        error.reason = error.reason.replace(staged.path.name, staged.display_name)
+        error.reason = replaced(error.reason, staged.path.name, staged.display_name)
         error.args = (error.reason,)
         raise
 

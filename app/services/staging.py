@@ -27,6 +27,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from app.core.errors import PayloadTooLargeError, UnprocessableError
+from app.core.i18n import N_
 
 T = TypeVar("T", covariant=True)
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
@@ -84,7 +85,9 @@ def stage_local_file(source: Path, staging_dir: Path, max_bytes: int) -> StagedF
             while chunk := src.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PayloadTooLargeError(f"file is larger than {max_bytes} bytes")
+                    raise PayloadTooLargeError(
+                        N_("file is larger than {max_bytes} bytes", max_bytes=max_bytes)
+                    )
                 digest.update(chunk)
                 dst.write(chunk)
             _sync(dst)
@@ -150,10 +153,10 @@ class _FormReader:
         self._is_file = filename is not None
         if not self._is_file:
             if len(self.form.fields) >= MAX_FIELDS:
-                raise UnprocessableError("too many form fields")
+                raise UnprocessableError(N_("too many form fields"))
             return
         if self._name != "file" or self.form.file is not None:
-            raise UnprocessableError("send exactly one file, in the form field 'file'")
+            raise UnprocessableError(N_("send exactly one file, in the form field 'file'"))
         client_name = filename.decode("utf-8", "replace") if filename else "slide"
         path = staging_path(self.staging_dir, client_name)
         self.handle = open(path, "wb")  # noqa: SIM115 - closed in finish()/abort()
@@ -164,11 +167,13 @@ class _FormReader:
         if not self._is_file:
             self._text += chunk
             if len(self._text) > MAX_FIELD_BYTES:
-                raise UnprocessableError(f"form field {self._name!r} is too long")
+                raise UnprocessableError(N_("form field {name} is too long", name=repr(self._name)))
             return
         self.size += len(chunk)
         if self.size > self.max_bytes:
-            raise PayloadTooLargeError(f"file is larger than {self.max_bytes} bytes")
+            raise PayloadTooLargeError(
+                N_("file is larger than {max_bytes} bytes", max_bytes=self.max_bytes)
+            )
         self.digest.update(chunk)
         self.pending.append(chunk)
 
@@ -202,12 +207,12 @@ async def receive_upload(request: Request, staging_dir: Path, max_bytes: int) ->
     content_type, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise UnprocessableError("send the slide as multipart/form-data with a 'file' field")
+        raise UnprocessableError(N_("send the slide as multipart/form-data with a 'file' field"))
     form = await stream_parts(request, _FormReader(staging_dir, max_bytes), boundary)
     if form.file is None or form.file.size == 0:
         if form.file is not None:
             form.file.discard()
-        raise UnprocessableError("no file: send the slide in the form field 'file'")
+        raise UnprocessableError(N_("no file: send the slide in the form field 'file'"))
     return form
 
 
@@ -235,7 +240,7 @@ async def stream_parts(request: Request, reader: PartReader[T], boundary: bytes)
         return await anyio.to_thread.run_sync(reader.finish)
     except MultipartParseError as error:
         reader.abort()
-        raise UnprocessableError(f"malformed multipart body: {error}") from error
+        raise UnprocessableError(N_("malformed multipart body: {error}", error=error)) from error
     except BaseException:
         reader.abort()
         raise

@@ -28,6 +28,7 @@ from app.core import audit, metrics
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import TooManyRequestsError
+from app.core.i18n import N_
 from app.models.accounts import ApiToken, User
 from app.models.audit import Outcome
 from app.models.types import utcnow
@@ -80,7 +81,7 @@ class StreamGuard:
         limit = self.settings.streams_per_user
         if self.open_streams(credential.user.id) >= limit:
             raise TooManyRequestsError(
-                f"{limit} live streams are open for this user already: close a tab",
+                N_("{limit} live streams are open for this user already: close a tab", limit=limit),
                 retry_after=30,
             )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.i18n import N_
 from app.core.storage import PYRAMID_OPTIONS, pyramid_path, slide_file
 from app.models.slides import SlideRecord, SlideStatus
 from app.services.transfers.arriving import Arrivals
@@ -61,7 +62,7 @@ class TileService:
         with self.db.read() as session:
             fresh = session.get(SlideRecord, slide.id)
         if fresh is None:
-            raise NotFoundError("no such slide")
+            raise NotFoundError(N_("no such slide"))
         return fresh
 
     def _arriving(
@@ -126,7 +127,7 @@ class TileService:
 
     def tile(self, slide: SlideRecord, z: int, col: int, row: int, fmt: str) -> Tile:
         if fmt not in TILE_FORMATS:
-            raise NotFoundError(f"no tile format {fmt!r}")
+            raise NotFoundError(N_("no tile format {fmt}", fmt=repr(fmt)))
         options = replace(PYRAMID_OPTIONS, format=fmt)
         arriving = self._arriving(slide, options)
         if arriving is not None:

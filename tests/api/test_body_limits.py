@@ -32,13 +32,16 @@ def base(app: FastAPI) -> Iterator[str]:
         yield url
 
 
-def head_only(base: str, method: str, path: str, length: int) -> tuple[int, bytes]:
+def head_only(
+    base: str, method: str, path: str, length: int, language: str = "en"
+) -> tuple[int, bytes]:
     """Send a request's head announcing `length` body bytes, and none of them: the
     answer can only come from the announcement."""
     address = urlsplit(base)
     with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
         sock.sendall(
             f"{method} {path} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Accept-Language: {language}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
         )
         answer = b""
@@ -69,6 +72,13 @@ def test_a_body_announced_over_the_limit_is_refused_unread_and_before_the_creden
     status, body = head_only(base, method, path, length)
     assert status == 413, body
     assert words in json.loads(body)["detail"]
+
+
+def test_the_refusal_is_said_in_the_browsers_language(base: str) -> None:
+    """No user is known before the body: the browser's language, the route's name in it."""
+    status, body = head_only(base, "PUT", "/api/transfers/x/ranges/0", 8 * 1024**2 + 1, "zh-CN")
+    assert status == 413
+    assert json.loads(body)["detail"] == "请求体超过了一个传输字节段允许的 8 MiB"
 
 
 def test_a_body_within_the_limit_reaches_the_route(base: str, world: World) -> None:

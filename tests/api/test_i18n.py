@@ -5,16 +5,22 @@ language, and English for everyone who asks for nothing else."""
 from __future__ import annotations
 
 import pickle
+import uuid
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.core.config import Settings
 from app.core.db import Database
 from app.core.i18n import N_, Message, gettext, negotiate, translate
 from app.models.audit import AuditEvent
-from tests.cases.conftest import create_case
-from tests.conftest import World
+from tests.browser import serve_asgi
+from tests.cases.conftest import REQUEST, create_case
+from tests.conftest import SLIDES, World
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
@@ -52,6 +58,13 @@ def test_a_message_keeps_its_msgid_and_says_itself_again() -> None:
     assert str(N_("no such language: {language}", language="{0.__class__}")).endswith(
         "{0.__class__}"
     )
+    # A parameter that is a Message is said in the language too; a plain one is data.
+    nested = N_(
+        "the body is larger than the {size} {name} may have", size="8 MiB", name=N_("an upload")
+    )
+    assert translate(nested, "zh-Hans") == "请求体超过了一次上传允许的 8 MiB"
+    plain = N_("no such language: {language}", language="token expired")
+    assert translate(plain, "zh-Hans") == "不支持的语言：token expired"
     copied = pickle.loads(pickle.dumps(message))  # an error crossing a process boundary
     assert isinstance(copied, Message) and translate(copied, "zh-Hans") == "不支持的语言：fr"
 
@@ -156,3 +169,133 @@ def test_validation_reasons_in_the_readers_language(client: TestClient, world: W
 def test_the_setup_page_in_chinese(client: TestClient) -> None:
     page = client.get("/setup?token=not-the-token", headers=ZH)
     assert page.status_code == 404 and "此设置链接已失效" in page.text
+
+
+UNCLOSED = {
+    "type": "Feature",
+    "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [100, 0], [100, 100], [0, 100]]]},
+    "properties": {"objectType": "annotation"},
+}
+#: Refusals from across the hub, each as (user, method, path, what is sent), with its
+#: status and its words in English and in Chinese (the services' `N_` reasons).
+REFUSALS = [
+    ("path_north", "GET", f"/api/cases/{uuid.UUID(int=1)}", {}, 404, "no such case", "没有该病例"),
+    (
+        "surgeon_north",
+        "POST",
+        "/api/cases/{case}/claim",
+        {},
+        403,
+        "pathologists claim cases",
+        "由病理医生认领病例",
+    ),
+    (
+        "path_north",
+        "POST",
+        "/api/cases/{case}/claim",
+        {},
+        409,
+        "the case's slides are not ready yet",
+        "该病例的切片尚未就绪",
+    ),
+    (
+        "tech_north",
+        "POST",
+        "/api/uploads",
+        {"headers": {"Tus-Resumable": "1.0.0", "Upload-Length": str(10**15)}},
+        413,
+        "file is larger than {max_bytes} bytes",
+        "文件超过 {max_bytes} 字节",
+    ),
+    (
+        "tech_north",
+        "POST",
+        "/api/uploads",
+        {"headers": {"Tus-Resumable": "0.2.2", "Upload-Length": "10"}},
+        412,
+        "Tus-Resumable must be 1.0.0",
+        "Tus-Resumable 必须为 1.0.0",
+    ),
+    (
+        "path_north",
+        "GET",
+        "/iiif/3/{slide}/bogus/max/0/default.jpg",
+        {},
+        400,
+        "bad IIIF region 'bogus': full, square, x,y,w,h or pct:",
+        "IIIF 区域 'bogus' 无效：应为 full、square、x,y,w,h 或 pct:",
+    ),
+    (
+        "tech_north",
+        "POST",
+        "/api/slides/sets",
+        {"files": [("file", ("IM0001.dcm", b"x"))]},
+        422,
+        "send the 'manifest' field before the files",
+        "请在文件之前发送“manifest”字段",
+    ),
+    (
+        "tech_north",
+        "POST",
+        "/api/slides/sets",
+        {"files": [("manifest", (None, "{")), ("file", ("IM0001.dcm", b"x"))]},
+        422,
+        "the manifest is not valid: ",
+        "清单无效：",
+    ),
+    (  # the annotation package's reason, in a batch: the feature's number, then why
+        "path_north",
+        "POST",
+        "/api/slides/{slide}/annotations",
+        {"json": {"type": "FeatureCollection", "features": [UNCLOSED]}},
+        422,
+        "feature 0: polygon ring is not closed: last position must equal first",
+        "第 0 个要素：多边形的环未闭合：最后一个坐标点必须与第一个相同",
+    ),
+    (  # the slide engine's reason (`tiler.reasons`), said by the service
+        "tech_north",
+        "POST",
+        "/api/slides",
+        {"files": {"file": ("broken.svs", (SLIDES / "broken" / "broken.svs").read_bytes())}},
+        422,
+        "broken.svs: not a whole-slide image",
+        "broken.svs：不是可读取的全切片图像",
+    ),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans"])
+def test_the_services_refusals_in_the_users_language(
+    app: FastAPI,
+    world: World,
+    settings: Settings,
+    north_slide: dict[str, Any],
+    language: str,
+) -> None:
+    """Over real HTTP, each user's own language wins over the browser's, which asks for
+    the other one: the case, upload, IIIF and slide-set refusals are said in it."""
+    other = ZH if language == "en" else {"Accept-Language": "en-US,en;q=0.9"}
+    with serve_asgi(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+        for username in ("path_north", "surgeon_north", "tech_north"):
+            chosen = http.put(
+                "/api/users/me/language",
+                json={"language": language},
+                headers=world.auth(username),
+            )
+            assert chosen.status_code == 200, chosen.text
+        case = http.post("/api/cases", json=REQUEST, headers=world.auth("tech_north")).json()
+        names = {"case": case["id"], "slide": north_slide["id"]}
+        for username, method, path, sent, status, english, chinese in REFUSALS:
+            headers = {**world.auth(username), **other, **sent.get("headers", {})}
+            response = http.request(
+                method,
+                path.format(**names),
+                headers=headers,
+                files=sent.get("files"),
+                json=sent.get("json"),
+            )
+            assert response.status_code == status, (path, response.text)
+            words = (english if language == "en" else chinese).format(
+                max_bytes=settings.max_upload_bytes
+            )
+            assert response.json()["detail"].startswith(words), (path, response.text)

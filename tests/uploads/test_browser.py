@@ -116,6 +116,19 @@ def test_upload_page_shows_why_a_file_was_refused(browser: Browser, hub: Hub) ->
     context.close()
 
 
+def test_the_refusal_is_in_the_pages_language(browser: Browser, hub: Hub) -> None:
+    """A Chinese browser reads the slide engine's reason in Chinese, the file's name kept."""
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    _sign_in(page, hub.base)
+    page.set_input_files("#files", str(SLIDES / "broken" / "broken.svs"))
+    page.wait_for_selector("#uploads li.failed", timeout=30_000)
+    text = page.locator("#uploads li.failed .state").inner_text()
+    assert "broken.svs：不是可读取的全切片图像格式" in text, text
+    page.screenshot(path="/tmp/zh_upload_refused.png", full_page=True)
+    context.close()
+
+
 def test_a_reloaded_page_resumes_the_same_file(browser: Browser, hub: Hub) -> None:
     data = SMALL_SVS.read_bytes()
     port = int(hub.base.rsplit(":", 1)[1])

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.api.pages.shell import signed_in_page
 from app.api.static import STATIC
+from app.core.i18n import N_
 from tiler.errors import NotFoundError
 
 #: Both UIs set inline styles (style-src 'unsafe-inline'); scripts only from here.
@@ -31,7 +32,7 @@ DOCS_HEADERS = {
 
 def _require_docs(settings: SettingsDep) -> None:
     if not settings.docs_enabled:
-        raise NotFoundError("the API documentation is off on this hub")
+        raise NotFoundError(N_("the API documentation is off on this hub"))
 
 
 # Checked before the sign-in: a hub without docs has no such pages, for anyone.

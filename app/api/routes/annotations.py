@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from annotations import feature_collection, parse_collection, parse_feature
 from app.api.deps import ContextDep, CurrentUser, SessionDep
 from app.core.errors import PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_
 from app.models.accounts import Role, User
 from app.models.annotations import AnnotationRevisionPublic, RestoreRequest
 from app.services import annotations as service
@@ -44,7 +45,7 @@ _FEATURES_DOC = {
 def get_annotator(user: CurrentUser) -> User:
     """Pathologists write annotations; others who see the slide read them."""
     if user.role != Role.pathologist:
-        raise PermissionDeniedError("pathologists annotate; others may read the annotations")
+        raise PermissionDeniedError(N_("pathologists annotate; others may read the annotations"))
     return user
 
 
@@ -60,7 +61,7 @@ def _annotation_id(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError as error:
-        raise NotFoundError("no such annotation") from error
+        raise NotFoundError(N_("no such annotation")) from error
 
 
 @router.get("", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
@@ -89,7 +90,7 @@ def add_annotations(
     session.rollback()  # end the read snapshot before writing
     features = parse_collection(payload, slide.width, slide.height)
     if not features:
-        raise UnprocessableError("no features to add")
+        raise UnprocessableError(N_("no features to add"))
     return _json(feature_collection(service.add(ctx, slide, features)), status=201)
 
 
@@ -107,7 +108,7 @@ def change_annotation(
     session.rollback()
     key = _annotation_id(annotation_id)
     if isinstance(payload, dict) and payload.get("id") not in (None, str(key)):
-        raise UnprocessableError("the feature's id differs from the one in the path")
+        raise UnprocessableError(N_("the feature's id differs from the one in the path"))
     if isinstance(payload, dict):
         payload = {**payload, "id": str(key)}
     feature = parse_feature(payload, slide.width, slide.height)

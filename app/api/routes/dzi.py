@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Literal
 
 import anyio
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import ContextDep, SessionDep, TilesDep
 from app.api.tile_access import TileAccess, credential_of
+from app.core.i18n import N_
 from app.core.metrics import observe_tile
 from app.models.slides import SlideStatus
 from app.services.audited import visible_slide_audited
@@ -32,10 +34,15 @@ FINALITY = "SlideBridge-Tile"
 MEDIA = {"jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-def _index(text: str, what: str) -> int:
-    if not _INDEX.fullmatch(text):
-        raise NotFoundError(f"no {what} {text[:20]!r}")
-    return int(text)
+def _index(text: str, what: Literal["level", "column", "row"]) -> int:
+    if _INDEX.fullmatch(text):
+        return int(text)
+    shown = repr(text[:20])  # each sentence whole, so each is translated whole
+    if what == "level":
+        raise NotFoundError(N_("no level {text}", text=shown))
+    if what == "column":
+        raise NotFoundError(N_("no column {text}", text=shown))
+    raise NotFoundError(N_("no row {text}", text=shown))
 
 
 def etag_matches(request: Request, etag: str) -> bool:
@@ -63,7 +70,7 @@ async def dzi_tile(
     only a tile made from the slide goes to a worker thread."""
     started = time.perf_counter()
     if fmt not in MEDIA:
-        raise NotFoundError(f"no tile format {fmt[:10]!r}: jpeg or webp")
+        raise NotFoundError(N_("no tile format {fmt}: jpeg or webp", fmt=repr(fmt[:10])))
     z, t_col, t_row = _index(level, "level"), _index(col, "column"), _index(row, "row")
     access: TileAccess = request.app.state.tile_access
     tiles: TileService = request.app.state.tiles

@@ -19,6 +19,7 @@ from app.api.deps import ContextDep, SessionDep, get_hub, request_context
 from app.api.stream_access import hub_stream, open_stream
 from app.core.access import visible_slide
 from app.core.errors import PermissionDeniedError
+from app.core.i18n import N_
 from app.models.accounts import Role
 from app.models.annotations import ViewState
 from app.services import annotations as annotation_service
@@ -51,6 +52,6 @@ async def events(slide_id: str, request: Request) -> StreamingResponse:
 def share_view(slide_id: str, view: ViewState, ctx: ContextDep, session: SessionDep) -> Response:
     """Broadcast the presenter's viewport and pointer to the slide's followers."""
     if ctx.user.role != Role.pathologist:
-        raise PermissionDeniedError("pathologists share their view; others follow")
+        raise PermissionDeniedError(N_("pathologists share their view; others follow"))
     annotation_service.share_view(ctx, visible_slide(session, ctx.user, slide_id), view)
     return Response(status_code=204)

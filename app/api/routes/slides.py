@@ -251,7 +251,12 @@ def associated_image(
         outcome=Outcome.success if allowed else Outcome.denied,
     )
     if not allowed:
-        raise PermissionDeniedError(f"the {name} image is for the clinicians of the case")
+        # Only label and macro are refused (`IDENTIFYING_IMAGES`): each said whole.
+        raise PermissionDeniedError(
+            N_("the label image is for the clinicians of the case")
+            if name == "label"
+            else N_("the macro image is for the clinicians of the case")
+        )
     pixels = np.asarray(tiles.handle(slide).associated_image(name).convert("RGB"))
     data = vips.encode(pixels, mirror=False, rotation=0, quality="default", fmt="png")
     headers = IDENTIFYING_HEADERS if name in IDENTIFYING_IMAGES else IMAGE_HEADERS

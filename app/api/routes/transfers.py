@@ -19,6 +19,7 @@ from app.api.deps import LongRequestContext, SettingsDep, get_dispatcher
 from app.api.errors import BodyRoute
 from app.core.config import Settings
 from app.core.errors import UnprocessableError
+from app.core.i18n import N_
 from app.models.transfers import Transfer, TransferCreate, TransferPublic, TransferStatus
 from app.services.context import Context
 from app.services.transfers import service
@@ -79,13 +80,13 @@ async def _body(request: Request, length: int) -> bytes:
         async for chunk in request.stream():
             size += len(chunk)
             if size > length:
-                raise UnprocessableError("the body is longer than its Content-Length")
+                raise UnprocessableError(N_("the body is longer than its Content-Length"))
             chunks.append(chunk)
     except ClientDisconnect:
         pass  # the link dropped mid-range: answered below, to nobody
     if size != length:
         # A cut connection: nothing is written, the agent sends the range again.
-        raise UnprocessableError(f"received {size} of {length} bytes")
+        raise UnprocessableError(N_("received {size} of {length} bytes", size=size, length=length))
     return b"".join(chunks)
 
 

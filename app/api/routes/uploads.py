@@ -19,6 +19,7 @@ from app.api.deps import LongRequestContext, SettingsDep, get_dispatcher, get_se
 from app.api.errors import BodyRoute
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.i18n import N_
 from app.models.types import utcnow
 from app.models.uploads import Upload, UploadPublic, UploadStatus
 from app.services.context import Context
@@ -124,7 +125,7 @@ def _discovery(settings: Settings) -> Response:
 async def _lock(db: Database, settings: Settings, upload: Upload) -> tuple[PartWriter, Upload]:
     """Take the upload's one-writer lock, then re-read the row it guards."""
     if upload.status != UploadStatus.receiving:
-        raise UploadGoneError(upload.error or "the upload is finished")
+        raise UploadGoneError(upload.error or N_("the upload is finished"))
     writer = await anyio.to_thread.run_sync(PartWriter, part_path(settings.data_dir, upload.id))
     try:
         current = await anyio.to_thread.run_sync(service.fresh, db, upload.id)
@@ -136,9 +137,9 @@ async def _lock(db: Database, settings: Settings, upload: Upload) -> tuple[PartW
 
 def _check_alive(upload: Upload) -> None:
     if upload.status == UploadStatus.rejected:
-        raise UploadGoneError(upload.error or "the upload was refused")
+        raise UploadGoneError(upload.error or N_("the upload was refused"))
     if upload.status == UploadStatus.receiving and upload.expires_at <= utcnow():
-        raise UploadGoneError("the upload expired")
+        raise UploadGoneError(N_("the upload expired"))
 
 
 async def _complete(request: Request, ctx: Context, settings: Settings, upload: Upload) -> None:
@@ -179,7 +180,7 @@ async def create_upload(request: Request, ctx: UploadContext, settings: Settings
     PDF of the case `case`, listed at `/api/cases/{id}/attachments`)."""
     check_version(request.headers.get("tus-resumable"))
     if "upload-defer-length" in request.headers:
-        raise TusError("Upload-Defer-Length is not supported: send Upload-Length")
+        raise TusError(N_("Upload-Defer-Length is not supported: send Upload-Length"))
     length = parse_count(request.headers.get("upload-length"), "Upload-Length")
     metadata = parse_metadata(request.headers.get("upload-metadata"))
     upload = await anyio.to_thread.run_sync(service.create, ctx, settings, metadata, length)
@@ -240,14 +241,20 @@ async def append(
     _check_alive(upload)
     if upload.status == UploadStatus.completed:
         if offset != upload.length:
-            raise OffsetMismatchError(f"the upload is complete at {upload.length}")
+            raise OffsetMismatchError(
+                N_("the upload is complete at {length}", length=upload.length)
+            )
         return Response(status_code=204, headers=_state_headers(upload))
     writer, upload = await _lock(ctx.db, settings, upload)
     try:
         _check_alive(upload)
         if offset != upload.offset:
             raise OffsetMismatchError(
-                f"Upload-Offset is {offset}, the upload is at {upload.offset}"
+                N_(
+                    "Upload-Offset is {offset}, the upload is at {at}",
+                    offset=offset,
+                    at=upload.offset,
+                )
             )
         await _append(request, ctx, settings, writer, upload)
     finally:

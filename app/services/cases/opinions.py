@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_
 from app.models.accounts import Role, SiteCover, User
 from app.models.cases import Case, CaseEvent, Report
 from app.models.opinions import (
@@ -94,16 +95,19 @@ class _Asking:
     def __call__(self, case: Case) -> None:
         data, me = self.data, self.ctx.user
         if case.claimed_by_id != me.id:
-            raise PermissionDeniedError("the reporting pathologist asks for a second opinion")
+            raise PermissionDeniedError(N_("the reporting pathologist asks for a second opinion"))
         if (data.to_user is None) == (data.to_group is None):
-            raise UnprocessableError("ask one colleague (to_user) or one group (to_group)")
+            raise UnprocessableError(N_("ask one colleague (to_user) or one group (to_group)"))
         with self.ctx.db.read() as session:
             covering = {user.id: user for user in _covering(session, case) if user.id != me.id}
             if data.to_user is not None:
                 found = [user for user in covering.values() if user.username == data.to_user]
                 if not found:
                     raise UnprocessableError(
-                        f"no colleague {data.to_user!r} covers this case's site"
+                        N_(
+                            "no colleague {to_user} covers this case's site",
+                            to_user=repr(data.to_user),
+                        )
                     )
                 self.recipients, self.asked_of = [found[0].username], found[0].username
                 return
@@ -114,7 +118,10 @@ class _Asking:
             names = sorted(covering[key].username for key in members if key in covering)
             if group is None or not names:
                 raise UnprocessableError(
-                    f"no group {data.to_group!r} with a colleague covering this case's site"
+                    N_(
+                        "no group {to_group} with a colleague covering this case's site",
+                        to_group=repr(data.to_group),
+                    )
                 )
             self.recipients, self.asked_of, self.group_id = names, f"group {group.name}", group.id
 
@@ -179,7 +186,7 @@ def post_message(ctx: Context, case_id: str, data: MessageCreate) -> Case:
             with ctx.db.read() as session:
                 opinion = session.get(Opinion, data.opinion)
             if opinion is None or opinion.case_id != case.id:
-                raise UnprocessableError("no such opinion request on this case")
+                raise UnprocessableError(N_("no such opinion request on this case"))
             if ctx.user.username in opinion.recipients:
                 kind = MessageKind.opinion
         kinds.append(kind)
@@ -221,7 +228,9 @@ def cosign(ctx: Context, case_id: str, data: CosignRequest) -> Case:
                 )
             ).first()
         if signer == ctx.user.id:
-            raise PermissionDeniedError("the signing pathologist cannot co-sign their own report")
+            raise PermissionDeniedError(
+                N_("the signing pathologist cannot co-sign their own report")
+            )
         check_password(ctx, data.password)
 
     def change(session: Session, case: Case) -> CaseEvent:
@@ -232,9 +241,9 @@ def cosign(ctx: Context, case_id: str, data: CosignRequest) -> Case:
             username=ctx.user.username,
             where=(col(Case.report_version) == data.report_version,),
             detail=f"version {data.report_version}",
-            conflict=lambda current: (
-                f"report version {current.report_version} was signed after the one you read: "
-                "read it, then co-sign"
+            conflict=lambda current: N_(
+                "report version {version} was signed after the one you read: read it, then co-sign",
+                version=current.report_version,
             ),
         )
         session.add(
@@ -250,7 +259,7 @@ def cosign(ctx: Context, case_id: str, data: CosignRequest) -> Case:
         try:
             session.flush()
         except IntegrityError as error:
-            raise ConflictError("you have already co-signed this version") from error
+            raise ConflictError(N_("you have already co-signed this version")) from error
         return event
 
     return act(ctx, case_id, Action.cosign, change, before=check)
@@ -259,13 +268,13 @@ def cosign(ctx: Context, case_id: str, data: CosignRequest) -> Case:
 def set_group(session: Session, name: str, usernames: list[str]) -> PathologistGroup:
     """Create the named group of pathologists, or replace its members."""
     if not 0 < len(name) <= 64:
-        raise UnprocessableError("a group's name has 1..64 characters")
+        raise UnprocessableError(N_("a group's name has 1..64 characters"))
     users = session.exec(select(User).where(col(User.username).in_(usernames))).all()
     found = {user.username: user for user in users}
     for username in usernames:
         user = found.get(username)
         if user is None or user.role != Role.pathologist:
-            raise UnprocessableError(f"{username!r} is not a pathologist")
+            raise UnprocessableError(N_("{username} is not a pathologist", username=repr(username)))
     group = session.exec(select(PathologistGroup).where(PathologistGroup.name == name)).first()
     if group is None:
         group = PathologistGroup(name=name)

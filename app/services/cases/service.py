@@ -73,16 +73,16 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.cosign: frozenset({Role.pathologist}),
 }
 _ROLE_WORDS: dict[Action, str] = {
-    Action.update: "the requesting site corrects a request",
-    Action.attach: "technicians and pathologists add slides",
-    Action.claim: "pathologists claim cases",
-    Action.view: "pathologists review cases",
-    Action.report: "pathologists sign reports",
-    Action.amend: "pathologists amend reports",
-    Action.acknowledge: "the site's surgeon acknowledges a result",
-    Action.ask_opinion: "pathologists ask colleagues for an opinion",
-    Action.message: "pathologists discuss a case in its thread",
-    Action.cosign: "pathologists co-sign reports",
+    Action.update: N_("the requesting site corrects a request"),
+    Action.attach: N_("technicians and pathologists add slides"),
+    Action.claim: N_("pathologists claim cases"),
+    Action.view: N_("pathologists review cases"),
+    Action.report: N_("pathologists sign reports"),
+    Action.amend: N_("pathologists amend reports"),
+    Action.acknowledge: N_("the site's surgeon acknowledges a result"),
+    Action.ask_opinion: N_("pathologists ask colleagues for an opinion"),
+    Action.message: N_("pathologists discuss a case in its thread"),
+    Action.cosign: N_("pathologists co-sign reports"),
 }
 
 
@@ -196,7 +196,7 @@ def act(
             raise
     try:
         if ctx.user.role not in ROLES[action]:
-            raise PermissionDeniedError(_ROLE_WORDS.get(action, "not allowed for your role"))
+            raise PermissionDeniedError(_ROLE_WORDS.get(action, N_("not allowed for your role")))
         if before is not None:
             before(case)
         with ctx.db.write() as session:
@@ -302,7 +302,7 @@ def _claimed_by_me(user: User) -> tuple[ColumnElement[bool], ...]:
 
 
 def _claimed_by_other(case: Case) -> str:
-    return f"the case is claimed by {case.claimed_by}"
+    return N_("the case is claimed by {name}", name=case.claimed_by)
 
 
 def mark_viewed(ctx: Context, case_id: str) -> Case:
@@ -429,9 +429,9 @@ def amend(ctx: Context, case_id: str, data: AmendCreate, camera: Camera) -> Case
 
 def acknowledge(ctx: Context, case_id: str, data: AcknowledgeRequest) -> Case:
     def stale(case: Case) -> str:
-        return (
-            f"report version {case.report_version} was signed after the one you saw: "
-            "read it, then acknowledge"
+        return N_(
+            "report version {version} was signed after the one you saw: read it, then acknowledge",
+            version=case.report_version,
         )
 
     def change(session: Session, case: Case) -> CaseEvent:

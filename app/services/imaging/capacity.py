@@ -26,6 +26,7 @@ from typing import TypeVar
 import anyio
 
 from app.core.errors import BusyError
+from app.core.i18n import N_
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ class RenderCapacity:
                         raise
             except TimeoutError:
                 raise BusyError(
-                    "the server is rendering as many images as it can; try again shortly"
+                    N_("the server is rendering as many images as it can; try again shortly")
                 ) from None
             try:
                 # Cancelling the wait cancels work that has not started; the pool's

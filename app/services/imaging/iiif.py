@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import InvalidRequestError
+from app.core.i18n import N_
 
 CONTEXT = "http://iiif.io/api/image/3/context.json"
 #: The compliance level we claim, as the profile `Link` of every image.
@@ -88,9 +89,13 @@ def parse_region(text: str, width: int, height: int) -> tuple[int, int, int, int
         x, y = round(px * width / 100), round(py * height / 100)
         w, h = round(pw * width / 100), round(ph * height / 100)
     else:
-        raise InvalidRequestError(f"bad IIIF region {text[:40]!r}: full, square, x,y,w,h or pct:")
+        raise InvalidRequestError(
+            N_("bad IIIF region {text}: full, square, x,y,w,h or pct:", text=repr(text[:40]))
+        )
     if w <= 0 or h <= 0 or x >= width or y >= height:
-        raise InvalidRequestError(f"IIIF region {text!r} is empty or outside the image")
+        raise InvalidRequestError(
+            N_("IIIF region {text} is empty or outside the image", text=repr(text))
+        )
     return x, y, min(w, width - x), min(h, height - y)
 
 
@@ -138,23 +143,36 @@ def parse_size(text: str, region_w: int, region_h: int, limits: Limits) -> tuple
     elif match := _SIZE_PCT.fullmatch(spec):
         pct = float(match.group(1))
         if pct > 100 and not upscale:
-            raise InvalidRequestError(f"IIIF size {text!r} is above 100%: use ^ to upscale")
+            raise InvalidRequestError(
+                N_("IIIF size {text} is above 100%: use ^ to upscale", text=repr(text))
+            )
         w, h = round(region_w * pct / 100), round(region_h * pct / 100)
     elif match := _SIZE_WH.fullmatch(spec):
         confined, bw, bh = match.group(1), int(match.group(2)), int(match.group(3))
         if bw <= 0 or bh <= 0:
-            raise InvalidRequestError(f"IIIF size {text!r} is empty")
+            raise InvalidRequestError(N_("IIIF size {text} is empty", text=repr(text)))
         w, h = _fit(region_w, region_h, bw, bh) if confined else (bw, bh)
     else:
-        raise InvalidRequestError(f"bad IIIF size {text[:40]!r}: max, w,h, !w,h, w,, ,h or pct:n")
+        raise InvalidRequestError(
+            N_("bad IIIF size {text}: max, w,h, !w,h, w,, ,h or pct:n", text=repr(text[:40]))
+        )
     if w <= 0 or h <= 0:
-        raise InvalidRequestError(f"IIIF size {text!r} is empty")
+        raise InvalidRequestError(N_("IIIF size {text} is empty", text=repr(text)))
     if not upscale and (w > region_w or h > region_h):
-        raise InvalidRequestError(f"IIIF size {text!r} is larger than the region: use ^ to upscale")
+        raise InvalidRequestError(
+            N_("IIIF size {text} is larger than the region: use ^ to upscale", text=repr(text))
+        )
     if not limits.allow(w, h):
         raise InvalidRequestError(
-            f"{w}x{h} is beyond the largest image served "
-            f"({limits.max_width}x{limits.max_height}, {limits.max_area} pixels)"
+            N_(
+                "{w}x{h} is beyond the largest image served "
+                "({max_width}x{max_height}, {max_area} pixels)",
+                w=w,
+                h=h,
+                max_width=limits.max_width,
+                max_height=limits.max_height,
+                max_area=limits.max_area,
+            )
         )
     return w, h
 
@@ -163,22 +181,34 @@ def parse_rotation(text: str) -> tuple[bool, int]:
     match = _ROTATION.fullmatch(text)
     degrees = float(match.group(2)) if match else -1.0
     if match is None or degrees > 360:
-        raise InvalidRequestError(f"bad IIIF rotation {text[:20]!r}: 0 to 360, ! to mirror")
+        raise InvalidRequestError(
+            N_("bad IIIF rotation {text}: 0 to 360, ! to mirror", text=repr(text[:20]))
+        )
     if degrees % 90:
-        raise InvalidRequestError(f"IIIF rotation {text!r} is not supported: 0, 90, 180 or 270")
+        raise InvalidRequestError(
+            N_("IIIF rotation {text} is not supported: 0, 90, 180 or 270", text=repr(text))
+        )
     return match.group(1) == "!", int(degrees) % 360
 
 
 def parse_quality_format(text: str) -> tuple[str, str]:
     quality, dot, fmt = text.rpartition(".")
     if not dot:
-        raise InvalidRequestError(f"bad IIIF quality.format {text[:40]!r}: e.g. default.jpg")
+        raise InvalidRequestError(
+            N_("bad IIIF quality.format {text}: e.g. default.jpg", text=repr(text[:40]))
+        )
     if quality not in QUALITIES:
         raise InvalidRequestError(
-            f"bad IIIF quality {quality[:20] or text[:20]!r}: {', '.join(QUALITIES)}"
+            N_(
+                "bad IIIF quality {quality}: {choices}",
+                quality=repr(quality[:20] or text[:20]),
+                choices=", ".join(QUALITIES),
+            )
         )
     if fmt not in FORMATS:
-        raise InvalidRequestError(f"bad IIIF format {fmt[:20]!r}: {', '.join(FORMATS)}")
+        raise InvalidRequestError(
+            N_("bad IIIF format {fmt}: {choices}", fmt=repr(fmt[:20]), choices=", ".join(FORMATS))
+        )
     return quality, fmt
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from app.core.errors import PayloadTooLargeError
+from app.core.i18n import N_
 from app.services.imaging import vips
 from app.services.imaging.iiif import ImageRequest
 from tiler import Slide
@@ -77,8 +78,12 @@ def plan(
     source = Source(level, ds, l_x, l_y, l_w, l_h, l_x0, l_y0, l_x1, l_y1)
     if source.pixels > max_read_pixels:
         raise PayloadTooLargeError(
-            f"this region needs {source.pixels} decoded pixels at the nearest slide level "
-            f"(at most {max_read_pixels}); ask for a smaller region or size"
+            N_(
+                "this region needs {pixels} decoded pixels at the nearest slide level "
+                "(at most {max_pixels}); ask for a smaller region or size",
+                pixels=source.pixels,
+                max_pixels=max_read_pixels,
+            )
         )
     return source
 

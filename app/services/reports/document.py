@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import col, select
 
-from app.core.i18n import SOURCE_LANGUAGE
+from app.core.i18n import N_, SOURCE_LANGUAGE
 from app.models.accounts import Site
 from app.models.cases import Case, Report, ReportRegion
 from app.models.opinions import ReportCosign
@@ -64,11 +64,11 @@ def load(
             select(Report).where(Report.case_id == case.id).order_by(col(Report.version))
         ).all()
         if not reports:
-            raise NotFoundError("the case has no signed report yet")
+            raise NotFoundError(N_("the case has no signed report yet"))
         number = version if version is not None else reports[-1].version
         chosen = [report for report in reports if report.version <= number]
         if not chosen or chosen[-1].version != number:
-            raise NotFoundError(f"the case has no report version {number}")
+            raise NotFoundError(N_("the case has no report version {number}", number=number))
         regions = session.exec(
             select(ReportRegion)
             .where(ReportRegion.case_id == case.id, ReportRegion.report_version == number)

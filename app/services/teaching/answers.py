@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.errors import ConflictError, PermissionDeniedError
+from app.core.i18n import N_
 from app.models.accounts import Role, User
 from app.models.slides import SlideRecord
 from app.models.teaching import (
@@ -44,10 +45,10 @@ def visible_item(session: Session, user: User, item_id: str) -> TeachingItem:
     try:
         key = uuid.UUID(item_id)
     except ValueError as error:
-        raise NotFoundError("no such teaching case") from error
+        raise NotFoundError(N_("no such teaching case")) from error
     item = session.get(TeachingItem, key)
     if item is None:
-        raise NotFoundError("no such teaching case")
+        raise NotFoundError(N_("no such teaching case"))
     visible_collection(session, user, str(item.collection_id))
     return item
 
@@ -71,13 +72,13 @@ def read_item(ctx: Context, item_id: str) -> ItemPublic:
 
 def answer(ctx: Context, item_id: str, data: AnswerCreate) -> ItemPublic:
     if ctx.user.role != Role.trainee:
-        raise PermissionDeniedError("trainees answer teaching cases")
+        raise PermissionDeniedError(N_("trainees answer teaching cases"))
     row: TeachingAnswer
     try:
         with ctx.db.write() as session:
             item = visible_item(session, ctx.user, item_id)
             if _own(session, ctx.user, item) is not None:
-                raise ConflictError("you answered this case already")
+                raise ConflictError(N_("you answered this case already"))
             row = TeachingAnswer(
                 item_id=item.id,
                 user_id=ctx.user.id,
@@ -89,7 +90,7 @@ def answer(ctx: Context, item_id: str, data: AnswerCreate) -> ItemPublic:
             session.flush()
             slides = copies_of(session, [item])[item.id]
     except IntegrityError as error:  # two tabs at once
-        raise ConflictError("you answered this case already") from error
+        raise ConflictError(N_("you answered this case already")) from error
     done(ctx, "teaching.answer", "teaching_item", item.id)
     return item_public(item, slides, ctx.user, row, 0)
 
@@ -99,7 +100,9 @@ def expert_annotations(ctx: Context, item_id: str) -> dict[str, Any]:
     with ctx.db.read() as session:
         item = visible_item(session, ctx.user, item_id)
         if not is_teacher(ctx.user) and _own(session, ctx.user, item) is None:
-            raise PermissionDeniedError("answer the case first: then the expert's annotations show")
+            raise PermissionDeniedError(
+                N_("answer the case first: then the expert's annotations show")
+            )
         slides = {}
         for slide_id in copies_of(session, [item])[item.id]:
             slide = session.get(SlideRecord, slide_id)

@@ -17,6 +17,7 @@ from app.core import audit
 from app.core.access import TEACHING_ROLES
 from app.core.config import Settings
 from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_, Message
 from app.core.storage import slide_file
 from app.models.accounts import Role, User
 from app.models.audit import Outcome
@@ -67,9 +68,10 @@ def is_teacher(user: User) -> bool:
     return user.role in (Role.pathologist, Role.admin)
 
 
-def require_pathologist(user: User, what: str) -> None:
+def require_pathologist(user: User, refusal: Message) -> None:
+    """`refusal` says what only pathologists do, whole, so it is translated whole."""
     if user.role != Role.pathologist:
-        raise PermissionDeniedError(f"pathologists {what}")
+        raise PermissionDeniedError(refusal)
 
 
 def visible_collection(session: Session, user: User, collection_id: str) -> TeachingCollection:
@@ -77,15 +79,15 @@ def visible_collection(session: Session, user: User, collection_id: str) -> Teac
     try:
         key = uuid.UUID(collection_id)
     except ValueError as error:
-        raise NotFoundError("no such collection") from error
+        raise NotFoundError(N_("no such collection")) from error
     found = session.get(TeachingCollection, key) if user.role in TEACHING_ROLES else None
     if found is None:
-        raise NotFoundError("no such collection")
+        raise NotFoundError(N_("no such collection"))
     return found
 
 
 def create(ctx: Context, data: CollectionCreate) -> TeachingCollection:
-    require_pathologist(ctx.user, "make teaching collections")
+    require_pathologist(ctx.user, N_("pathologists make teaching collections"))
     row = TeachingCollection.model_validate(
         data, update={"created_by_id": ctx.user.id, "created_by": ctx.user.username}
     )
@@ -104,9 +106,9 @@ class Added:
 
 def add_item(ctx: Context, settings: Settings, collection_id: str, data: ItemCreate) -> Added:
     """De-identified copies of a reported case's slides (or of one slide) as a new item."""
-    require_pathologist(ctx.user, "add teaching cases")
+    require_pathologist(ctx.user, N_("pathologists add teaching cases"))
     if (data.case is None) == (data.slide is None):
-        raise UnprocessableError('give either "case" or "slide"')
+        raise UnprocessableError(N_('give either "case" or "slide"'))
     with ctx.db.read() as session:
         collection = visible_collection(session, ctx.user, collection_id)
         case, sources, report = _originals(session, ctx, data)
@@ -119,7 +121,7 @@ def add_item(ctx: Context, settings: Settings, collection_id: str, data: ItemCre
     for source in sources:  # refuse before anything is written
         check_rewritable(source)
         if not slide_file(settings, source.storage_path).is_file():
-            raise ConflictError("the slide's file is not at the hub")
+            raise ConflictError(N_("the slide's file is not at the hub"))
     title = data.title or f"Case {position}"
     copies = [
         make_copy(settings, source, f"{title}, slide {n}" if len(sources) > 1 else title)
@@ -170,7 +172,7 @@ def _originals(
         select(Report).where(Report.case_id == case.id).order_by(col(Report.version).desc())
     ).first()
     if report is None:
-        raise ConflictError("only a reported case can be taught: this one has no signed report")
+        raise ConflictError(N_("only a reported case can be taught: this one has no signed report"))
     slides = list(
         session.exec(
             select(SlideRecord)
@@ -180,7 +182,7 @@ def _originals(
         ).all()
     )
     if not slides:
-        raise ConflictError("the case has no slides")
+        raise ConflictError(N_("the case has no slides"))
     return case, slides, report
 
 

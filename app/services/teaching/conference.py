@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.errors import ConflictError, PermissionDeniedError, UnprocessableError
+from app.core.i18n import N_
 from app.models.slides import SlideRecord
 from app.models.teaching import (
     MAX_PARTICIPANTS,
@@ -59,10 +60,10 @@ def _conference(session: Session, ctx: Context, conference_id: str) -> Conferenc
     try:
         key = uuid.UUID(conference_id)
     except ValueError as error:
-        raise NotFoundError("no such conference") from error
+        raise NotFoundError(N_("no such conference")) from error
     found = session.get(Conference, key)
     if found is None:
-        raise NotFoundError("no such conference")
+        raise NotFoundError(N_("no such conference"))
     visible_collection(session, ctx.user, str(found.collection_id))
     return found
 
@@ -103,7 +104,7 @@ def _record(ctx: Context, action: str, conference: Conference, detail: str | Non
 
 
 def start(ctx: Context, collection_id: str, data: ConferenceCreate) -> ConferencePublic:
-    require_pathologist(ctx.user, "lead conferences")
+    require_pathologist(ctx.user, N_("pathologists lead conferences"))
     with ctx.db.write() as session:
         collection = visible_collection(session, ctx.user, collection_id)
         first = session.exec(
@@ -159,13 +160,15 @@ def join(ctx: Context, conference_id: str) -> ConferencePublic:
         with ctx.db.write() as session:
             conference = _conference(session, ctx, conference_id)
             if conference.ended_at is not None:
-                raise ConflictError("the conference has ended")
+                raise ConflictError(N_("the conference has ended"))
             if session.get(ConferenceParticipant, (conference.id, ctx.user.id)) is None:
                 count = session.exec(
                     select(func.count()).where(ConferenceParticipant.conference_id == conference.id)
                 ).one()
                 if count >= MAX_PARTICIPANTS:
-                    raise ConflictError(f"the conference is full ({MAX_PARTICIPANTS} participants)")
+                    raise ConflictError(
+                        N_("the conference is full ({count} participants)", count=MAX_PARTICIPANTS)
+                    )
                 session.add(
                     ConferenceParticipant(
                         conference_id=conference.id, user_id=ctx.user.id, username=ctx.user.username
@@ -196,7 +199,7 @@ def raise_hand(ctx: Context, conference_id: str, raised: bool) -> None:
         conference = _conference(session, ctx, conference_id)
         row = session.get(ConferenceParticipant, (conference.id, ctx.user.id))
         if row is None:
-            raise ConflictError("join the conference first")
+            raise ConflictError(N_("join the conference first"))
         row.hand_raised_at = utcnow() if raised else None
         session.add(row)
     _record(ctx, "hand", conference, "raised" if raised else "lowered")
@@ -208,7 +211,7 @@ def hand_over(ctx: Context, conference_id: str, username: str) -> None:
     with ctx.db.write() as session:
         conference = _conference(session, ctx, conference_id)
         if ctx.user.id != conference.teacher_id:
-            raise PermissionDeniedError("the teacher hands over the pointer")
+            raise PermissionDeniedError(N_("the teacher hands over the pointer"))
         if username != conference.teacher:
             row = session.exec(
                 select(ConferenceParticipant).where(
@@ -217,7 +220,9 @@ def hand_over(ctx: Context, conference_id: str, username: str) -> None:
                 )
             ).first()
             if row is None:
-                raise UnprocessableError(f"{username} is not in the conference")
+                raise UnprocessableError(
+                    N_("{username} is not in the conference", username=username)
+                )
             row.hand_raised_at = None
             session.add(row)
         conference.presenter = username
@@ -230,7 +235,7 @@ def end(ctx: Context, conference_id: str) -> None:
     with ctx.db.write() as session:
         conference = _conference(session, ctx, conference_id)
         if ctx.user.id != conference.teacher_id:
-            raise PermissionDeniedError("the teacher ends the conference")
+            raise PermissionDeniedError(N_("the teacher ends the conference"))
         conference.ended_at = conference.ended_at or utcnow()
         session.add(conference)
     _record(ctx, "end", conference)
@@ -246,9 +251,11 @@ def share_view(ctx: Context, conference_id: str, view: ConferenceView) -> None:
     with ctx.db.read() as session:
         conference = _conference(session, ctx, conference_id)
         if conference.ended_at is not None:
-            raise ConflictError("the conference has ended")
+            raise ConflictError(N_("the conference has ended"))
         if conference.presenter != ctx.user.username:
-            raise PermissionDeniedError(f"{conference.presenter} holds the pointer")
+            raise PermissionDeniedError(
+                N_("{presenter} holds the pointer", presenter=conference.presenter)
+            )
         on_copy = session.exec(
             select(TeachingCopy)
             .join(TeachingItem, col(TeachingItem.id) == col(TeachingCopy.item_id))
@@ -258,7 +265,7 @@ def share_view(ctx: Context, conference_id: str, view: ConferenceView) -> None:
             )
         ).first()
     if on_copy is None:
-        raise UnprocessableError("that slide is not in the conference's collection")
+        raise UnprocessableError(N_("that slide is not in the conference's collection"))
     data: dict[str, Any] = {**view.model_dump(mode="json"), "presenter": ctx.user.username}
     ctx.hub.publish(conference.id, "view", data)
     _save_step(ctx, conference, view, data)
@@ -296,11 +303,11 @@ def copy_annotations(ctx: Context, conference_id: str, slide_id: str) -> dict[st
         if conference.ended_at is not None or (
             member is None and ctx.user.id != conference.teacher_id
         ):
-            raise PermissionDeniedError("join the running conference first")
+            raise PermissionDeniedError(N_("join the running conference first"))
         try:
             key = uuid.UUID(slide_id)
         except ValueError as error:
-            raise NotFoundError("no such slide") from error
+            raise NotFoundError(N_("no such slide")) from error
         copy = session.exec(
             select(SlideRecord)
             .join(TeachingCopy, col(TeachingCopy.slide_id) == col(SlideRecord.id))
@@ -308,7 +315,7 @@ def copy_annotations(ctx: Context, conference_id: str, slide_id: str) -> dict[st
             .where(SlideRecord.id == key, TeachingItem.collection_id == conference.collection_id)
         ).first()
         if copy is None:
-            raise NotFoundError("no such slide in the conference's collection")
+            raise NotFoundError(N_("no such slide in the conference's collection"))
         found: dict[str, Any] = json.loads(annotation_service.collection_json(session, copy))
     _record(ctx, "annotations", conference, str(key))
     return found

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.core.errors import ConflictError
+from app.core.i18n import N_
 from app.core.storage import content_path, file_sha256, slide_file
 from app.models.cases import Case
 from app.models.slides import SlideRecord, SlideStatus
@@ -31,9 +32,9 @@ class Copy:
 def check_rewritable(slide: SlideRecord) -> None:
     """Refuse (422, with the reason) a slide we cannot copy, before any work is done."""
     if slide.status == SlideStatus.arriving:
-        raise ConflictError("the slide is still arriving: add it once all its bytes are in")
+        raise ConflictError(N_("the slide is still arriving: add it once all its bytes are in"))
     if slide.status == SlideStatus.failed:
-        raise DeidentifyRefusedError(f"the slide failed to open: {slide.error}")
+        raise DeidentifyRefusedError(N_("the slide failed to open: {error}", error=slide.error))
     reason = refusal(slide.vendor)
     if reason is not None:
         raise DeidentifyRefusedError(reason)

@@ -11,6 +11,7 @@ import binascii
 import re
 
 from app.core.errors import PayloadTooLargeError, UnprocessableError
+from app.core.i18n import N_
 from tiler.errors import SlideBridgeError
 
 #: The longest range one request may carry: read into memory before it is written.
@@ -29,18 +30,20 @@ class TransferGoneError(SlideBridgeError):
 
 def parse_start(text: str) -> int:
     if not _DIGITS.fullmatch(text):
-        raise UnprocessableError("the range's start must be a byte offset")
+        raise UnprocessableError(N_("the range's start must be a byte offset"))
     return int(text)
 
 
 def parse_length(value: str | None) -> int:
     if value is None or not _DIGITS.fullmatch(value.strip()):
-        raise UnprocessableError("send the range with a Content-Length")
+        raise UnprocessableError(N_("send the range with a Content-Length"))
     length = int(value)
     if length == 0:
-        raise UnprocessableError("an empty range")
+        raise UnprocessableError(N_("an empty range"))
     if length > MAX_RANGE_BYTES:
-        raise PayloadTooLargeError(f"a range carries at most {MAX_RANGE_BYTES} bytes")
+        raise PayloadTooLargeError(
+            N_("a range carries at most {max_bytes} bytes", max_bytes=MAX_RANGE_BYTES)
+        )
     return length
 
 
@@ -48,11 +51,13 @@ def parse_digest(value: str | None) -> str:
     """The sha-256 member of a Content-Digest header, as lower-case hex."""
     found = _SHA256_MEMBER.search(value or "")
     if found is None:
-        raise UnprocessableError("send Content-Digest: sha-256=:<base64 of the body's SHA-256>:")
+        raise UnprocessableError(
+            N_("send Content-Digest: sha-256=:<base64 of the body's SHA-256>:")
+        )
     try:
         raw = base64.b64decode(found.group(1), validate=True)
     except (binascii.Error, ValueError):
-        raise UnprocessableError("Content-Digest is not base64") from None
+        raise UnprocessableError(N_("Content-Digest is not base64")) from None
     if len(raw) != 32:
-        raise UnprocessableError("Content-Digest sha-256 must be 32 bytes")
+        raise UnprocessableError(N_("Content-Digest sha-256 must be 32 bytes"))
     return raw.hex()

@@ -30,6 +30,7 @@ from app.core.access import check_may_add_slides, site_filter, target_site, visi
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import ConflictError, PayloadTooLargeError, UnprocessableError
+from app.core.i18n import N_
 from app.core.storage import PYRAMID_OPTIONS, content_path, file_sha256, slide_file
 from app.models.accounts import Site, User
 from app.models.audit import Outcome
@@ -89,7 +90,7 @@ def _case_of(session: Session, user: User, site: Site, case_id: uuid.UUID | None
     except NotFoundError:
         case = None
     if case is None or case.site_id != site.id:
-        raise UnprocessableError("no such case at the transfer's site")
+        raise UnprocessableError(N_("no such case at the transfer's site"))
     return case.id
 
 
@@ -112,7 +113,9 @@ def create(ctx: Context, settings: Settings, data: TransferCreate) -> tuple[Tran
 
 def _create(ctx: Context, settings: Settings, data: TransferCreate) -> tuple[Transfer, bool]:
     if data.size > settings.max_upload_bytes:
-        raise PayloadTooLargeError(f"file is larger than {settings.max_upload_bytes} bytes")
+        raise PayloadTooLargeError(
+            N_("file is larger than {max_bytes} bytes", max_bytes=settings.max_upload_bytes)
+        )
     check_may_add_slides(ctx.user)
     name = display_name(data.filename)
     with ctx.db.write() as session:
@@ -154,7 +157,7 @@ def _create(ctx: Context, settings: Settings, data: TransferCreate) -> tuple[Tra
             session.flush()
         except IntegrityError:
             store.remove_part(store.part_path(settings.data_dir, transfer.id))
-            raise ConflictError("this file is being registered by another request") from None
+            raise ConflictError(N_("this file is being registered by another request")) from None
         if case_id is not None:
             case = visible_case(session, ctx.user, case_id)
             case_service.link_slide(session, case, slide, ctx.user.username)
@@ -174,7 +177,7 @@ def _existing(session: Session, slide: SlideRecord, data: TransferCreate) -> Tra
         ).first()
         if transfer is not None:
             if transfer.size != data.size:
-                raise ConflictError("a transfer of this SHA-256 declared another size")
+                raise ConflictError(N_("a transfer of this SHA-256 declared another size"))
             return transfer
     now = utcnow()
     assert slide.site_id is not None  # found by its site above: not a teaching copy
@@ -196,13 +199,13 @@ def find(db: Database, user: User, transfer_id: str) -> Transfer:
     try:
         key = uuid.UUID(transfer_id)
     except ValueError as error:
-        raise NotFoundError("no such transfer") from error
+        raise NotFoundError(N_("no such transfer")) from error
     with db.read() as session:
         row = session.exec(
             select(Transfer).where(Transfer.id == key, site_filter(user, Transfer.site_id))
         ).first()
     if row is None:
-        raise NotFoundError("no such transfer")
+        raise NotFoundError(N_("no such transfer"))
     return row
 
 
@@ -262,11 +265,18 @@ def check_range(
     """Refuse what can be refused before anything is written. True when the range is
     wholly received already (its body is then only compared with the stored bytes)."""
     if transfer.status != TransferStatus.receiving:
-        raise TransferGoneError(transfer.error or f"the transfer is {transfer.status}")
+        raise TransferGoneError(
+            transfer.error or N_("the transfer is {status}", status=transfer.status)
+        )
     end = start + length
     if end > transfer.size:
         raise RangeOutsideFileError(
-            f"bytes {start}-{end} fall outside the declared size {transfer.size}",
+            N_(
+                "bytes {start}-{end} fall outside the declared size {size}",
+                start=start,
+                end=end,
+                size=transfer.size,
+            ),
             start=start,
             end=end,
         )
@@ -275,7 +285,9 @@ def check_range(
         return True
     if received.missing(start, end) != [(start, end)]:
         raise RangeOverlapError(
-            f"bytes {start}-{end} overlap bytes already received", start=start, end=end
+            N_("bytes {start}-{end} overlap bytes already received", start=start, end=end),
+            start=start,
+            end=end,
         )
     return False
 
@@ -292,7 +304,7 @@ def receive(
     """Write one range whose body has been read: checked, written, fsynced, recorded."""
     db = ctx.db
     if hashlib.sha256(body).hexdigest() != digest:
-        raise DigestMismatchError("the range's bytes do not match their Content-Digest")
+        raise DigestMismatchError(N_("the range's bytes do not match their Content-Digest"))
     end = start + len(body)
     path = store.part_path(settings.data_dir, transfer.id)
     with store.locked(path) as fd:
@@ -300,7 +312,9 @@ def receive(
         if check_range(db, hub, current, start, len(body), max_age=0):
             if store.digest_at(path, start, end) != digest:
                 raise RangeOverlapError(
-                    f"bytes {start}-{end} differ from those received", start=start, end=end
+                    N_("bytes {start}-{end} differ from those received", start=start, end=end),
+                    start=start,
+                    end=end,
                 )
             return Received(current, new=False)
         store.write_at(fd, start, body)
@@ -402,7 +416,7 @@ def _fresh(db: Database, transfer_id: uuid.UUID) -> Transfer:
     with db.read() as session:
         row = session.get(Transfer, transfer_id, populate_existing=True)
     if row is None:
-        raise NotFoundError("no such transfer")
+        raise NotFoundError(N_("no such transfer"))
     return row
 
 
@@ -428,13 +442,15 @@ def complete(ctx: Context, settings: Settings, hub: Hub, transfer: Transfer) -> 
         if transfer.status != TransferStatus.receiving:
             return Completed(transfer, None, 0)
         if transfer.received_bytes != transfer.size:
-            raise ConflictError("bytes are still missing")
+            raise ConflictError(N_("bytes are still missing"))
         try:
             digest = file_sha256(path)
             if digest != transfer.sha256:
                 raise UnprocessableError(
-                    "the whole file's SHA-256 differs from the one declared at the start: "
-                    "send it again"
+                    N_(
+                        "the whole file's SHA-256 differs from the one declared at the start: "
+                        "send it again"
+                    )
                 )
             with open_slide(path) as opened:
                 info = opened.info

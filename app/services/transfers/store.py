@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.core.errors import ConflictError
+from app.core.i18n import N_
 from app.core.storage import sync_dir
 
 #: How long a writer waits for another request on the same transfer to finish its write.
@@ -58,7 +59,7 @@ def locked(path: Path, timeout: float = LOCK_WAIT_SECONDS) -> Iterator[int]:
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
-        raise ConflictError("the transfer's bytes are gone") from None
+        raise ConflictError(N_("the transfer's bytes are gone")) from None
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -67,7 +68,7 @@ def locked(path: Path, timeout: float = LOCK_WAIT_SECONDS) -> Iterator[int]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise ConflictError("another request is writing this transfer") from None
+                    raise ConflictError(N_("another request is writing this transfer")) from None
                 time.sleep(0.01)
         yield fd
     finally:

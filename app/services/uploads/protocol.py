@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.i18n import N_
 from tiler import SlideBridgeError
 
 TUS_VERSION = "1.0.0"
@@ -80,13 +81,13 @@ class Checksum:
 
 def check_version(value: str | None) -> None:
     if value != TUS_VERSION:
-        raise TusVersionError(f"Tus-Resumable must be {TUS_VERSION}")
+        raise TusVersionError(N_("Tus-Resumable must be {version}", version=TUS_VERSION))
 
 
 def parse_count(value: str | None, name: str) -> int:
     """A non-negative integer header (Upload-Length, Upload-Offset)."""
     if value is None or not _DIGITS.fullmatch(value.strip()):
-        raise TusError(f"{name} must be a non-negative integer")
+        raise TusError(N_("{name} must be a non-negative integer", name=name))
     return int(value.strip())
 
 
@@ -95,16 +96,18 @@ def parse_metadata(value: str | None) -> dict[str, str]:
     if not value:
         return {}
     if len(value) > MAX_METADATA_BYTES:
-        raise TusError("Upload-Metadata is too long")
+        raise TusError(N_("Upload-Metadata is too long"))
     result: dict[str, str] = {}
     for pair in value.split(","):
         key, _, encoded = pair.strip().partition(" ")
         if not key or key in result:
-            raise TusError("Upload-Metadata: empty or repeated key")
+            raise TusError(N_("Upload-Metadata: empty or repeated key"))
         try:
             result[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as error:
-            raise TusError(f"Upload-Metadata: {key[:32]!r} is not base64 UTF-8") from error
+            raise TusError(
+                N_("Upload-Metadata: {key} is not base64 UTF-8", key=repr(key[:32]))
+            ) from error
     return result
 
 
@@ -119,13 +122,15 @@ def parse_checksum(value: str | None) -> Checksum | None:
         return None
     algorithm, _, encoded = value.strip().partition(" ")
     if algorithm not in CHECKSUM_ALGORITHMS:
-        raise TusError(f"Upload-Checksum: unsupported algorithm {algorithm[:16]!r}")
+        raise TusError(
+            N_("Upload-Checksum: unsupported algorithm {algorithm}", algorithm=repr(algorithm[:16]))
+        )
     try:
         digest = base64.b64decode(encoded.strip(), validate=True)
     except binascii.Error as error:
-        raise TusError("Upload-Checksum: the digest is not base64") from error
+        raise TusError(N_("Upload-Checksum: the digest is not base64")) from error
     if len(digest) != CHECKSUM_ALGORITHMS[algorithm]().digest_size:
-        raise TusError("Upload-Checksum: wrong digest length")
+        raise TusError(N_("Upload-Checksum: wrong digest length"))
     return Checksum(algorithm, digest)
 
 
@@ -134,7 +139,7 @@ def parse_sha256(value: str | None) -> str | None:
         return None
     value = value.strip().lower()
     if not _SHA256.fullmatch(value):
-        raise TusError("metadata sha256 must be 64 hexadecimal digits")
+        raise TusError(N_("metadata sha256 must be 64 hexadecimal digits"))
     return value
 
 
@@ -144,4 +149,6 @@ class UploadTooLargeError(TusError):
 
 def require_body_type(content_type: str | None) -> None:
     if (content_type or "").split(";")[0].strip().lower() != OFFSET_CONTENT_TYPE:
-        raise TusContentTypeError(f"Content-Type must be {OFFSET_CONTENT_TYPE}")
+        raise TusContentTypeError(
+            N_("Content-Type must be {content_type}", content_type=OFFSET_CONTENT_TYPE)
+        )

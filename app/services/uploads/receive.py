@@ -29,6 +29,7 @@ import anyio
 from starlette.requests import ClientDisconnect, Request
 
 from app.core.errors import AuthenticationError
+from app.core.i18n import N_
 from app.services.uploads.protocol import Checksum, ChecksumMismatchError, UploadTooLargeError
 from app.services.uploads.store import PartWriter
 
@@ -99,7 +100,7 @@ async def receive_body(
     start = writer.offset
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and start + int(declared) > length:
-        raise UploadTooLargeError("the body goes past Upload-Length")
+        raise UploadTooLargeError(N_("the body goes past Upload-Length"))
     sink = _Sink(writer, checksum)
     durable = _Durable(writer, commit)
     # With a checksum nothing may be reported before the digest is checked.
@@ -111,7 +112,7 @@ async def receive_body(
             if (reason := ended()) is not None:
                 raise AuthenticationError(reason)
             if writer.offset + len(batch) + len(chunk) > length:
-                raise UploadTooLargeError("the body goes past Upload-Length")
+                raise UploadTooLargeError(N_("the body goes past Upload-Length"))
             batch += chunk
             if len(batch) >= _BATCH:
                 data, batch = bytes(batch), bytearray()
@@ -132,6 +133,8 @@ async def receive_body(
             return False
         if not hmac.compare_digest(sink.hasher.digest(), checksum.digest):
             await anyio.to_thread.run_sync(writer.rollback, start)
-            raise ChecksumMismatchError(f"{checksum.algorithm} of the body does not match")
+            raise ChecksumMismatchError(
+                N_("{algorithm} of the body does not match", algorithm=checksum.algorithm)
+            )
     await durable.all_written()
     return completed

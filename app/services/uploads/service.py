@@ -136,7 +136,9 @@ def _create(
     if length == 0:
         raise TusError(N_("an empty file is not a slide"))
     if length > settings.max_upload_bytes:
-        raise PayloadTooLargeError(f"file is larger than {settings.max_upload_bytes} bytes")
+        raise PayloadTooLargeError(
+            N_("file is larger than {max_bytes} bytes", max_bytes=settings.max_upload_bytes)
+        )
     purpose = _purpose(metadata)
     upload = Upload(
         filename=display_name(metadata.get("filename", "")),
@@ -242,8 +244,10 @@ def complete(ctx: Context, settings: Settings, upload: Upload) -> Registered | N
         digest = file_sha256(part)
         if upload.sha256 is not None and digest != upload.sha256:
             raise UnprocessableError(
-                "the whole file's SHA-256 differs from the one the client declared: "
-                "it was damaged on the way; send it again"
+                N_(
+                    "the whole file's SHA-256 differs from the one the client declared: "
+                    "it was damaged on the way; send it again"
+                )
             )
         if upload.purpose == UploadPurpose.set_part:
             _hold_set_part(ctx, upload)

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+from app.core.i18n import N_
 from app.core.storage import sync_dir
 from app.services.uploads.protocol import UploadGoneError, UploadLockedError
 
@@ -49,12 +50,12 @@ class PartWriter:
             # and with no Python-side buffer every completed write is the kernel's.
             self.handle: BinaryIO = open(path, "r+b", buffering=0)  # noqa: SIM115 - see close()
         except FileNotFoundError:
-            raise UploadGoneError("the upload's bytes are gone") from None
+            raise UploadGoneError(N_("the upload's bytes are gone")) from None
         try:
             fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.handle.close()
-            raise UploadLockedError("another request is writing this upload") from None
+            raise UploadLockedError(N_("another request is writing this upload")) from None
         self.offset = 0
 
     def begin(self, offset: int) -> None:
