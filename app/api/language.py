@@ -37,10 +37,11 @@ def request_language(request: Request) -> str:
     form's language links, or a user's choice before), else Accept-Language."""
     user = getattr(request.state, "user", None)
     # Read from the loaded row only: an error answer may come after the request's
-    # session ended (the row detached and expired), and must not need the database.
+    # session ended (the row detached and expired), and must not need the database;
+    # an expired row leaves the language noted when the credential was checked.
     language = sa_inspect(user).dict.get("language") if isinstance(user, User) else None
     if not isinstance(language, str) or not language:
-        language = getattr(request.state, "language", None)  # read at sign-in of the request
+        language = getattr(request.state, "language", None)
     if isinstance(language, str) and language:
         return language
     return signed_out_language(request)
