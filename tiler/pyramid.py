@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from tiler.decoded_cache import DecodedCache
+from tiler.decoded_cache import DecodedCache, OneThreadCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
 from tiler.imaging import encode_image, encode_tile, rgb_image, uniform_colour
@@ -383,7 +383,7 @@ def _open_source(
     if opened is None:
         slide = open_slide(path)
         pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
-        opened = (slide, pyramid, DecodedCache(DECODED_CACHE_BYTES))
+        opened = (slide, pyramid, OneThreadCache(DECODED_CACHE_BYTES))
         if not _in_worker:  # the parent (the service) keeps nothing open after a build
             return opened
         _opened[path] = opened
