@@ -64,8 +64,11 @@ SHARD_PATTERN = "shard-{pid}.sqlite"
 #: Regions side by side in a worker's run (`_Stage.tasks`).
 STRIP = 2
 #: Each worker's cache of decoded source tiles: two regions' tiles and the row below
-#: (about 190 tiles of 240x240), so a run of a strip decodes each shared tile once.
+#: (about 190 tiles of 240x240), so a run of a strip decodes each shared tile once...
 DECODED_CACHE_BYTES = 32 << 20
+#: ... within this bound for all workers together (a worker holds ~30 MB besides), so
+#: that many processes trade a few repeated decodes for memory: 8 MB each at 16.
+DECODED_CACHE_TOTAL = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -332,11 +335,13 @@ class _StageWorker:
 _workers: dict[_Stage, _StageWorker] = {}
 _opened: dict[Path, tuple[Slide, JpegPyramid | None, DecodedCache | None]] = {}
 _in_worker = False
+_cache_bytes = DECODED_CACHE_BYTES
 
 
-def _init_worker(niceness: int) -> None:
-    global _in_worker
+def _init_worker(niceness: int, cache_bytes: int) -> None:
+    global _in_worker, _cache_bytes
     _in_worker = True
+    _cache_bytes = cache_bytes
     if niceness:
         os.nice(niceness)
 
@@ -383,7 +388,7 @@ def _open_source(
     if opened is None:
         slide = open_slide(path)
         pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
-        opened = (slide, pyramid, OneThreadCache(DECODED_CACHE_BYTES))
+        opened = (slide, pyramid, OneThreadCache(_cache_bytes))
         if not _in_worker:  # the parent (the service) keeps nothing open after a build
             return opened
         _opened[path] = opened
@@ -502,7 +507,11 @@ class _Builder:
             return
         if self.pool is None:
             context = multiprocessing.get_context(_start_method())
-            self.pool = ProcessPoolExecutor(self.processes, context, _init_worker, (self.niceness,))
+            share = DECODED_CACHE_TOTAL // self.processes
+            cache_bytes = max(8 << 20, min(DECODED_CACHE_BYTES, share))
+            self.pool = ProcessPoolExecutor(
+                self.processes, context, _init_worker, (self.niceness, cache_bytes)
+            )
         for result in self.pool.map(_run_task, tasks):
             self._collect(result)
 
