@@ -52,17 +52,35 @@ class DecodedCache:
         value.flags.writeable = False
         with self._lock:
             del self._pending[key]
-            if value.nbytes <= self.max_bytes:
-                self._items[key] = value
-                self.bytes += value.nbytes
-                while self.bytes > self.max_bytes:
-                    _, dropped = self._items.popitem(last=False)
-                    self.bytes -= dropped.nbytes
+            self._keep(key, value)
         pending.set_result(value)
         return value
+
+    def _keep(self, key: Hashable, value: np.ndarray) -> None:
+        if value.nbytes <= self.max_bytes:
+            self._items[key] = value
+            self.bytes += value.nbytes
+            while self.bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.bytes -= dropped.nbytes
 
     def drop(self, owner: object) -> None:
         """Forget every entry whose key starts with `owner` (a closed slide)."""
         with self._lock:
             for key in [k for k in self._items if isinstance(k, tuple) and k[0] is owner]:
                 self.bytes -= self._items.pop(key).nbytes
+
+
+class OneThreadCache(DecodedCache):
+    """The same cache for one thread (a pyramid worker process): no lock to take and no
+    computation of another thread to wait for, which is most of a hit's cost."""
+
+    def get(self, key: Hashable, make: Callable[[], np.ndarray]) -> np.ndarray:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+            return found
+        value = make()
+        value.flags.writeable = False
+        self._keep(key, value)
+        return value

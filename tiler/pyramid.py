@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from tiler.decoded_cache import DecodedCache
+from tiler.decoded_cache import DecodedCache, OneThreadCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
 from tiler.imaging import encode_image, encode_tile, rgb_image, uniform_colour
@@ -61,6 +61,14 @@ Reader = Callable[[int, int, int, int], np.ndarray]
 TileRecord = tuple[int, int, int, bytes]
 #: A tile-pack shard file's name in the build's scratch directory (one per process).
 SHARD_PATTERN = "shard-{pid}.sqlite"
+#: Regions side by side in a worker's run (`_Stage.tasks`).
+STRIP = 2
+#: Each worker's cache of decoded source tiles: two regions' tiles and the row below
+#: (about 190 tiles of 240x240), so a run of a strip decodes each shared tile once...
+DECODED_CACHE_BYTES = 32 << 20
+#: ... within this bound for all workers together (a worker holds ~30 MB besides), so
+#: that many processes trade a few repeated decodes for memory: 8 MB each at 16.
+DECODED_CACHE_TOTAL = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -137,12 +145,29 @@ class _Stage:
         needed = self.grid.overlap << (min(self.levels, LEVELS_PER_STAGE) - 1)
         return -(-needed // STAGE_FACTOR) * STAGE_FACTOR
 
-    def regions(self) -> list[tuple[int, int]]:
-        if self.whole:
-            return [(0, 0)]
+    def region_counts(self) -> tuple[int, int]:
         w, h = self.grid.level_dimensions(self.z_top)
-        size = self.region_size
-        return [(i, j) for j in range(-(-h // size)) for i in range(-(-w // size))]
+        return -(-w // self.region_size), -(-h // self.region_size)
+
+    def tasks(self, wanted: int) -> list[list[tuple[int, int]]]:
+        """The regions in at least `wanted` runs (where there are that many), each
+        a piece of a strip STRIP regions wide taken row by row: the source tiles a
+        region shares with its neighbour in the strip and with the region below are
+        still in the worker's cache of decoded tiles when they are needed again."""
+        if self.whole:
+            return [[(0, 0)]]
+        cols, rows = self.region_counts()
+        strips = -(-cols // STRIP)
+        height = -(-rows // max(1, -(-wanted // strips)))
+        return [
+            [
+                (i, j)
+                for j in range(top, min(rows, top + height))
+                for i in range(strip * STRIP, min(cols, (strip + 1) * STRIP))
+            ]
+            for top in range(0, rows, height)
+            for strip in range(strips)
+        ]
 
 
 class _StageWorker:
@@ -272,19 +297,18 @@ class _StageWorker:
     def run(self, i: int, j: int) -> int:
         """Build one region; DZI tiles are written as files, pack tiles into this
         process's shard: nothing but a count goes back to the parent."""
-        tiles: list[TileRecord] = []
-        count = 0
-        for z, col, row, data in self.tiles_of_region(i, j):
-            count += 1
-            if self.stage.dzi_dir is None:
-                tiles.append((z, col, row, data))
-            else:
-                self.write_file(z, col, row, data)
-        if tiles:
+        tiles: list[TileRecord] = list(self.tiles_of_region(i, j))
+        if self.stage.dzi_dir is None:
             _shard(self.stage.shard_dir).add(tiles)
+        else:
+            # All of a region's files at once, after its pixel work: creating a file
+            # costs ext4 about four times more between encodes than in a run of
+            # creates (its directory and inode structures fall out of the CPU caches).
+            for z, col, row, data in tiles:
+                self.write_file(z, col, row, data)
         # No flush: the mapping is shared, so the next stage's processes see these
         # pixels through the page cache; the file is scratch and never needs to be durable.
-        return count
+        return len(tiles)
 
     def write_file(self, z: int, col: int, row: int, data: bytes) -> None:
         assert self.stage.dzi_dir is not None
@@ -311,11 +335,13 @@ class _StageWorker:
 _workers: dict[_Stage, _StageWorker] = {}
 _opened: dict[Path, tuple[Slide, JpegPyramid | None, DecodedCache | None]] = {}
 _in_worker = False
+_cache_bytes = DECODED_CACHE_BYTES
 
 
-def _init_worker(niceness: int) -> None:
-    global _in_worker
+def _init_worker(niceness: int, cache_bytes: int) -> None:
+    global _in_worker, _cache_bytes
     _in_worker = True
+    _cache_bytes = cache_bytes
     if niceness:
         os.nice(niceness)
 
@@ -340,14 +366,14 @@ def _close_shard(directory: Path) -> None:
         shard.close()
 
 
-def _run_task(task: tuple[_Stage, tuple[int, int]]) -> int:
-    stage, region = task
+def _run_task(task: tuple[_Stage, list[tuple[int, int]]]) -> int:
+    stage, regions = task
     worker = _workers.get(stage)
     if worker is None:
         if len(_workers) >= 16:  # stages of earlier rounds: their scratch files are gone
             _workers.pop(next(iter(_workers)))
         worker = _workers[stage] = _StageWorker(stage)
-    return worker.run(*region)
+    return sum(worker.run(*region) for region in regions)
 
 
 def _open_source(
@@ -355,17 +381,17 @@ def _open_source(
 ) -> tuple[Slide, JpegPyramid | None, DecodedCache | None]:
     """The slide and its JPEG levels, opened once per worker process for every stage,
     with a cache of decoded JPEG tiles: those a region shares with the next one (its
-    margin and the tiles straddling the boundary) decode once, as a worker takes a
-    row of regions in turn. 16 MB holds them; the tiles a region shares with the one
-    below are decoded again (a row of regions is more than any bound per process
-    should hold on a wide slide, and the region below is often another worker's)."""
+    margin and the tiles straddling the boundary) decode once, as a worker goes down
+    a strip of regions (`_Stage.tasks`); only those shared across strips, and between
+    one run of a strip and the next, are decoded twice."""
     opened = _opened.get(path)
     if opened is None:
         slide = open_slide(path)
         pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
+        opened = (slide, pyramid, OneThreadCache(_cache_bytes))
         if not _in_worker:  # the parent (the service) keeps nothing open after a build
-            return slide, pyramid, None
-        opened = _opened[path] = (slide, pyramid, DecodedCache(16 << 20))
+            return opened
+        _opened[path] = opened
     return opened
 
 
@@ -471,19 +497,22 @@ class _Builder:
             self.progress(min(1.0, self.tiles_done / self.total_tiles))
 
     def _run_round(self, stages: list[_Stage]) -> None:
-        tasks = [(stage, region) for stage in stages for region in stage.regions()]
+        wanted = 8 * self.processes  # runs enough that no core idles at the end
+        tasks = [(stage, run) for stage in stages for run in stage.tasks(wanted)]
         if self.processes <= 1 or len(tasks) <= 1:
-            workers: dict[_Stage, _StageWorker] = {}
-            for stage, region in tasks:
+            workers: dict[_Stage, _StageWorker] = {}  # the parent keeps nothing after a build
+            for stage, run in tasks:
                 worker = workers.get(stage) or workers.setdefault(stage, _StageWorker(stage))
-                self._collect(worker.run(*region))
+                self._collect(sum(worker.run(*region) for region in run))
             return
         if self.pool is None:
             context = multiprocessing.get_context(_start_method())
-            self.pool = ProcessPoolExecutor(self.processes, context, _init_worker, (self.niceness,))
-        # Consecutive regions of a row to one worker, so that they share boundary tiles.
-        chunk = min(8, max(1, len(tasks) // (4 * self.processes)))
-        for result in self.pool.map(_run_task, tasks, chunksize=chunk):
+            share = DECODED_CACHE_TOTAL // self.processes
+            cache_bytes = max(8 << 20, min(DECODED_CACHE_BYTES, share))
+            self.pool = ProcessPoolExecutor(
+                self.processes, context, _init_worker, (self.niceness, cache_bytes)
+            )
+        for result in self.pool.map(_run_task, tasks):
             self._collect(result)
 
 
