@@ -67,7 +67,7 @@ messages: $(STAMP)
 # The anchor is Debian's `vips dzsave` (libvips-tools); without it the ratios fall back to
 # pyvips' dzsave, which is not the goal's anchor. Installing needs root (apt).
 bench: $(STAMP)
-	command -v vips >/dev/null || apt-get install -y libvips-tools
+	command -v vips >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvips-tools)
 	$(BIN)/python -m benchmarks.tiling
 
 clean:
