@@ -22,13 +22,14 @@ MAX_SIDE = 1_000_000
 
 
 def check_dimensions(
-    name: str, width: int, height: int, path: str | None = None, max_pixels: int = MAX_SLIDE_PIXELS
+    name: str, width: int, height: int, path: str | None = None, max_pixels: int | None = None
 ) -> None:
     """Refuse an image whose header's size is empty or beyond what we agree to decode
-    (`max_pixels`: a slide's bound unless the caller's is tighter), before any pixel is
-    decoded."""
+    (`max_pixels`: a slide's bound, `MAX_SLIDE_PIXELS` read at the call, unless the
+    caller's is tighter), before any pixel is decoded."""
     from tiler.errors import BrokenSlideError, SlideTooLargeError
 
+    max_pixels = MAX_SLIDE_PIXELS if max_pixels is None else max_pixels
     if width <= 0 or height <= 0:
         raise BrokenSlideError(f"{name}: empty image ({width}x{height})", path=path)
     if width * height > max_pixels or max(width, height) > MAX_SIDE:
