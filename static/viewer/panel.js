@@ -148,7 +148,7 @@ export function showSelection(feature, slide, actions) {
       el("button", { type: "button", id: "reclassify", onclick: actions.reclassify }, t("Set to current class")),
       el("button", { type: "button", id: "delete-annotation", onclick: actions.remove }, t("Delete"))));
   }
-  parts.push(el("div", { class: "row" }, el("button", { type: "button", id: "show-history", onclick: actions.history }, t("History"))));
+  parts.push(el("div", { class: "row" }, el("button", { type: "button", id: "show-history", onclick: actions.history }, t("Version history"))));
   parts.push(el("div", { id: "history" }));
   box.replaceChildren(...parts);
 }
