@@ -74,9 +74,11 @@ def shot(page: Page, name: str) -> None:
 
 
 def center(page: Page) -> list[float]:
+    """Where the page's view is going (OpenSeadragon's target, not the animation's
+    current frame: on a loaded machine the spring may still be moving when asked)."""
     value: list[float] = page.evaluate(
         "(() => { const v = window.slidebridgeConference.view.viewer.viewport;"
-        " const c = v.viewportToImageCoordinates(v.getCenter(true)); return [c.x, c.y]; })()"
+        " const c = v.viewportToImageCoordinates(v.getCenter(false)); return [c.x, c.y]; })()"
     )
     return value
 
