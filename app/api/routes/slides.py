@@ -22,6 +22,7 @@ from app.core.access import IDENTIFYING_IMAGES, may_view_identifying_image, visi
 from app.core.config import Settings
 from app.core.errors import PermissionDeniedError
 from app.core.i18n import N_
+from app.models.accounts import Site
 from app.models.audit import Outcome
 from app.models.slides import CalibrationUpdate, SlideList, SlidePublic, SlideStatus
 from app.models.transfers import ArrivalMap
@@ -74,7 +75,19 @@ async def upload_slide(
     site already has the same content (same SHA-256); 422 if it is not a readable slide."""
     form = await receive_upload(request, settings.staging_dir, settings.max_upload_bytes)
     assert form.file is not None
-    return await _register(request, response, ctx, settings, form.file, form.fields)
+    site = await _site_of(ctx, form.file, form.fields)
+    return await _register(request, response, ctx, settings, form.file, form.fields, site)
+
+
+async def _site_of(ctx: Context, staged: StagedFile, fields: dict[str, str]) -> Site:
+    """The site the form names for a new slide; `staged` is discarded when it is refused."""
+    try:
+        return await anyio.to_thread.run_sync(
+            service.site_for_new, ctx, fields.get("site"), "the form field 'site'"
+        )
+    except BaseException:
+        staged.discard()
+        raise
 
 
 async def _register(
@@ -84,15 +97,9 @@ async def _register(
     settings: Settings,
     staged: StagedFile,
     fields: dict[str, str],
+    site: Site,
 ) -> SlidePublic:
-    """A staged file or set becomes a slide of the site its form names (consumed either way)."""
-    try:
-        site = await anyio.to_thread.run_sync(
-            service.site_for_new, ctx, fields.get("site"), "the form field 'site'"
-        )
-    except BaseException:
-        staged.discard()
-        raise
+    """A staged file or set becomes a slide of `site` (`staged` consumed either way)."""
     urgent = fields.get("urgent", "").lower() in {"1", "true", "yes", "on"}
     result = await anyio.to_thread.run_sync(
         lambda: service.add(ctx, settings, staged, site, urgent=urgent)
@@ -141,19 +148,17 @@ async def upload_slide_set(
     undeclared, or the files are not one complete slide; nothing is kept then. The
     slide's `sha256` is its manifest's (`sha256sum`-style lines in path order)."""
     form = await receive_set(request, settings.staging_dir, settings.max_upload_bytes)
+    site = await _site_of(ctx, form.staged, form.fields)
     parts: list[uuid.UUID] = []
     if form.missing:  # files sent before, resumably, with tus (purpose "set_part")
         try:
-            site = await anyio.to_thread.run_sync(
-                service.site_for_new, ctx, form.fields.get("site"), "the form field 'site'"
-            )
             parts = await anyio.to_thread.run_sync(
                 fill_from_parts, ctx.db, settings.data_dir, form, site.id
             )
         except BaseException:
             form.staged.discard()
             raise
-    slide = await _register(request, response, ctx, settings, form.staged, form.fields)
+    slide = await _register(request, response, ctx, settings, form.staged, form.fields, site)
     await anyio.to_thread.run_sync(release_parts, ctx.db, settings.data_dir, parts, slide.id)
     return slide
 
