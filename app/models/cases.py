@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from app.models.attachments import AttachmentPublic
 from app.models.opinions import CaseMessagePublic, CosignPublic, OpinionPublic
 from app.models.types import EnumText, UTCDateTime, utcnow
+from tiler.reasons import N_
 
 
 class CaseType(StrEnum):
@@ -69,12 +70,14 @@ class Category(StrEnum):
 
 
 #: What the screens print for each category: the wording of the issue.
+#: In English, and marked for the catalog: the report documents say them in the reader's
+#: language (`app.services.reports.words`), the pages with the same msgids.
 CATEGORY_LABELS: dict[Category, str] = {
-    Category.benign: "benign",
-    Category.malignant: "malignant",
-    Category.atypical: "atypical / suspicious",
-    Category.deferred: "deferred to permanent sections",
-    Category.non_diagnostic: "non-diagnostic",
+    Category.benign: N_("benign"),
+    Category.malignant: N_("malignant"),
+    Category.atypical: N_("atypical / suspicious"),
+    Category.deferred: N_("deferred to permanent sections"),
+    Category.non_diagnostic: N_("non-diagnostic"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.i18n import N_, SOURCE_LANGUAGE, gettext
-from app.models.cases import CaseType, Category, Laterality, Sex
+from app.models.cases import CATEGORY_LABELS, CaseType, Category, Laterality, Sex
 
 WORDS: dict[str, str] = {
     "title.frozen_section": N_("Frozen-section report (intraoperative consultation)"),
@@ -79,15 +79,6 @@ LATERALITY_WORDS: dict[Laterality, str] = {
     Laterality.not_applicable: "",
 }
 
-#: The categories' msgids: the models' `CATEGORY_LABELS`, which the API answers in English.
-CATEGORY_WORDS: dict[Category, str] = {
-    Category.benign: N_("benign"),
-    Category.malignant: N_("malignant"),
-    Category.atypical: N_("atypical / suspicious"),
-    Category.deferred: N_("deferred to permanent sections"),
-    Category.non_diagnostic: N_("non-diagnostic"),
-}
-
 
 @dataclass(frozen=True)
 class Words:
@@ -111,4 +102,4 @@ class Words:
         return self._say(LATERALITY_WORDS[laterality])
 
     def category(self, category: Category) -> str:
-        return self._say(CATEGORY_WORDS[category])
+        return self._say(CATEGORY_LABELS[category])
