@@ -76,7 +76,7 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         viewer.wait_for_function(
             "() => window.slidebridge && window.slidebridge.fullyLoaded", timeout=30_000
         )
-        viewer.wait_for_function("() => window.slidebridge.annotationsLoaded", timeout=10_000)
+        viewer.wait_for_function("() => window.slidebridge?.annotationsLoaded", timeout=10_000)
         box = viewer.locator("#overlay").bounding_box()
         assert box is not None
         viewer.click('button[data-tool="rectangle"]')
@@ -84,7 +84,7 @@ def test_attach_a_photo_from_the_request_form_open_it_and_annotate_it(
         viewer.mouse.down()
         viewer.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=5)
         viewer.mouse.up()
-        viewer.wait_for_function("() => window.slidebridge.store.items.size === 1")
+        viewer.wait_for_function("() => window.slidebridge?.store.items.size === 1")
         viewer.screenshot(path="/tmp/attachments_viewer.png")
         slide_id = viewer.url.rsplit("/", 1)[-1]
 

@@ -43,7 +43,7 @@ def open_viewer(site: ViewerSite, context: BrowserContext, user: str, slide: str
     page.wait_for_function(
         "() => window.slidebridge && window.slidebridge.fullyLoaded", timeout=30_000
     )
-    page.wait_for_function("() => window.slidebridge.annotationsLoaded", timeout=10_000)
+    page.wait_for_function("() => window.slidebridge?.annotationsLoaded", timeout=10_000)
     page.wait_for_function("() => document.body.dataset.live === 'connected'", timeout=10_000)
     assert not errors
     return page
@@ -111,9 +111,9 @@ def test_tiles_render_with_metadata_magnification_and_scale(
     page.click('button[data-mag="40"]')
     page.wait_for_function("() => Math.abs(window.slidebridge.magnification - 40) < 0.1")
     page.keyboard.press("r")
-    page.wait_for_function("() => window.slidebridge.viewer.viewport.getRotation() === 90")
+    page.wait_for_function("() => window.slidebridge?.viewer.viewport.getRotation() === 90")
     page.keyboard.press("0")
-    page.wait_for_function("() => window.slidebridge.fullyLoaded")
+    page.wait_for_function("() => window.slidebridge?.fullyLoaded")
     page.screenshot(path=str(SHOTS / "slidebridge-viewer-rotated.png"))
 
 
@@ -148,7 +148,7 @@ def test_draw_each_annotation_type_and_find_them_after_reload(
     draw(page, "polygon", [(300, 320), (420, 330), (380, 420), (290, 400)])
     draw(page, "freehand", [(470, 320), (560, 330), (570, 420), (500, 440), (460, 400)])
     draw(page, "point", [(620, 200)])
-    page.wait_for_function("() => window.slidebridge.store.items.size === 5")
+    page.wait_for_function("() => window.slidebridge?.store.items.size === 5")
     assert page.locator("#annotation-error").inner_text() == ""
     # Drawn on the overlay canvas: the rectangle's top edge is Tumour red.
     r, g, b, a = overlay_pixel(page, 360, 150)
@@ -211,7 +211,7 @@ def test_qupath_geojson_uploads_and_downloads_unchanged(
     site.clear("cmu")
     page = open_viewer(site, context, "path_north", "cmu")
     page.set_input_files("#import", str(QUPATH))
-    page.wait_for_function("() => window.slidebridge.store.items.size === 5")
+    page.wait_for_function("() => window.slidebridge?.store.items.size === 5")
     with page.expect_download() as download:
         page.click("#export")
     target = tmp_path / "export.geojson"
@@ -221,7 +221,7 @@ def test_qupath_geojson_uploads_and_downloads_unchanged(
     page.reload()
     page.wait_for_function("() => window.slidebridge?.annotationsLoaded")
     page.set_input_files("#import", str(target))
-    page.wait_for_function("() => window.slidebridge.store.items.size === 5")
+    page.wait_for_function("() => window.slidebridge?.store.items.size === 5")
     names = {
         item["properties"].get("classification", {}).get("name") for item in site.annotations("cmu")
     }
@@ -247,7 +247,7 @@ def test_live_changes_and_follow_me(site: ViewerSite, browser: Browser) -> None:
         follower = open_viewer(site, contexts[1], "surgeon_north", "cmu")
         draw(presenter, "rectangle", [(300, 300), (400, 380)])
         # Live, without a reload (how fast is `benchmarks.annotations`' business).
-        follower.wait_for_function("() => window.slidebridge.store.items.size === 1")
+        follower.wait_for_function("() => window.slidebridge?.store.items.size === 1")
         # The surgeon may not draw, only measure.
         assert follower.locator('button[data-tool="rectangle"]').is_disabled()
         presenter.click("#share")
@@ -261,7 +261,7 @@ def test_live_changes_and_follow_me(site: ViewerSite, browser: Browser) -> None:
             "() => { const v = window.slidebridge.viewer.viewport;"
             " const c = v.viewportToImageCoordinates(v.getCenter(true)); return [c.x, c.y]; }"
         )
-        follower.wait_for_function("() => window.slidebridge.overlay.pointer !== null")
+        follower.wait_for_function("() => window.slidebridge?.overlay.pointer !== null")
         follower.wait_for_function(
             f"() => {{ const [x, y] = ({centre})(); const [px, py] = {presenter.evaluate(centre)};"
             " return Math.abs(x - px) <= 2 && Math.abs(y - py) <= 2; }"

@@ -187,11 +187,11 @@ def test_an_arriving_slide_sharpens_in_place(
 
     # The structure: the viewer opens by itself, size and calibration known.
     sending.send_kind("structure", "associated")
-    page.wait_for_function("() => window.slidebridge.ready", timeout=WAIT_MS)
+    page.wait_for_function("() => window.slidebridge?.ready", timeout=WAIT_MS)
     expect(page.locator("#message")).to_be_hidden()
     metadata = page.locator("#metadata").inner_text()
     assert "6\u202f000 \u00d7 4\u202f500 px" in metadata and "0.4990" in metadata
-    page.wait_for_function("() => window.slidebridge.fullyLoaded", timeout=WAIT_MS)
+    page.wait_for_function("() => window.slidebridge?.fullyLoaded", timeout=WAIT_MS)
     keep_pixels(page, "glass", (10_000, 10_000))
 
     # The coarse levels: the whole slide shows, sharpened in place.
@@ -217,7 +217,7 @@ def test_an_arriving_slide_sharpens_in_place(
         page.wait_for_function(
             f"() => Math.abs(window.slidebridge.magnification - {objective}) < 0.1"
         )
-        page.wait_for_function("() => window.slidebridge.fullyLoaded", timeout=WAIT_MS)
+        page.wait_for_function("() => window.slidebridge?.fullyLoaded", timeout=WAIT_MS)
     source = "window.slidebridge.viewer.world.getItemAt(0).source"
     size, z_max = page.evaluate(f"() => [{source}.getTileWidth(0), {source}.maxLevel]")
     middle = (z_max, centre[0] // size, centre[1] // size)
@@ -303,7 +303,7 @@ def test_an_arriving_slide_sharpens_in_place(
     # Back at 10x, tiles left interim off screen come again, final (not from memory).
     page.keyboard.press("3")
     page.wait_for_function("() => Math.abs(window.slidebridge.magnification - 10) < 0.1")
-    page.wait_for_function("() => window.slidebridge.fullyLoaded", timeout=WAIT_MS)
+    page.wait_for_function("() => window.slidebridge?.fullyLoaded", timeout=WAIT_MS)
     page.wait_for_function(ALL_FINAL, timeout=WAIT_MS)
     expect(row).not_to_contain_text("arriving", timeout=WAIT_MS)
     expect(row).to_contain_text("1/1 viewable")
@@ -321,7 +321,7 @@ def test_a_transfer_that_fails_says_so_and_keeps_what_arrived(
     sending.send_level(2)
     page = site.login(context, "path_north")
     page.goto(f"{site.base}/slides/{sending.slide_id}")
-    page.wait_for_function("() => window.slidebridge.fullyLoaded", timeout=WAIT_MS)
+    page.wait_for_function("() => window.slidebridge?.fullyLoaded", timeout=WAIT_MS)
     # The rest of the bytes are not the file that was declared: the whole file's SHA-256
     # differs and the hub refuses it once the last byte is in.
     sending.data = sending.data[:-1] + bytes([sending.data[-1] ^ 0xFF])
