@@ -36,7 +36,7 @@ from benchmarks import slides
 from benchmarks.report import Column, print_table, write_json
 from benchmarks.synthetic_slide import SyntheticSlideSpec
 from tiler import hardening as _hardening  # noqa: F401 - block_untrusted on
-from tiler.imaging import rgb_image, uniform_colour
+from tiler.imaging import pillow_image, uniform_colour
 from tiler.jpeg_stream import jpeg_stream
 from tiler.jpeg_tiles import JpegPyramid, assemble
 from tiler.levels import block_sums
@@ -224,7 +224,7 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
             return [((block_sums(r, f) + half) // (f * f)).astype(np.uint8) for r in regions_]
 
         def pil_reduce(f: int = factor) -> list[np.ndarray]:
-            return [np.array(rgb_image(r).reduce(f)) for r in regions_]
+            return [np.array(pillow_image(r).reduce(f)) for r in regions_]
 
         def vips_reduce(f: int = factor) -> list[np.ndarray]:
             return [_vips_array(v.shrink(f, f)) for v in vimages]
@@ -246,7 +246,7 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
     def views() -> list[np.ndarray]:
         return [r[y : y + h, x : x + w] for r in regions_ for x, y, w, h in boxes]
 
-    seconds, ours = _timed(lambda: [_pil_jpeg(rgb_image(v)) for v in views()], repeat)
+    seconds, ours = _timed(lambda: [_pil_jpeg(pillow_image(v)) for v in views()], repeat)
     add(stage, "Pillow save, rows unpacked from the region", seconds, count, "-", True)
 
     def pil_crops() -> list[bytes]:
@@ -275,7 +275,7 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
         add(stage, how, seconds, count, theirs == ours, False)
 
     stage = "cut + WebP Q75 tiles"
-    seconds, ours = _timed(lambda: [_pil_webp(rgb_image(v)) for v in views()], repeat)
+    seconds, ours = _timed(lambda: [_pil_webp(pillow_image(v)) for v in views()], repeat)
     add(stage, "Pillow save (method 2)", seconds, count, "-", True)
 
     def vips_webp() -> list[bytes]:

@@ -1,13 +1,20 @@
 """Pixel work on numpy arrays: tile encoding, JPEG decoding, blank-tile detection.
 
-Decoding goes through simplejpeg (libjpeg-turbo straight into a numpy array);
-encoding through Pillow.
+Pixels are HxWx3 RGB, or HxWx4 RGBX where the pyramid builder decodes a slide's JPEG
+tiles itself: libjpeg-turbo converts YCbCr to four bytes a pixel in about 60 % of the
+time it takes for three, and Pillow keeps RGB images four bytes a pixel anyway, so
+the builder's regions stay RGBX from the decoder to the encoder. The X byte is 255.
+
+Decoding goes through simplejpeg (libjpeg-turbo straight into a numpy array),
+JPEG encoding through imagecodecs (libjpeg-turbo from a numpy view), WebP and
+reductions through Pillow.
 """
 
 from __future__ import annotations
 
 import io
 
+import imagecodecs
 import numpy as np
 import simplejpeg
 from PIL import Image
@@ -15,71 +22,94 @@ from PIL import Image
 from tiler import hardening as _hardening  # noqa: F401 - untrusted-input settings first
 from tiler.deepzoom import TileOptions
 
-
-def encode_tile(rgb: np.ndarray, options: TileOptions) -> bytes:
-    """Encode HxWx3 uint8 pixels as the tile format of `options`."""
-    return encode_image(rgb_image(rgb), options)
+#: Pillow's mode and raw mode for pixels of 3 and 4 bytes.
+_PILLOW_MODES = {3: ("RGB", "RGB"), 4: ("RGBX", "RGBX")}
 
 
-def rgb_image(rgb: np.ndarray) -> Image.Image:
-    """A Pillow RGB image of HxWx3 uint8 pixels, unpacked straight from them: a window
-    of a larger array (rows strided, pixels packed) needs no copy or crop first.
+def encode_tile(pixels: np.ndarray, options: TileOptions) -> bytes:
+    """Encode HxWx3 RGB or HxWx4 RGBX uint8 pixels (a view of a larger array will do)
+    as the tile format of `options`.
 
-    Pillow's `fromarray` would fill a new image with zeros, then unpack the whole
-    array into it; the builder encodes a tile from a region of a level, so unpacking
-    just the tile's rows from the region's buffer is one pass over its pixels."""
-    height, width = rgb.shape[:2]
-    base = rgb.base if isinstance(rgb.base, np.ndarray) else rgb
-    if (
-        rgb.dtype != np.uint8
-        or rgb.strides[1:] != (3, 1)
-        or base.dtype != np.uint8
-        or not base.flags.c_contiguous
-    ):
-        rgb = base = np.ascontiguousarray(rgb, dtype=np.uint8)
-    stride = rgb.strides[0]
-    # The bytes from the first pixel to the last, as one flat run of the array's
-    # buffer that the raw decoder reads row by row with the array's stride.
-    start = rgb.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    span = (height - 1) * stride + 3 * width
-    image = Image.new("RGB", (width, height), None)
-    image.frombytes(base.data.cast("B")[start : start + span], "raw", ("RGB", stride, 1))
-    return image
-
-
-def encode_image(image: Image.Image, options: TileOptions) -> bytes:
-    """Encode an RGB image with Pillow's libjpeg-turbo and its defaults (4:2:0): the
-    plain encode that tiles are held to. Not simplejpeg: its bundled libjpeg-turbo
-    (3.1) writes other bytes than Pillow's (3.2) for the same pixels, and with its
-    default fast DCT lands up to 1 dB lower on flat tiles; nor libvips, whose JPEG
-    bytes differ and cost more per tile (`benchmarks.tiling_stages`)."""
-    buffer = io.BytesIO()
+    JPEG is libjpeg-turbo's plain encode with Pillow's settings (accurate DCT, 4:2:0,
+    standard tables scaled by quality): byte for byte what Pillow writes for the same
+    pixels (tests check it), from either pixel layout, with no image object and no
+    row unpacking per tile. Not simplejpeg: it encodes with the fast DCT whatever it is
+    told, up to 1.3 dB below a plain encode on small flat tiles."""
     if options.format == "jpeg":
-        image.save(buffer, "JPEG", quality=options.quality)
-    else:
-        image.save(buffer, "WEBP", quality=options.quality, method=2)
+        rgbx = pixels.shape[2] == 4
+        data = imagecodecs.jpeg8_encode(
+            pixels,
+            level=options.quality,
+            subsampling=(2, 2),
+            colorspace="RGBA" if rgbx else None,
+            outcolorspace="YCBCR" if rgbx else None,
+        )
+        return bytes(data)  # the same object: typed, not copied
+    buffer = io.BytesIO()
+    pillow_image(pixels).save(buffer, "WEBP", quality=options.quality, method=2)
     return buffer.getvalue()
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """Decode a baseline RGB JPEG to HxWx3 uint8 (accurate DCT and upsampling)."""
+def pillow_image(pixels: np.ndarray) -> Image.Image:
+    """A Pillow RGB (or RGBX) image of HxWx3 (HxWx4) uint8 pixels, straight from them:
+    a window of a larger array (rows strided, pixels packed) needs no copy or crop first.
+
+    Pillow's `fromarray` would fill a new image with zeros, then unpack the whole
+    array into it. Here an RGB window's rows are unpacked once from the array's
+    buffer, and an RGBX window is not copied at all: Pillow maps its rows in place."""
+    height, width, channels = pixels.shape
+    base = pixels.base if isinstance(pixels.base, np.ndarray) else pixels
+    if (
+        pixels.dtype != np.uint8
+        or pixels.strides[1:] != (channels, 1)
+        or base.dtype != np.uint8
+        or not base.flags.c_contiguous
+    ):
+        pixels = base = np.ascontiguousarray(pixels, dtype=np.uint8)
+    stride = pixels.strides[0]
+    start = pixels.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    mode, raw_mode = _PILLOW_MODES[channels]
+    if channels == 4:
+        # Pillow maps whole strides: the last row's must lie in the buffer too.
+        if start + height * stride > base.nbytes:
+            base = np.array(pixels, order="C")  # a copy whose rows are packed
+            start, stride = 0, width * channels
+        mapped = base.reshape(-1)[start : start + height * stride]
+        return Image.frombuffer(mode, (width, height), mapped, "raw", raw_mode, stride, 1)
+    # The bytes from the first pixel to the last, as one flat run of the array's
+    # buffer that Pillow reads row by row with the array's stride.
+    window = base.data.cast("B")[start : start + (height - 1) * stride + channels * width]
+    image = Image.new(mode, (width, height), None)
+    image.frombytes(window, "raw", (raw_mode, stride, 1))
+    return image
+
+
+def decode_jpeg(data: bytes, channels: int = 3) -> np.ndarray:
+    """Decode a baseline colour JPEG to HxWx3 RGB, or HxWx4 RGBX with `channels=4`
+    (accurate DCT and upsampling: the same RGB either way)."""
     pixels: np.ndarray = simplejpeg.decode_jpeg(
-        data, colorspace="RGB", fastdct=False, fastupsample=False
+        data, colorspace="RGBX" if channels == 4 else "RGB", fastdct=False, fastupsample=False
     )
     return pixels
 
 
-def uniform_colour(rgb: np.ndarray) -> bytes | None:
+def uniform_colour(pixels: np.ndarray) -> bytes | None:
     """The colour of a single-colour tile (blank glass, which can share one encoding),
-    or None. `rgb` may be a view of a larger array."""
-    first = rgb[0, 0].tobytes()
-    height, width = rgb.shape[:2]
+    as the bytes of its three channels in the array's dtype, or None. `pixels` is
+    HxWx3 (uint8 or uint16) or HxWx4 RGBX uint8, and may be a view of a larger array."""
+    first = pixels[0, 0].tobytes()
+    height, width, channels = pixels.shape
     # Tissue almost always differs at one of a few spread-out pixels: answer cheaply.
     for y, x in ((height - 1, width - 1), (height // 2, width // 2), (0, width - 1)):
-        if rgb[y, x].tobytes() != first:
+        if pixels[y, x].tobytes() != first:
             return None
-    # Rows as runs of bytes (no copy while pixels are packed): numpy then compares long
-    # runs, not three bytes at a time as on the HxWx3 view.
-    rows = rgb.reshape(height, width * 3)
-    pattern = np.frombuffer(first * width, np.uint8)
-    return first if bool((rows == pattern).all()) else None
+    colour = first[: 3 * pixels.itemsize]
+    if channels == 4 and pixels.dtype == np.uint8:
+        # One 32-bit word a pixel: numpy compares words, not bytes.
+        words = pixels.view(np.uint32)
+        return colour if bool((words == words[0, 0]).all()) else None
+    # Rows as runs of values (no copy while pixels are packed): numpy then compares
+    # long runs, not three values at a time as on the HxWx3 view.
+    rows = pixels.reshape(height, width * channels)
+    pattern = np.frombuffer(first * width, pixels.dtype)
+    return colour if bool((rows == pattern).all()) else None

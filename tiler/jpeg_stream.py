@@ -105,17 +105,18 @@ def decode_tile(
     tables: bytes | None,
     colorspace: JpegColorspace,
     size: tuple[int, int],
+    channels: int = 3,
 ) -> np.ndarray:
-    """HxWx3 pixels of one JPEG tile of `size` (width, height); a typed error if the
-    bytes are not such a tile."""
+    """HxWx3 pixels (HxWx4 RGBX with `channels=4`) of one JPEG tile of `size` (width,
+    height); a typed error if the bytes are not such a tile."""
     try:
         stream, declared = jpeg_stream(tile, tables, colorspace)
         if declared != size:  # checked before decoding: a forged header costs nothing
             raise ValueError(f"the tile declares {declared[0]}x{declared[1]}")
-        pixels = decode_jpeg(stream)
+        pixels = decode_jpeg(stream, channels)
     except ValueError as error:
         raise BrokenSlideError(f"undecodable JPEG tile: {error}") from error
-    if pixels.shape != (size[1], size[0], 3):
+    if pixels.shape != (size[1], size[0], channels):
         raise BrokenSlideError(
             f"a JPEG tile decodes to {pixels.shape[1]}x{pixels.shape[0]}, not {size[0]}x{size[1]}"
         )

@@ -83,8 +83,9 @@ class JpegLevel:
         return int(self.structure.offsets[index]), int(self.structure.counts[index])
 
     def decode_tile(self, t_col: int, t_row: int) -> np.ndarray:
-        """Tile (t_col, t_row) as HxWx3 uint8, clipped to the level; a typed SlideError
-        if it is not a valid tile. The array is shared: do not write to it."""
+        """Tile (t_col, t_row) as uint8 (HxWx3, or HxWx4 RGBX), clipped to the level; a
+        typed SlideError if it is not a valid tile. The array is shared: do not write
+        to it."""
         try:
             pixels = self._reader.read_level_tile(self.index, t_col, t_row)
         except SlideError as error:  # named as the OpenSlide reader names its errors
@@ -120,7 +121,7 @@ def assemble(
         for t_col in cols:
             pixels = tile(t_col, t_row)
             if out is None:
-                out = np.empty((height, width, 3), dtype=pixels.dtype)
+                out = np.empty((height, width, pixels.shape[2]), dtype=pixels.dtype)
             tx0, ty0 = t_col * tw, t_row * th
             sx0, sy0 = max(x, tx0), max(y, ty0)
             sx1, sy1 = min(x + width, tx0 + tw), min(y + height, ty0 + th)
@@ -131,13 +132,14 @@ def assemble(
     return out
 
 
-def complete_reader(path: Path) -> PartialSlide:
-    """The partial reader over a finished file (every byte received)."""
+def complete_reader(path: Path, channels: int = 3) -> PartialSlide:
+    """The partial reader over a finished file (every byte received); `channels=4`
+    decodes tiles to RGBX."""
     size = os.stat(path).st_size
     received = ReceivedRanges(size)
     if size:
         received.add(0, size)
-    return PartialSlide(path, size, received)
+    return PartialSlide(path, size, received, channels=channels)
 
 
 class JpegPyramid:
@@ -148,14 +150,14 @@ class JpegPyramid:
         self.levels = {index: JpegLevel(reader, index) for index in levels}
 
     @classmethod
-    def open(cls, path: Path, slide: Slide) -> JpegPyramid | None:
+    def open(cls, path: Path, slide: Slide, channels: int = 3) -> JpegPyramid | None:
         """The slide's levels that are JPEG tiles we decode (`jpeg_levels`), or None
-        where there is none."""
+        where there is none; `channels=4` decodes them to RGBX."""
         info = slide.info
         if info.vendor not in VENDORS:
             return None
         try:
-            reader = complete_reader(path)
+            reader = complete_reader(path, channels)
         except (SlideBridgeError, OSError):
             return None
         try:
@@ -172,7 +174,7 @@ class JpegPyramid:
         return cls(reader, sorted(found))
 
     def decode_tile(self, level: int, t_col: int, t_row: int) -> np.ndarray:
-        """Level tile (t_col, t_row) as HxWx3 uint8 (KeyError: not a JPEG level here)."""
+        """Level tile (t_col, t_row) as uint8 pixels (KeyError: not a JPEG level here)."""
         return self.levels[level].decode_tile(t_col, t_row)
 
     def tile_range(self, level: int, t_col: int, t_row: int) -> tuple[int, int]:

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tiler.deepzoom import DeepZoomGrid, TileBox
-from tiler.imaging import rgb_image
+from tiler.imaging import pillow_image
 from tiler.slide import Level, SlideInfo
 
 #: Deep Zoom levels per stage: A_(m+1) is R(A_m, 2**LEVELS_PER_STAGE).
@@ -189,10 +189,11 @@ def box_reduce(
     fraction_out: int = 0,
 ) -> np.ndarray:
     """R(pixels, factor) for the window of a level whose top-left pixel is (x0, y0) and
-    whose axes are given. `pixels` is uint8 (an anchor A_0) or uint16 with
-    FRACTION_BITS fraction bits (a later stage anchor); the result has `fraction_out`
-    fraction bits (uint8 for 0, else uint16). The window starts on a block and ends on
-    one or at the level's edge. Returns a new array."""
+    whose axes are given. `pixels` is uint8 (an anchor A_0: HxWx3, or HxWx4 RGBX) or
+    uint16 with FRACTION_BITS fraction bits (a later stage anchor); the result has the
+    same channels and `fraction_out` fraction bits (uint8 for 0, else uint16). The
+    window starts on a block and ends on one or at the level's edge. Returns a new
+    array."""
     height, width = pixels.shape[:2]
     if x0 % factor or y0 % factor:
         raise ValueError("a reduction window must start on a block")
@@ -205,7 +206,7 @@ def box_reduce(
     if fraction_in == fraction_out == 0:
         # Pillow is exact for whole, equally weighted blocks (a power-of-two divisor),
         # and faster than numpy or libvips here (`benchmarks.tiling_stages`).
-        out = np.array(rgb_image(pixels).reduce(factor))
+        out = np.array(pillow_image(pixels).reduce(factor))
     elif fraction_in == 0 and factor == STAGE_FACTOR:
         out = block_sums(pixels, factor) << (FRACTION_BITS - 6)  # (sum / 64) * 256, exact
     else:
@@ -231,7 +232,7 @@ def block_sums(pixels: np.ndarray, factor: int) -> np.ndarray:
     height, width = pixels.shape[:2]
     out_h, out_w = -(-height // factor), -(-width // factor)
     if height != out_h * factor or width != out_w * factor:
-        padded = np.zeros((out_h * factor, out_w * factor, 3), dtype=np.uint8)
+        padded = np.zeros((out_h * factor, out_w * factor, pixels.shape[2]), dtype=np.uint8)
         padded[:height, :width] = pixels
         pixels = padded
     sums = pixels[0::2].astype(np.uint16)
@@ -273,11 +274,12 @@ def _exact_reduce(
     wx = np.zeros(out_w * factor, dtype=np.int64)
     wy[:height] = y_axis.weights(y0, height)
     wx[:width] = x_axis.weights(x0, width)
-    padded = np.zeros((len(wy), len(wx), 3), dtype=dtype)
+    channels = pixels.shape[2]
+    padded = np.zeros((len(wy), len(wx), channels), dtype=dtype)
     padded[:height, :width] = pixels
     blocks = (out_h, factor, out_w, factor)
     weights = wy.astype(dtype)[:, None] * wx.astype(dtype)[None, :]
-    num = (padded * weights[..., None]).reshape(*blocks, 3).sum(axis=(1, 3))
+    num = (padded * weights[..., None]).reshape(*blocks, channels).sum(axis=(1, 3))
     den = weights.reshape(blocks).sum(axis=(1, 3))[..., None]
     if fraction_out >= fraction_in:
         num = num * (1 << (fraction_out - fraction_in))

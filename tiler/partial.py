@@ -98,10 +98,19 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 class PartialSlide:
-    def __init__(self, path: str | os.PathLike[str], size: int, received: ReceivedRanges) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: int,
+        received: ReceivedRanges,
+        *,
+        channels: int = 3,
+    ) -> None:
+        """`channels=4`: level tiles decode to RGBX (the pyramid builder's regions)."""
         if received.size != size:
             raise ValueError("the received ranges describe a file of another size")
         self.path = Path(path)
+        self.channels = channels
         self.size = size
         self.received = received
         try:
@@ -329,7 +338,8 @@ class PartialSlide:
         return pieces or ((int(lv.offsets[tile]), int(lv.counts[tile])),)
 
     def read_level_tile(self, level: int, t_col: int, t_row: int) -> np.ndarray | None:
-        """The tile's pixels (HxWx3, clipped to the level; shared: do not write to them),
+        """The tile's pixels (HxWx3, or HxWx4 RGBX for a reader of 4 channels; clipped to
+        the level; shared: do not write to them),
         None until its bytes arrive. `NotDecodableError` for tiles only OpenSlide draws;
         `NotFoundError` off the grid; `BrokenSlideError` for bytes that are not a tile."""
         lv, tile = self._tile(level, t_col, t_row)
@@ -366,7 +376,7 @@ class PartialSlide:
             if pixels is not None:
                 recent.move_to_end(data)
         if pixels is None:
-            pixels = self._decode(lv, data, t_col, t_row)
+            pixels = self._decode(lv, data, t_col, t_row, self.channels)
             pixels.flags.writeable = False
             with self._lock:
                 recent[data] = pixels
@@ -379,15 +389,22 @@ class PartialSlide:
         return np.ascontiguousarray(pixels[:height, :width])
 
     @staticmethod
-    def _decode(lv: LevelStructure, data: bytes, t_col: int, t_row: int) -> np.ndarray:
-        """A whole tile (tile_height x tile_width x 3) from its bytes, as OpenSlide
-        decodes it; a typed error if the bytes are not such a tile."""
+    def _decode(
+        lv: LevelStructure, data: bytes, t_col: int, t_row: int, channels: int
+    ) -> np.ndarray:
+        """A whole tile (tile_height x tile_width x channels) from its bytes, as
+        OpenSlide decodes it; a typed error if the bytes are not such a tile."""
         size = (lv.tile_width, lv.tile_height)
         if lv.codec == "raw-rgb":
             if len(data) != 3 * size[0] * size[1]:
                 raise BrokenSlideError(f"frame {t_col},{t_row} has {len(data)} bytes")
-            return np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)
-        return decode_tile(data, lv.jpeg_tables, lv.jpeg_colorspace, size)
+            rgb = np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)
+            if channels == 3:
+                return rgb
+            rgbx = np.full((size[1], size[0], 4), 255, np.uint8)
+            rgbx[..., :3] = rgb
+            return rgbx
+        return decode_tile(data, lv.jpeg_tables, lv.jpeg_colorspace, size, channels)
 
     # -- associated images ---------------------------------------------------------
 

@@ -17,18 +17,21 @@ piece. Every source pixel is decoded once, no worker waits for another inside a
 stage, and memory stays at a few regions per worker whatever the slide's size.
 
 Pixels come from the slide's own JPEG tiles when they decode to exactly what
-OpenSlide reads (checked on a sample of each level first), else from OpenSlide.
+OpenSlide reads (checked on a sample of each level first), else from OpenSlide. A
+region decoded from JPEG tiles is RGBX (four bytes a pixel) from the decoder to the
+encoder, one read through OpenSlide RGB; the tiles' bytes are the same either way.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,7 @@ import numpy as np
 from tiler.decoded_cache import DecodedCache, OneThreadCache
 from tiler.deepzoom import DEFAULT_OPTIONS, DeepZoomGrid, TileBox, TileOptions
 from tiler.errors import BrokenSlideError, SlideError
-from tiler.imaging import encode_image, encode_tile, rgb_image, uniform_colour
+from tiler.imaging import encode_tile, uniform_colour
 from tiler.jpeg_tiles import JpegPyramid
 from tiler.level_pixels import SlidePixels, anchor_reader, level_reader
 from tiler.levels import (
@@ -219,6 +222,9 @@ class _StageWorker:
 
     def tiles_of_region(self, i: int, j: int) -> Iterator[tuple[int, int, int, bytes]]:
         stage = self.stage
+        if stage.levels == 1 and self.next_pixels is None and not stage.whole:
+            yield from self.row_by_row(i, j)
+            return
         x0, y0, x1, y1 = self.region_bounds(i, j)
         source = self.read(x0, y0, x1 - x0, y1 - y0)
         if stage.whole:
@@ -241,8 +247,39 @@ class _StageWorker:
             rows, cols = self.next_level_block(i, j)
             ox, oy = x0 // STAGE_FACTOR, y0 // STAGE_FACTOR
             self.next_pixels[rows, cols] = reduced[
-                rows.start - oy : rows.stop - oy, cols.start - ox : cols.stop - ox
+                rows.start - oy : rows.stop - oy, cols.start - ox : cols.stop - ox, :3
             ]
+
+    def row_by_row(self, i: int, j: int) -> Iterator[tuple[int, int, int, bytes]]:
+        """Region (i, j) of a stage of one level with nothing to hand on (each Deep Zoom
+        level made from a slide level of its own) a row of tiles at a time: a row's
+        pixels (2 MB) stay in the core's cache from the copy to the encoder, where the
+        whole region's (17 MB) would not."""
+        boxes = self.region_tiles(self.stage.z_top, i, j, 0)
+        for _, in_row in itertools.groupby(boxes, key=lambda box: box.row):
+            row = list(in_row)
+            first, last = row[0], row[-1]
+            x0, y0 = first.z_x, first.z_y
+            pixels = to_uint8(self.read(x0, y0, last.z_x + last.width - x0, first.height))
+            yield from self.cut(pixels, row, x0, y0, uniform_colour(pixels))
+
+    def cut(
+        self, pixels: np.ndarray, boxes: Iterable[TileBox], x0: int, y0: int, colour: bytes | None
+    ) -> Iterator[tuple[int, int, int, bytes]]:
+        """The tiles `boxes` of a level, cut from `pixels`, its window at (x0, y0) (all of
+        `colour` where it is not None)."""
+        # Tiles are views of the level's array: blank glass is told on them (a few
+        # sampled pixels settle a tissue tile), and libjpeg-turbo reads a tissue tile's
+        # rows straight from the array.
+        for box in boxes:
+            top, left = box.z_y - y0, box.z_x - x0
+            view = pixels[top : top + box.height, left : left + box.width]
+            blank = colour if colour is not None else uniform_colour(view)
+            if blank is None:
+                data = encode_tile(view, self.stage.options)
+            else:
+                data = self.blank_tile(box.width, box.height, blank)
+            yield box.z, box.col, box.row, data
 
     def stage_tiles(
         self, source: np.ndarray, z: int, levels: int, x0: int, y0: int, i: int, j: int
@@ -252,19 +289,7 @@ class _StageWorker:
         axes = Axis.of(self.stage.grid, z)
         for k in range(levels):
             pixels = to_uint8(source) if k == 0 else box_reduce(source, 1 << k, x0, y0, *axes)
-            # Tiles are views of the level's array: blank glass is told on them (a few
-            # sampled pixels settle a tissue tile), and Pillow unpacks a tissue tile's
-            # rows straight from the array, with no image of the whole region.
-            ox, oy = x0 >> k, y0 >> k
-            for box in self.region_tiles(z, i, j, k):
-                left, top = box.z_x - ox, box.z_y - oy
-                view = pixels[top : top + box.height, left : left + box.width]
-                colour = uniform_colour(view)
-                if colour is None:
-                    data = encode_image(rgb_image(view), self.stage.options)
-                else:
-                    data = self.blank_tile(box.width, box.height, colour)
-                yield box.z, box.col, box.row, data
+            yield from self.cut(pixels, self.region_tiles(z, i, j, k), x0 >> k, y0 >> k, None)
 
     def whole_band_tiles(self, pixels: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
         """The band's remaining levels from one whole level: stages of three levels,
@@ -387,7 +412,9 @@ def _open_source(
     opened = _opened.get(path)
     if opened is None:
         slide = open_slide(path)
-        pyramid = JpegPyramid.open(path, slide) if use_jpeg_tiles or _in_worker else None
+        # RGBX: libjpeg-turbo's faster conversion, and the regions stay four bytes a
+        # pixel through the reductions and the encoder (`tiler.imaging`).
+        pyramid = JpegPyramid.open(path, slide, 4) if use_jpeg_tiles or _in_worker else None
         opened = (slide, pyramid, OneThreadCache(_cache_bytes))
         if not _in_worker:  # the parent (the service) keeps nothing open after a build
             return opened
