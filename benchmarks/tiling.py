@@ -4,8 +4,10 @@
 [--processes 1,2,...] [--texture NAME] [--levels 1 4 16]`
 
 Contenders run one after another, never together (two cores: overlap would
-measure the scheduler), each into a fresh directory on the bench disk, which is
-deleted before the next starts. With `--runs N` the contenders take turns N
+measure the scheduler), each into a fresh directory on the bench disk; the outputs
+are deleted after the last run (a deletion of 25,000 files just before a build
+doubles the kernel time of its creates on this machine's ext4, see
+`ALLOCATOR_SETTLE_S`). With `--runs N` the contenders take turns N
 times and the table shows each one's median run; the JSON keeps every run.
 SlideBridge runs once per worker-process count of `--processes` (default: every
 core), and the scaling table shows each count against one process; the anchors
@@ -20,6 +22,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,21 +74,27 @@ def _error_line(stderr: str, returncode: int) -> str:
     return f"exit {returncode}: {last[:160]}"
 
 
+#: Seconds after deleting outputs before anything else creates files: ext4 without a
+#: journal (this machine's disk) skips inodes freed in the last 5-10 s one by one when it
+#: allocates, so a build that starts right after 25,000 files were deleted spends twice
+#: the kernel time creating its own (measured: 2.0 s against 1.0 s for the DZI files).
+ALLOCATOR_SETTLE_S = 12.0
+
+
 def run_one(
     contender: Contender, slide: dict[str, Any], work_dir: Path, timeout_s: float
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Path]:
+    """One measured run, and its output directory: kept until every contender of the
+    slide has run (`delete_outputs`), so that none starts right after a deletion."""
     slide_path = Path(slide["path"])
     outdir = Path(tempfile.mkdtemp(prefix=f"{contender.name}-", dir=work_dir))
-    try:
-        argv = contender.argv(slide_path, outdir)
-        console.print(f"  running {contender.name}: {' '.join(argv)}")
-        # The machine may be shared: what else ran is part of the number.
-        load_before = os.getloadavg()[0]
-        m = run_measured(argv, timeout_s=timeout_s)
-        load_after = os.getloadavg()[0]
-        files, out_bytes = count_output(outdir)
-    finally:
-        shutil.rmtree(outdir, ignore_errors=True)
+    argv = contender.argv(slide_path, outdir)
+    console.print(f"  running {contender.name}: {' '.join(argv)}")
+    # The machine may be shared: what else ran is part of the number.
+    load_before = os.getloadavg()[0]
+    m = run_measured(argv, timeout_s=timeout_s)
+    load_after = os.getloadavg()[0]
+    files, out_bytes = count_output(outdir)
     summary = reported_summary(m.stdout)
     reported = summary.get("tiles")
     tiles = reported if contender.container and isinstance(reported, int) else files
@@ -127,7 +136,15 @@ def run_one(
     elif tiles != slide["tiles_expected"]:
         row["status"] = "ok*"
         row["note"] = f"{tiles} tiles, Deep Zoom defines {slide['tiles_expected']}"
-    return row
+    return row, outdir
+
+
+def delete_outputs(outdirs: list[Path]) -> None:
+    """Delete the runs' outputs, then let the allocator settle (`ALLOCATOR_SETTLE_S`) so
+    that whatever runs next does not pay for the deletion."""
+    for outdir in outdirs:
+        shutil.rmtree(outdir, ignore_errors=True)
+    time.sleep(ALLOCATOR_SETTLE_S)
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -289,11 +306,13 @@ def main() -> None:
             # Not what a shell user's `vips dzsave` does on a scan: the anchor would lie.
             console.print(f"warning: vips CLI reads this slide with {slide['vips_cli_loader']}")
         console.print(f"slide {slide_path}: {slide['width']}x{slide['height']}")
-        rows = [
+        runs = [
             run_one(contender, slide, work_dir, args.timeout)
             for _ in range(args.runs)
             for contender in contenders
         ]
+        delete_outputs([outdir for _, outdir in runs])
+        rows = [row for row, _ in runs]
         summary = summarize(rows, anchor)
         print_table(f"Deep Zoom pyramid build: {slide_path.name}", COLUMNS, summary)
         for row in summary:

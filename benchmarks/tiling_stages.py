@@ -1,13 +1,15 @@
-"""The pyramid builder's pixel stages, one by one: numpy/Pillow/simplejpeg against libvips.
+"""The pyramid builder's pixel stages, one by one: numpy/Pillow/simplejpeg/imagecodecs
+against libvips.
 
 `python -m benchmarks.tiling_stages [SLIDE] [--regions N] [--json PATH]`
 
 Each stage runs on the same tissue regions of the benchmark slide (2048x2048 pixels of
 level 0, read from the slide's own JPEG tiles), as the builder runs it: decode a
-240x240 source tile, put the decoded tiles into one region array, turn that array into
-the library's image, reduce it by two and by four, cut and encode its 254-pixel tiles
-(JPEG Q75 and WebP), and tell blank tiles. libvips runs through pyvips with untrusted
-loaders blocked (`tiler.hardening`), on our decoded regions (`new_from_memory`, no copy).
+240x240 source tile to RGBX, put the decoded tiles into one region array, turn that
+array into the library's image, reduce it by two and by four, cut and encode its
+254-pixel tiles (JPEG Q75 and WebP), and tell blank tiles. libvips runs through pyvips
+with untrusted loaders blocked (`tiler.hardening`), on our decoded regions
+(`new_from_memory`, no copy).
 For every alternative the table says whether its output is byte-identical to the one
 the builder uses: a faster stage that changes tiles' bytes cannot be used (the pyramid,
 on-the-fly tiles and an arriving slide's final tiles must stay byte for byte the same).
@@ -36,7 +38,8 @@ from benchmarks import slides
 from benchmarks.report import Column, print_table, write_json
 from benchmarks.synthetic_slide import SyntheticSlideSpec
 from tiler import hardening as _hardening  # noqa: F401 - block_untrusted on
-from tiler.imaging import pillow_image, uniform_colour
+from tiler.deepzoom import TileOptions
+from tiler.imaging import encode_tile, pillow_image, uniform_colour
 from tiler.jpeg_stream import jpeg_stream
 from tiler.jpeg_tiles import JpegPyramid, assemble
 from tiler.levels import block_sums
@@ -71,8 +74,8 @@ def _timed(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def _vips(pixels: np.ndarray) -> pyvips.Image:
     pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    return pyvips.Image.new_from_memory(pixels.data, width, height, 3, "uchar")
+    height, width, bands = pixels.shape
+    return pyvips.Image.new_from_memory(pixels.data, width, height, bands, "uchar")
 
 
 def _vips_array(image: pyvips.Image) -> np.ndarray:
@@ -88,7 +91,11 @@ def _split(data: bytes) -> tuple[bytes, bytes]:
 
 
 def _same_arrays(ours: list[np.ndarray], theirs: list[np.ndarray]) -> bool:
-    return all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    """The same pixels (the RGB of an RGBX array against an RGB one)."""
+    return all(
+        np.array_equal(a[..., : b.shape[2]], b[..., : a.shape[2]])
+        for a, b in zip(ours, theirs, strict=True)
+    )
 
 
 def _pil_uniform(image: Image.Image) -> bytes | None:
@@ -137,7 +144,7 @@ def _tissue_regions(level: Any, count: int) -> list[tuple[int, int]]:
 
 def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]:
     slide = open_slide(slide_path)
-    pyramid = JpegPyramid.open(slide_path, slide)
+    pyramid = JpegPyramid.open(slide_path, slide, 4)
     assert pyramid is not None, "the stage benchmark needs a slide of JPEG tiles"
     level = pyramid.levels[0]
     corners = _tissue_regions(level, regions)
@@ -171,9 +178,9 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
         jpegs.append(jpeg_stream(data, structure.jpeg_tables, structure.jpeg_colorspace)[0])
     stage, count = "decode 240x240 JPEG tiles", len(jpegs) * tw * th
 
-    def simplejpeg_decode() -> list[np.ndarray]:
+    def simplejpeg_decode(colorspace: str = "RGBX") -> list[np.ndarray]:
         return [
-            simplejpeg.decode_jpeg(j, colorspace="RGB", fastdct=False, fastupsample=False)
+            simplejpeg.decode_jpeg(j, colorspace=colorspace, fastdct=False, fastupsample=False)
             for j in jpegs
         ]
 
@@ -184,8 +191,12 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
         return [np.asarray(Image.open(io.BytesIO(j)).convert("RGB")) for j in jpegs]
 
     seconds, ours = _timed(simplejpeg_decode, repeat)
-    add(stage, "simplejpeg (libjpeg-turbo)", seconds, count, "-", True)
-    for how, run in (("libvips jpegload_buffer", vips_decode), ("Pillow", pil_decode)):
+    add(stage, "simplejpeg (libjpeg-turbo) to RGBX", seconds, count, "-", True)
+    for how, run in (
+        ("simplejpeg to RGB (before)", lambda: simplejpeg_decode("RGB")),
+        ("libvips jpegload_buffer", vips_decode),
+        ("Pillow", pil_decode),
+    ):
         seconds, theirs = _timed(run, repeat)
         add(stage, how, seconds, count, _same_arrays(ours, theirs), False)
 
@@ -209,11 +220,13 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
         return out
 
     seconds, regions_ = _timed(numpy_assemble, repeat)
-    add(stage, "numpy copies", seconds, count, "-", True)
+    add(stage, "numpy copies (RGBX)", seconds, count, "-", True)
     seconds, theirs = _timed(vips_assemble, repeat)
     add(stage, "libvips arrayjoin + crop", seconds, count, _same_arrays(regions_, theirs), False)
-    images = [Image.fromarray(r) for r in regions_]
-    vimages = [_vips(r) for r in regions_]
+    # The same regions as RGB, for the stages' earlier forms and libvips' savers.
+    rgb_regions = [np.ascontiguousarray(r[..., :3]) for r in regions_]
+    images = [Image.fromarray(r) for r in rgb_regions]
+    vimages = [_vips(r) for r in rgb_regions]
 
     # Reductions by 2 and 4 (whole blocks, uint8: rounded half up).
     for factor in (2, 4):
@@ -230,7 +243,7 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
             return [_vips_array(v.shrink(f, f)) for v in vimages]
 
         seconds, ours = _timed(pil_reduce, repeat)
-        add(stage, "Pillow reduce (region unpacked, result copied back)", seconds, count, "-", True)
+        add(stage, "Pillow reduce (RGBX region mapped, result copied)", seconds, count, "-", True)
         for how, reduce in (
             ("numpy pairwise uint16 sums", numpy_reduce),
             ("libvips shrink (new_from_memory, result copied back)", vips_reduce),
@@ -243,21 +256,24 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
     count = len(corners) * sum(w * h for _, _, w, h in boxes)
     stage = "cut + JPEG Q75 tiles"
 
-    def views() -> list[np.ndarray]:
-        return [r[y : y + h, x : x + w] for r in regions_ for x, y, w, h in boxes]
+    def views(regions: list[np.ndarray] = regions_) -> list[np.ndarray]:
+        return [r[y : y + h, x : x + w] for r in regions for x, y, w, h in boxes]
 
-    seconds, ours = _timed(lambda: [_pil_jpeg(pillow_image(v)) for v in views()], repeat)
-    add(stage, "Pillow save, rows unpacked from the region", seconds, count, "-", True)
+    jpeg = TileOptions(quality=QUALITY)
+    seconds, ours = _timed(lambda: [encode_tile(v, jpeg) for v in views()], repeat)
+    add(stage, "imagecodecs (libjpeg-turbo) on RGBX views", seconds, count, "-", True)
+
+    def pil_views() -> list[bytes]:
+        return [_pil_jpeg(pillow_image(v)) for v in views(rgb_regions)]
 
     def pil_crops() -> list[bytes]:
-        return [
-            _pil_jpeg(i.crop((x, y, x + w, y + h)))
-            for i in (Image.fromarray(r) for r in regions_)
-            for x, y, w, h in boxes
-        ]
+        return [_pil_jpeg(i.crop((x, y, x + w, y + h))) for i in images for x, y, w, h in boxes]
 
     def simplejpeg_tiles() -> list[bytes]:
-        return [simplejpeg.encode_jpeg(v, QUALITY, "RGB", "420", fastdct=False) for v in views()]
+        return [
+            simplejpeg.encode_jpeg(v, QUALITY, "RGB", "420", fastdct=False)
+            for v in views(rgb_regions)
+        ]
 
     def vips_tiles() -> list[bytes]:
         return [
@@ -267,16 +283,18 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
         ]
 
     for how, encode in (
-        ("Pillow fromarray + crop + save (before)", pil_crops),
-        ("simplejpeg on views, accurate DCT", simplejpeg_tiles),
+        ("Pillow save, RGB rows unpacked from the region (before)", pil_views),
+        ("Pillow fromarray + crop + save (earlier)", pil_crops),
+        ("simplejpeg on views, accurate DCT asked (fast DCT given)", simplejpeg_tiles),
         ("libvips crop + jpegsave_buffer (+ Pillow's JFIF segment)", vips_tiles),
     ):
         seconds, theirs = _timed(encode, repeat)
         add(stage, how, seconds, count, theirs == ours, False)
 
     stage = "cut + WebP Q75 tiles"
-    seconds, ours = _timed(lambda: [_pil_webp(pillow_image(v)) for v in views()], repeat)
-    add(stage, "Pillow save (method 2)", seconds, count, "-", True)
+    webp = TileOptions(format="webp", quality=QUALITY)
+    seconds, ours = _timed(lambda: [encode_tile(v, webp) for v in views()], repeat)
+    add(stage, "Pillow save (method 2), RGBX views mapped", seconds, count, "-", True)
 
     def vips_webp() -> list[bytes]:
         return [
@@ -291,7 +309,7 @@ def measure(slide_path: Path, regions: int, repeat: int) -> list[dict[str, Any]]
     # Blank-glass test of every tile (tissue regions: almost every answer is "no").
     stage = "blank-tile test"
     seconds, ours = _timed(lambda: [uniform_colour(v) for v in views()], repeat)
-    add(stage, "numpy: sampled pixels, then rows compared", seconds, count, "-", True)
+    add(stage, "numpy: sampled pixels, then 32-bit pixels compared", seconds, count, "-", True)
 
     def pil_blank() -> list[bytes | None]:
         return [_pil_uniform(i.crop((x, y, x + w, y + h))) for i in images for x, y, w, h in boxes]

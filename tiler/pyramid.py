@@ -13,8 +13,13 @@ its tiles, box-reduced by two and four and cut again, in one worker process; for
 a band longer than three levels the region's reduction by eight (the next stage
 anchor) lands in a small shared array that the next stage tiles the same way,
 until one region holds the whole level and the rest of the band is made in one
-piece. Every source pixel is decoded once, no worker waits for another inside a
-stage, and memory stays at a few regions per worker whatever the slide's size.
+piece. A stage with nothing to hand on reads its region in the smallest blocks
+its levels allow (one tile for one level, 2x2 tiles for two, 4x4 for three), so
+that a block's pixels stay in the core's cache from the copy out of the decoded
+source tiles to the encoder. A worker's cache of decoded source tiles makes every
+source pixel decode once (a few decode twice where runs of regions meet), no worker
+waits for another inside a stage, and memory stays at a few regions per worker
+whatever the slide's size.
 
 Pixels come from the slide's own JPEG tiles when they decode to exactly what
 OpenSlide reads (checked on a sample of each level first), else from OpenSlide. A
