@@ -87,7 +87,10 @@ class ResumingStream:
             while not predicate(self):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"stream never got there: {self.frames[-5:]}")
+                    raise AssertionError(
+                        f"stream never got there: {self.frames[-5:]}; connections "
+                        f"{list(zip(self.statuses, self.upstreams, strict=True))}"
+                    )
                 self._changed.wait(remaining)
 
     def events(self, name: str) -> list[Frame]:
