@@ -27,6 +27,7 @@ import numpy as np
 from tiler.decoded_cache import DecodedCache
 from tiler.deepzoom import DeepZoomGrid, TileBox
 from tiler.errors import SlideBridgeError
+from tiler.imaging import uniform_colour
 from tiler.jpeg_tiles import JpegLevel, JpegPyramid, assemble, verified_levels
 from tiler.levels import (
     FRACTION_BITS,
@@ -127,6 +128,28 @@ class SlideSource(LevelSource):
             self.raw.close()
 
 
+class SharedTileColours:
+    """`uniform_colour` of the decoded tiles a region lies on alone, remembered per array:
+    tiles whose bytes repeat (blank glass) decode to one shared array (`PartialSlide`),
+    and so the same few arrays are asked about for most of a slide's blank regions."""
+
+    #: Arrays remembered (each kept alive): a slide has a few blank shades per level.
+    KEPT = 16
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[np.ndarray, bytes | None]] = {}
+
+    def __call__(self, tile: np.ndarray) -> bytes | None:
+        known = self._known.get(id(tile))
+        if known is not None and known[0] is tile:
+            return known[1]
+        colour = uniform_colour(tile)
+        if len(self._known) >= self.KEPT:
+            self._known.clear()
+        self._known[id(tile)] = (tile, colour)
+        return colour
+
+
 def level_reader(
     slide: Slide, band: Band, raw: JpegLevel | None, cache: DecodedCache | None = None
 ) -> Reader:
@@ -141,7 +164,9 @@ def level_reader(
             key = (band.level, t_col, t_row)
             return cache.get(key, lambda: level.decode_tile(t_col, t_row))
 
-        return lambda x, y, w, h: assemble(tile, level.tile_width, level.tile_height, x, y, w, h)
+        colours = SharedTileColours()
+        tw, th = level.tile_width, level.tile_height
+        return lambda x, y, w, h: assemble(tile, tw, th, x, y, w, h, colours)
     index, factor = band.level, band.factor
     return lambda x, y, w, h: slide.read_rgb((x * factor, y * factor), index, (w, h))
 

@@ -301,9 +301,13 @@ class _StageWorker:
     ) -> Iterator[tuple[int, int, int, bytes]]:
         """Tiles of block (i, j), levels z .. z - levels + 1 (at most three), cut from
         `source`, a window of level z at (x0, y0): level z - k is R(source, 2**k)."""
-        axes = Axis.of(self.stage.grid, z)
+        # Most stages are of one level (a slide level per Deep Zoom level): no reductions.
+        axes = Axis.of(self.stage.grid, z) if levels > 1 else None
         for k in range(levels):
-            pixels = to_uint8(source) if k == 0 else box_reduce(source, 1 << k, x0, y0, *axes)
+            if axes is None or k == 0:
+                pixels = to_uint8(source)
+            else:
+                pixels = box_reduce(source, 1 << k, x0, y0, *axes)
             tiles = self.region_tiles(z, i, j, k, block)
             yield from self.cut(pixels, tiles, x0 >> k, y0 >> k)
 

@@ -11,6 +11,8 @@ from PIL import Image
 
 from tiler.deepzoom import TileOptions
 from tiler.imaging import decode_jpeg, encode_tile, pillow_image, uniform_colour
+from tiler.jpeg_tiles import assemble
+from tiler.level_pixels import SharedTileColours
 
 
 def _texture(height: int, width: int) -> np.ndarray:
@@ -89,3 +91,23 @@ def test_uniform_colour_of_every_layout() -> None:
         pixels[10, 3, 1] -= 1
         assert uniform_colour(pixels) is None
         assert uniform_colour(pixels[11:, :]) is not None
+
+
+def test_a_window_on_one_shared_blank_tile_is_not_copied() -> None:
+    glass = np.full((240, 240, 4), (243, 241, 240, 255), np.uint8)
+    tissue = np.random.default_rng(3).integers(0, 256, (240, 240, 4), np.uint8)
+    colours = SharedTileColours()
+    # Glass under every corner of the window (repeated bytes decode to one array): one
+    # pixel broadcast, which `uniform_colour` settles without scanning.
+    window = assemble(lambda c, r: glass, 240, 240, 239, 239, 256, 256, colours)
+    assert window.strides[:2] == (0, 0) and not window.flags.writeable
+    assert np.array_equal(window, np.full((256, 256, 4), (243, 241, 240, 255), np.uint8))
+    assert uniform_colour(window) == bytes((243, 241, 240))
+    # One shared tile that is not blank, and glass beside tissue: copied as before.
+    for tile in (lambda c, r: tissue, lambda c, r: tissue if c == 1 else glass):
+        window = assemble(tile, 240, 240, 239, 239, 256, 256, colours)
+        assert window.flags.c_contiguous and window.flags.writeable
+        expected = assemble(tile, 240, 240, 239, 239, 256, 256)
+        assert np.array_equal(window, expected)
+        assert np.array_equal(window[1:241, 1:241], tile(1, 1))
+        assert uniform_colour(window) is None
