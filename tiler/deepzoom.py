@@ -75,14 +75,21 @@ class DeepZoomGrid:
     def z_max(self) -> int:
         return self.level_count - 1
 
+    @cached_property
+    def z_tile_counts(self) -> list[tuple[int, int]]:
+        """Tile columns and rows of each level (a build asks for them once a tile)."""
+        size = self.tile_size
+        return [(-(-w // size), -(-h // size)) for w, h in self.z_dimensions]
+
     def tile_counts(self, z: int) -> tuple[int, int]:
-        w, h = self.level_dimensions(z)
-        return (math.ceil(w / self.tile_size), math.ceil(h / self.tile_size))
+        self.level_dimensions(z)  # NotFoundError off the pyramid
+        return self.z_tile_counts[z]
 
     def level_dimensions(self, z: int) -> tuple[int, int]:
-        if not 0 <= z < self.level_count:
+        dimensions = self.z_dimensions
+        if not 0 <= z < len(dimensions):
             raise NotFoundError(f"no Deep Zoom level {z}")
-        return self.z_dimensions[z]
+        return dimensions[z]
 
     def downsample(self, z: int) -> int:
         return 1 << (self.z_max - z)

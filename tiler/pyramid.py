@@ -237,6 +237,9 @@ class _StageWorker:
         # pixels stay in the core's cache from the copy out of the decoded source tiles
         # to the encoder, where a whole region's (17 MB) would not: 8 % faster for one
         # level, where a row of tiles (2 MB) gained only 4 %.
+        if stage.levels == 1:
+            yield from self.single_tiles(i, j)
+            return
         block = 1 << (stage.levels - 1)
         per = STAGE_FACTOR // block
         cols, rows = stage.grid.tile_counts(stage.z_top)
@@ -244,14 +247,34 @@ class _StageWorker:
             for b_col in range(i * per, min((i + 1) * per, -(-cols // block))):
                 yield from self.block_tiles(b_col, b_row, block)
 
+    def single_tiles(self, i: int, j: int) -> Iterator[tuple[int, int, int, bytes]]:
+        """A one-level stage's tiles of region (i, j), each read on its own: the stage
+        of most of a slide's tiles (a slide level for each Deep Zoom level), so its
+        loop is the one without reductions, blocks or nested generators."""
+        grid, z = self.stage.grid, self.stage.z_top
+        cols, rows = grid.tile_counts(z)
+        for row in range(j * STAGE_FACTOR, min(rows, (j + 1) * STAGE_FACTOR)):
+            for col in range(i * STAGE_FACTOR, min(cols, (i + 1) * STAGE_FACTOR)):
+                box = grid.tile_box(z, col, row)
+                pixels = self.read(box.z_x, box.z_y, box.width, box.height)
+                yield z, col, row, self.tile_bytes(pixels)
+
+    def tile_bytes(self, pixels: np.ndarray) -> bytes:
+        """A tile's encoding: blank glass told on the tile (a few sampled pixels settle a
+        tissue tile) and encoded once per size and colour; tissue encoded from the view
+        (libjpeg-turbo reads its rows straight from the larger array)."""
+        colour = uniform_colour(pixels)
+        if colour is None:
+            return encode_tile(pixels, self.stage.options)
+        return self.blank_tile(pixels.shape[1], pixels.shape[0], colour)
+
     def block_tiles(self, i: int, j: int, block: int) -> Iterator[tuple[int, int, int, bytes]]:
         """The stage's tiles of block (i, j), `block` tiles a side at level z_top; a
         region's (block 8) also hands its reduction by eight on to the next stage."""
         stage = self.stage
         x0, y0, x1, y1 = self.region_bounds(i, j, block)
         source = self.read(x0, y0, x1 - x0, y1 - y0)
-        # A block of one tile: `cut` tells blank glass on the tile itself.
-        uniform = uniform_colour(source) if block > 1 else None
+        uniform = uniform_colour(source)
         if uniform is not None:
             # Blank glass all over (a third of a typical slide): every tile and every
             # reduction is that colour, so skip the pixel work entirely.
@@ -275,18 +298,10 @@ class _StageWorker:
         self, pixels: np.ndarray, boxes: Iterable[TileBox], x0: int, y0: int
     ) -> Iterator[tuple[int, int, int, bytes]]:
         """The tiles `boxes` of a level, cut from `pixels`, its window at (x0, y0)."""
-        # Tiles are views of the level's array: blank glass is told on them (a few
-        # sampled pixels settle a tissue tile), and libjpeg-turbo reads a tissue tile's
-        # rows straight from the array.
         for box in boxes:
             top, left = box.z_y - y0, box.z_x - x0
             view = pixels[top : top + box.height, left : left + box.width]
-            colour = uniform_colour(view)
-            if colour is None:
-                data = encode_tile(view, self.stage.options)
-            else:
-                data = self.blank_tile(box.width, box.height, colour)
-            yield box.z, box.col, box.row, data
+            yield box.z, box.col, box.row, self.tile_bytes(view)
 
     def stage_tiles(
         self,
