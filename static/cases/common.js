@@ -57,12 +57,13 @@ export function clockClass(minutes, running) {
   return "clock";
 }
 
-// A live stream of case snapshots. EventSource reconnects by itself and sends the last
-// `id:` as Last-Event-ID; a link that goes silent (no frame, not even a ping, for
-// STALE_MS) is closed and reopened here with `?last_event_id=` so the server replays
-// what was missed. `onStatus` gets {connected, lastHeard} for the "last heard" display.
-// A stream the hub ends because the session fell sends the page to the login form
-// (`liveEvents`).
+// A live stream of case snapshots. EventSource reconnects by itself after a dropped
+// connection and sends the last `id:` as Last-Event-ID; `liveEvents` reopens a stream the
+// browser gave up on (an HTTP error); a link that goes silent (no frame, not even a ping,
+// for STALE_MS) is closed and reopened here. Both reopen with `?last_event_id=` so the
+// server replays what was missed. `onStatus` gets {connected, lastHeard} for the "last
+// heard" display. A stream the hub ends because the session fell sends the page to the
+// login form (`liveEvents`).
 const STALE_MS = 15000;
 
 export class CaseStream {
@@ -74,9 +75,8 @@ export class CaseStream {
     this.timer = setInterval(() => this.watch(), 1000);
   }
   open() {
-    const url = this.lastId === null ? this.url
-      : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`;
-    this.source = liveEvents(url);
+    this.source = liveEvents(() => (this.lastId === null ? this.url
+      : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`));
     this.source.addEventListener("ready", (event) => {
       this.heard(true);
       this.onReady(JSON.parse(event.data));

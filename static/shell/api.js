@@ -87,21 +87,62 @@ export async function api(url, { json, ...options } = {}) {
   return response.status === 204 ? null : response.json();
 }
 
+// A stream the browser gave up on is opened again after this long, doubled at each failure
+// up to the last: quick after a web process restarts, never a loop that hammers the hub.
+const REOPEN_FIRST_MS = 1000;
+const REOPEN_MAX_MS = 15000;
+
 /**
- * An EventSource on one of the hub's live streams. The hub ends a stream whose credential
- * fell (expired, revoked, signed out in another tab, idle, user disabled) with a
- * `signed-out` event: to the login form, coming back here. A stream refused outright (a
- * 401 when EventSource reconnects, after which it gives up by itself) is checked once with
- * a plain request, which goes to the login form the same way: never a reconnect loop.
+ * One of the hub's live streams, used like an EventSource (`addEventListener`, `close`).
+ * `url` may be a function, asked again at each reopen (a page that resumes by
+ * `?last_event_id=`).
+ *
+ * The browser reconnects by itself after a dropped connection, but gives up for good after
+ * an HTTP error (a 502 while a web process behind nginx restarts, a 401). Then a plain
+ * request tells which: signed in, a new EventSource with the same listeners after
+ * REOPEN_FIRST_MS, doubled per failure up to REOPEN_MAX_MS (back to the first once the hub
+ * says `ready`); signed out, to the login form (`api`), coming back here. The hub ends a
+ * stream whose credential fell (expired, revoked, signed out in another tab, idle, user
+ * disabled) with a `signed-out` event: to the login form the same way, never a reopen.
  */
 export function liveEvents(url) {
-  const source = new EventSource(url, { withCredentials: true });
-  source.addEventListener("signed-out", (event) => {
-    source.close();
+  const listeners = []; // [type, handler], attached to every EventSource opened
+  let source;
+  let closed = false;
+  let reopenTimer = null;
+  let reopenMs = REOPEN_FIRST_MS;
+
+  function open() {
+    source = new EventSource(typeof url === "function" ? url() : url, { withCredentials: true });
+    for (const [type, handler] of listeners) source.addEventListener(type, handler);
+  }
+  async function reopenIfSignedIn() {
+    // A 401 here has already sent the page to the login form; no answer at all (the hub
+    // is down) is worth another try, like a 502.
+    const signedOut = await api("/api/users/me").then(() => false, (error) => error.status === 401);
+    if (signedOut || closed) return;
+    reopenTimer = setTimeout(open, reopenMs);
+    reopenMs = Math.min(reopenMs * 2, REOPEN_MAX_MS);
+  }
+  const stream = {
+    addEventListener(type, handler) {
+      listeners.push([type, handler]);
+      source.addEventListener(type, handler);
+    },
+    close() {
+      closed = true;
+      clearTimeout(reopenTimer);
+      source.close();
+    },
+  };
+  open();
+  stream.addEventListener("ready", () => { reopenMs = REOPEN_FIRST_MS; });
+  stream.addEventListener("error", (event) => {
+    if (event.target.readyState === EventSource.CLOSED) reopenIfSignedIn();
+  });
+  stream.addEventListener("signed-out", (event) => {
+    stream.close();
     signIn(JSON.parse(event.data).code);
   });
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) api("/api/users/me").catch(() => {});
-  });
-  return source;
+  return stream;
 }
