@@ -27,14 +27,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerSite]:
         yield running
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    # bypass_csp only for Playwright's own injected scripts; the page keeps its CSP.
-    ctx = browser.new_context(viewport={"width": 1400, "height": 850}, bypass_csp=True)
-    yield ctx
-    ctx.close()
-
-
 def open_viewer(site: ViewerSite, context: BrowserContext, user: str, slide: str) -> Page:
     page = site.login(context, user)
     errors: list[str] = []

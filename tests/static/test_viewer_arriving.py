@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from benchmarks.synthetic_slide import SyntheticSlideSpec, build_slide
 from tests.cases.conftest import REQUEST
@@ -81,13 +81,6 @@ def aperio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("arriving-slide")
     spec = SyntheticSlideSpec(width=6000, height=4500, seed=9, levels=(1, 4, 16), bigtiff=False)
     return build_slide(folder / "frozen.svs", spec)
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1400, "height": 850}, bypass_csp=True)
-    yield ctx
-    ctx.close()
 
 
 def tissue_centre(path: Path, window: tuple[int, int]) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import BrowserContext
 
 from tests.static.test_viewer import SHOTS, open_viewer, stage_box, state
 from tests.static.viewer_site import ViewerSite, running_site
@@ -33,13 +33,6 @@ def site(
         assert response.json()["mpp_x"] is None
         running.slides["picture"] = response.json()["id"]
         yield running
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1400, "height": 850}, bypass_csp=True)
-    yield ctx
-    ctx.close()
 
 
 def test_a_technician_calibrates_a_picture_and_the_viewer_measures_with_it(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Route, expect
+from playwright.sync_api import BrowserContext, Route, expect
 
 from tests.static.test_viewer import SHOTS, open_viewer, state
 from tests.static.viewer_site import ViewerSite, running_site
@@ -24,13 +24,6 @@ STREAMS = "**/api/slides/*/events"
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerSite]:
     with running_site(tmp_path_factory.mktemp("viewer-reconnect")) as running:
         yield running
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1400, "height": 850}, bypass_csp=True)
-    yield ctx
-    ctx.close()
 
 
 class Gateway:
