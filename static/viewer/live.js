@@ -49,8 +49,11 @@ export class Live {
       // After a reconnect, reload: changes made while the stream was down were missed.
       if (this.connected) this.store.load();
       this.connected = true;
-      document.body.dataset.live = "connected";
+      this.setLink("connected");
     });
+    // The stream dropped or was refused (it reopens by itself, `liveEvents`): say so in
+    // words, since what others draw or show meanwhile does not reach this page.
+    source.addEventListener("error", () => { if (this.connected) this.setLink("reconnecting"); });
     source.addEventListener("annotation", (e) => this.store.apply(JSON.parse(e.data)));
     source.addEventListener("view", (e) => this._view(JSON.parse(e.data)));
     this.source = source;
@@ -63,6 +66,17 @@ export class Live {
     });
     this.viewer.addHandler("viewport-change", () => this.queueSend());
     this.renderBar();
+  }
+
+  setLink(state) {
+    if (document.body.dataset.live === state) return;
+    document.body.dataset.live = state;
+    // Over the slide, where the pathologist is looking, not in the crowded header.
+    document.getElementById("live-lost")?.remove();
+    if (state === "reconnecting") {
+      document.getElementById("stage").append(el("div", { id: "live-lost", role: "status" },
+        t("Live updates interrupted, reconnecting: others' annotations and shared views may be out of date")));
+    }
   }
 
   _view(view) {

@@ -2,8 +2,8 @@
 while a web process behind nginx restarts): the browser's EventSource gives up for good
 on such an answer, so `liveEvents` opens it again, after a growing pause, and another
 pathologist's annotation arrives without a reload; a user signed out meanwhile goes to
-the login form instead, as before. Screenshot:
-/tmp/slidebridge-viewer-reconnected.png."""
+the login form instead, as before. While the link is down the viewer says so in words.
+Screenshots: /tmp/slidebridge-viewer-reconnected.png, /tmp/slidebridge-viewer-reconnecting.png."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from tests.static.viewer_site import ViewerSite, running_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("viewer")]
 STREAMS = "**/api/slides/*/events"
+#: A stream that says `ready` and ends: the page has been live, then the link drops.
+READY_THEN_CLOSED = 'event: ready\ndata: {"dropped": true}\n\n'
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +29,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerSite]:
 
 
 class Gateway:
-    """What nginx answers the page's stream requests: 502 to the first `refuse`, then the
-    hub's own answer. Records when each request came."""
+    """What nginx answers the page's stream requests: with `drop_first`, the hub's `ready`
+    and then a closed connection to the first; 502 to the next `refuse`; then the hub's
+    own answer. Records when each request came."""
 
-    def __init__(self, refuse: int) -> None:
+    def __init__(self, refuse: int, drop_first: bool = False) -> None:
         self.refuse = refuse
+        self.drop_first = drop_first
+        self.dropped: list[float] = []
         self.refused: list[float] = []
         self.passed: list[float] = []
 
     def __call__(self, route: Route) -> None:
-        if len(self.refused) < self.refuse:
+        if self.drop_first and not self.dropped:
+            self.dropped.append(time.monotonic())
+            route.fulfill(status=200, content_type="text/event-stream", body=READY_THEN_CLOSED)
+        elif len(self.refused) < self.refuse:
             self.refused.append(time.monotonic())
             route.fulfill(status=502, content_type="text/html", body="<h1>502 Bad Gateway</h1>")
         else:
@@ -69,6 +77,47 @@ def test_a_refused_stream_is_opened_again_and_changes_arrive_live(
     assert state(page, "store.items.size") == 1
     assert len(gateway.passed) == 1  # the reopened stream stayed open
     page.screenshot(path=str(SHOTS / "slidebridge-viewer-reconnected.png"))
+
+
+def test_a_dropped_stream_says_so_in_words_until_it_is_back(
+    site: ViewerSite, context: BrowserContext
+) -> None:
+    site.clear("cmu")
+    gateway = Gateway(refuse=1_000, drop_first=True)
+    context.route(STREAMS, gateway)
+    page = site.login(context, "path_north")
+    page.goto(f"{site.base}/slides/{site.slides['cmu']}")
+    page.wait_for_function("() => window.slidebridge?.annotationsLoaded", timeout=30_000)
+    # Live on the first `ready`; then the link drops, and the hub refuses every try until
+    # the test lets one through: the page says it is not live (a tired reader must not
+    # take a still view for a quiet colleague), in words.
+    page.wait_for_function("() => document.body.dataset.live === 'reconnecting'", timeout=10_000)
+    assert len(gateway.dropped) == 1 and not gateway.passed
+    notice = page.locator("#live-lost")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Live updates interrupted, reconnecting")
+    page.screenshot(path=str(SHOTS / "slidebridge-viewer-reconnecting.png"))
+    # A change made while the link is down arrives once it is back (the store reloads).
+    ring = [[1000, 1000], [1400, 1000], [1400, 1400], [1000, 1400], [1000, 1000]]
+    added = site.client.post(
+        f"/api/slides/{site.slides['cmu']}/annotations",
+        json={"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+              "properties": {"objectType": "annotation"}},
+        headers=site.auth("path_second"),
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    # The browser's own retry is refused too (Playwright answers it while the test waits).
+    for _ in range(100):
+        if gateway.refused:
+            break
+        page.wait_for_timeout(100)
+    assert gateway.refused and not gateway.passed
+    expect(notice).to_be_visible()  # still down: nothing came through
+    gateway.refuse = len(gateway.refused)  # the hub is back: the next try goes through
+    page.wait_for_function("() => document.body.dataset.live === 'connected'", timeout=20_000)
+    expect(notice).to_have_count(0)
+    expect(page.locator("#annotation-count")).to_have_text("1", timeout=10_000)
+    assert len(gateway.dropped) == 1 and gateway.refused and len(gateway.passed) == 1
 
 
 def test_a_refused_stream_of_a_user_signed_out_meanwhile_goes_to_the_login_form(
