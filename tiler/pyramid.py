@@ -251,13 +251,9 @@ class _StageWorker:
         """A one-level stage's tiles of region (i, j), each read on its own: the stage
         of most of a slide's tiles (a slide level for each Deep Zoom level), so its
         loop is the one without reductions, blocks or nested generators."""
-        grid, z = self.stage.grid, self.stage.z_top
-        cols, rows = grid.tile_counts(z)
-        for row in range(j * STAGE_FACTOR, min(rows, (j + 1) * STAGE_FACTOR)):
-            for col in range(i * STAGE_FACTOR, min(cols, (i + 1) * STAGE_FACTOR)):
-                box = grid.tile_box(z, col, row)
-                pixels = self.read(box.z_x, box.z_y, box.width, box.height)
-                yield z, col, row, self.tile_bytes(pixels)
+        for box in self.region_tiles(self.stage.z_top, i, j, 0):
+            pixels = self.read(box.z_x, box.z_y, box.width, box.height)
+            yield box.z, box.col, box.row, self.tile_bytes(pixels)
 
     def tile_bytes(self, pixels: np.ndarray) -> bytes:
         """A tile's encoding: blank glass told on the tile (a few sampled pixels settle a
@@ -316,13 +312,9 @@ class _StageWorker:
     ) -> Iterator[tuple[int, int, int, bytes]]:
         """Tiles of block (i, j), levels z .. z - levels + 1 (at most three), cut from
         `source`, a window of level z at (x0, y0): level z - k is R(source, 2**k)."""
-        # Most stages are of one level (a slide level per Deep Zoom level): no reductions.
-        axes = Axis.of(self.stage.grid, z) if levels > 1 else None
+        axes = Axis.of(self.stage.grid, z)
         for k in range(levels):
-            if axes is None or k == 0:
-                pixels = to_uint8(source)
-            else:
-                pixels = box_reduce(source, 1 << k, x0, y0, *axes)
+            pixels = to_uint8(source) if k == 0 else box_reduce(source, 1 << k, x0, y0, *axes)
             tiles = self.region_tiles(z, i, j, k, block)
             yield from self.cut(pixels, tiles, x0 >> k, y0 >> k)
 
