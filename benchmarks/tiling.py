@@ -75,9 +75,11 @@ def _error_line(stderr: str, returncode: int) -> str:
 
 
 #: Seconds after deleting outputs before anything else creates files: ext4 without a
-#: journal (this machine's disk) skips inodes freed in the last 5-10 s one by one when it
-#: allocates, so a build that starts right after 25,000 files were deleted spends twice
-#: the kernel time creating its own (measured: 2.0 s against 1.0 s for the DZI files).
+#: journal (this machine's disk) skips recently freed inodes one by one when it allocates
+#: (`recently_deleted`), so a build that starts right after 25,000 files were deleted
+#: spends twice the kernel time creating its own (measured: 2.0 s against 1.0 s for the
+#: DZI files). Enough after one build's files on one VM; on a slower one, neither this
+#: nor `sync` and a minute's wait cleared it after a whole benchmark's (README).
 ALLOCATOR_SETTLE_S = 12.0
 
 

@@ -235,14 +235,7 @@ def test_an_arriving_slide_sharpens_in_place(
     page.mouse.up()
     assert viewer_state(page, "ruler.um") == pytest.approx(500 * 0.499, rel=0.005)
     page.keyboard.press("Escape")
-    ring = [[x + dx, y + dy] for dx, dy in ((0, 0), (80, 0), (80, 80), (0, 80), (0, 0))]
-    added = site.client.post(
-        f"/api/slides/{sending.slide_id}/annotations",
-        json={"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-              "properties": {"objectType": "annotation"}},
-        headers=site.auth("path_second"),
-    )  # fmt: skip
-    assert added.status_code == 201, added.text
+    site.add_square(sending.slide_id, x, y, 80, "path_second")
     expect(page.locator("#annotation-count")).to_have_text("1")
 
     # Full resolution under the screen arrives: the centre sharpens in place and its tiles

@@ -65,14 +65,7 @@ def test_a_refused_stream_is_opened_again_and_changes_arrive_live(
     assert gateway.refused[1] - gateway.refused[0] >= 0.8
     assert gateway.passed[0] - gateway.refused[1] >= 1.8
 
-    ring = [[1000, 1000], [1400, 1000], [1400, 1400], [1000, 1400], [1000, 1000]]
-    added = site.client.post(
-        f"/api/slides/{site.slides['cmu']}/annotations",
-        json={"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-              "properties": {"objectType": "annotation"}},
-        headers=site.auth("path_second"),
-    )  # fmt: skip
-    assert added.status_code == 201, added.text
+    site.add_square(site.slides["cmu"], 1000, 1000, 400, "path_second")
     expect(page.locator("#annotation-count")).to_have_text("1", timeout=10_000)
     assert state(page, "store.items.size") == 1
     assert len(gateway.passed) == 1  # the reopened stream stayed open
@@ -98,14 +91,7 @@ def test_a_dropped_stream_says_so_in_words_until_it_is_back(
     expect(notice).to_contain_text("Live updates interrupted, reconnecting")
     page.screenshot(path=str(SHOTS / "slidebridge-viewer-reconnecting.png"))
     # A change made while the link is down arrives once it is back (the store reloads).
-    ring = [[1000, 1000], [1400, 1000], [1400, 1400], [1000, 1400], [1000, 1000]]
-    added = site.client.post(
-        f"/api/slides/{site.slides['cmu']}/annotations",
-        json={"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-              "properties": {"objectType": "annotation"}},
-        headers=site.auth("path_second"),
-    )  # fmt: skip
-    assert added.status_code == 201, added.text
+    site.add_square(site.slides["cmu"], 1000, 1000, 400, "path_second")
     # The browser's own retry is refused too (Playwright answers it while the test waits).
     for _ in range(100):
         if gateway.refused:

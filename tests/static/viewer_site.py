@@ -59,6 +59,18 @@ class ViewerSite:
         features: list[dict[str, Any]] = response.json()["features"]
         return features
 
+    def add_square(self, slide_id: str, x: int, y: int, side: int, username: str) -> None:
+        """A square annotation by `username` made through the API, as another user's
+        browser would: it reaches the open pages through their live streams."""
+        ring = [[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]
+        response = self.client.post(
+            f"/api/slides/{slide_id}/annotations",
+            json={"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                  "properties": {"objectType": "annotation"}},
+            headers=self.auth(username),
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+
     def clear(self, slide: str) -> None:
         for feature in self.annotations(slide):
             self.client.delete(
