@@ -148,7 +148,7 @@ def test_draw_each_annotation_type_and_find_them_after_reload(
     page.screenshot(path=str(SHOTS / "slidebridge-viewer-annotations.png"))
     page.reload()
     page.wait_for_function(
-        "() => window.slidebridge.annotationsLoaded && window.slidebridge.fullyLoaded"
+        "() => window.slidebridge?.annotationsLoaded && window.slidebridge.fullyLoaded"
     )
     saved = site.annotations("cmu")
     shapes = sorted(f["properties"]["metadata"]["shape"] for f in saved)
