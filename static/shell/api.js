@@ -99,13 +99,17 @@ const REOPEN_MAX_MS = 15000;
  *
  * The browser reconnects by itself after a dropped connection, but gives up for good after
  * an HTTP error (a 502 while a web process behind nginx restarts, a 401). Then a plain
- * request tells which: signed in, a new EventSource with the same listeners after
+ * request tells which (`check`, a cheap route that answers as the stream would: the user,
+ * or the thing streamed): allowed, a new EventSource with the same listeners after
  * REOPEN_FIRST_MS, doubled per failure up to REOPEN_MAX_MS (back to the first once the hub
- * says `ready`); signed out, to the login form (`api`), coming back here. The hub ends a
- * stream whose credential fell (expired, revoked, signed out in another tab, idle, user
- * disabled) with a `signed-out` event: to the login form the same way, never a reopen.
+ * says `ready`); signed out, to the login form (`api`), coming back here; not found or
+ * forbidden (the slide deleted, no longer shared with the user), a `refused` event
+ * (`data`: {"status": 404}) and no reopen: such a stream would be refused for ever. The
+ * hub ends a stream whose credential fell (expired, revoked, signed out in another tab,
+ * idle, user disabled) with a `signed-out` event: to the login form the same way, never a
+ * reopen.
  */
-export function liveEvents(url) {
+export function liveEvents(url, { check = "/api/users/me" } = {}) {
   const listeners = []; // [type, handler], attached to every EventSource opened
   let source;
   let closed = false;
@@ -116,11 +120,16 @@ export function liveEvents(url) {
     source = new EventSource(typeof url === "function" ? url() : url, { withCredentials: true });
     for (const [type, handler] of listeners) source.addEventListener(type, handler);
   }
-  async function reopenIfSignedIn() {
+  async function reopenIfAllowed() {
     // A 401 here has already sent the page to the login form; no answer at all (the hub
     // is down) is worth another try, like a 502.
-    const signedOut = await api("/api/users/me").then(() => false, (error) => error.status === 401);
-    if (signedOut || closed) return;
+    const status = await api(check).then(() => 200, (error) => error.status);
+    if (status === 401 || closed) return;
+    if (status === 403 || status === 404) {
+      closed = true;
+      source.dispatchEvent(new MessageEvent("refused", { data: JSON.stringify({ status }) }));
+      return;
+    }
     reopenTimer = setTimeout(open, reopenMs);
     reopenMs = Math.min(reopenMs * 2, REOPEN_MAX_MS);
   }
@@ -138,7 +147,7 @@ export function liveEvents(url) {
   open();
   stream.addEventListener("ready", () => { reopenMs = REOPEN_FIRST_MS; });
   stream.addEventListener("error", (event) => {
-    if (event.target.readyState === EventSource.CLOSED) reopenIfSignedIn();
+    if (event.target.readyState === EventSource.CLOSED) reopenIfAllowed();
   });
   stream.addEventListener("signed-out", (event) => {
     stream.close();

@@ -5,7 +5,7 @@
 // as the slide's `arrival` events name the areas whose bytes came in, until the whole file
 // is in and verified (`queued`): from then on the viewer is an ordinary one.
 
-import { api, formatArriving, t } from "/static/shell/shell.js";
+import { api, formatArriving, liveEvents, t } from "/static/shell/shell.js";
 import { ArrivalMap } from "./arrival-map.js";
 
 /** The navigator's map at most this often (each answer is a few kB for a large slide). */
@@ -26,7 +26,8 @@ export function arrivalText(received) {
  * the slide's record, read again (size, levels and calibration are known by then).
  */
 export async function waitForStructure(slide, onProgress) {
-  const source = new EventSource(`/api/slides/${slide.id}/events`);
+  // A wake-up on top of the poll; reopened after a 502 like the viewer's own stream.
+  const source = liveEvents(`/api/slides/${slide.id}/events`, { check: `/api/slides/${slide.id}/arrival` });
   let wake = null;
   source.addEventListener("arrival", (e) => {
     onProgress(JSON.parse(e.data).received ?? 0);

@@ -44,7 +44,10 @@ export class Live {
   }
 
   connect() {
-    const source = liveEvents(`/api/slides/${this.slideId}/events`);
+    // The arrival map answers as the stream does (404 for a slide deleted or no longer
+    // shared with this user) and is not audited per call.
+    const source = liveEvents(`/api/slides/${this.slideId}/events`,
+      { check: `/api/slides/${this.slideId}/arrival` });
     source.addEventListener("ready", () => {
       // After a reconnect, reload: changes made while the stream was down were missed.
       if (this.connected) this.store.load();
@@ -54,6 +57,7 @@ export class Live {
     // The stream dropped or was refused (it reopens by itself, `liveEvents`): say so in
     // words, since what others draw or show meanwhile does not reach this page.
     source.addEventListener("error", () => { if (this.connected) this.setLink("reconnecting"); });
+    source.addEventListener("refused", () => this.setLink("refused"));
     source.addEventListener("annotation", (e) => this.store.apply(JSON.parse(e.data)));
     source.addEventListener("view", (e) => this._view(JSON.parse(e.data)));
     this.source = source;
@@ -73,9 +77,12 @@ export class Live {
     document.body.dataset.live = state;
     // Over the slide, where the pathologist is looking, not in the crowded header.
     document.getElementById("live-lost")?.remove();
-    if (state === "reconnecting") {
-      document.getElementById("stage").append(el("div", { id: "live-lost", role: "status" },
-        t("Live updates interrupted, reconnecting: others' annotations and shared views may be out of date")));
+    const notices = {
+      reconnecting: t("Live updates interrupted, reconnecting: others' annotations and shared views may be out of date"),
+      refused: t("Live updates stopped: this slide has been deleted or is no longer shared with you"),
+    };
+    if (notices[state]) {
+      document.getElementById("stage").append(el("div", { id: "live-lost", role: "status" }, notices[state]));
     }
   }
 

@@ -2,8 +2,10 @@
 while a web process behind nginx restarts): the browser's EventSource gives up for good
 on such an answer, so `liveEvents` opens it again, after a growing pause, and another
 pathologist's annotation arrives without a reload; a user signed out meanwhile goes to
-the login form instead, as before. While the link is down the viewer says so in words.
-Screenshots: /tmp/slidebridge-viewer-reconnected.png, /tmp/slidebridge-viewer-reconnecting.png."""
+the login form instead, as before; a stream refused because the slide is gone is not
+asked for again. While the link is down the viewer says so in words.
+Screenshots: /tmp/slidebridge-viewer-reconnected.png, /tmp/slidebridge-viewer-reconnecting.png,
+/tmp/slidebridge-viewer-refused.png."""
 
 from __future__ import annotations
 
@@ -120,3 +122,29 @@ def test_a_refused_stream_of_a_user_signed_out_meanwhile_goes_to_the_login_form(
     slide_path = f"%2Fslides%2F{site.slides['cmu']}"
     page.wait_for_url(f"{site.base}/login?next={slide_path}", timeout=20_000)
     assert not gateway.passed
+
+
+def test_a_stream_refused_because_the_slide_was_deleted_stops_and_says_so(
+    site: ViewerSite, context: BrowserContext
+) -> None:
+    gateway = Gateway(refuse=1_000, drop_first=True)
+    context.route(STREAMS, gateway)
+    slide_id = site.slides["crowded"]
+    page = site.login(context, "path_north")
+    page.goto(f"{site.base}/slides/{slide_id}")
+    page.wait_for_function("() => document.body.dataset.live === 'reconnecting'", timeout=30_000)
+    # While the link is down, an administrator deletes the slide; then the hub answers
+    # for itself: 404 for the stream, and for the check after it.
+    deleted = site.client.delete(f"/api/slides/{slide_id}", headers=site.auth("admin"))
+    assert deleted.status_code == 204, deleted.text
+    gateway.refuse = len(gateway.refused)
+    page.wait_for_function("() => document.body.dataset.live === 'refused'", timeout=20_000)
+    notice = page.locator("#live-lost")
+    expect(notice).to_contain_text("Live updates stopped")
+    expect(notice).to_contain_text("deleted or is no longer shared with you")
+    page.screenshot(path=str(SHOTS / "slidebridge-viewer-refused.png"))
+    # No more tries: before, a reopen every 1, 2, 4... s up to 15 s, for ever.
+    asked = len(gateway.refused) + len(gateway.passed)
+    page.wait_for_timeout(4_000)
+    assert len(gateway.refused) + len(gateway.passed) == asked
+    assert len(gateway.passed) == 1
