@@ -63,20 +63,23 @@ export function clockClass(minutes, running) {
 // for STALE_MS) is closed and reopened here. Both reopen with `?last_event_id=` so the
 // server replays what was missed. `onStatus` gets {connected, lastHeard} for the "last
 // heard" display. A stream the hub ends because the session fell sends the page to the
-// login form (`liveEvents`).
+// login form (`liveEvents`). With `check` (a route that answers as the stream would), a
+// stream refused for good (404/403) is not asked for again: `onRefused` instead.
 const STALE_MS = 15000;
 
 export class CaseStream {
-  constructor(url, { onCase, onStatus, onReady }) {
+  constructor(url, { onCase, onStatus, onReady, onRefused, check }) {
     this.url = url; this.onCase = onCase; this.onStatus = onStatus || (() => {});
-    this.onReady = onReady || (() => {});
+    this.onReady = onReady || (() => {}); this.onRefused = onRefused || (() => {});
+    this.check = check;
     this.lastId = null; this.lastHeard = null; this.connected = false; this.versions = new Map();
     this.open();
     this.timer = setInterval(() => this.watch(), 1000);
   }
   open() {
     this.source = liveEvents(() => (this.lastId === null ? this.url
-      : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`));
+      : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`),
+    this.check ? { check: this.check } : {});
     this.source.addEventListener("ready", (event) => {
       this.heard(true);
       this.onReady(JSON.parse(event.data));
@@ -88,6 +91,12 @@ export class CaseStream {
       this.accept(JSON.parse(event.data).case);
     });
     this.source.addEventListener("error", () => { this.connected = false; this.report(); });
+    this.source.addEventListener("refused", (event) => {
+      clearInterval(this.timer); // no reopen when silent either
+      this.refused = true;
+      this.report();
+      this.onRefused(JSON.parse(event.data));
+    });
   }
   // Snapshots may arrive twice or out of order (a replay and a live frame): keep the newest.
   accept(caseData) {
@@ -100,7 +109,9 @@ export class CaseStream {
   close() { clearInterval(this.timer); this.source.close(); }
   resume() { this.open(); this.timer = setInterval(() => this.watch(), 1000); }
   heard(connected) { this.connected = connected; this.lastHeard = new Date(); this.report(); }
-  report() { this.onStatus({ connected: this.connected, lastHeard: this.lastHeard }); }
+  report() {
+    this.onStatus({ connected: this.connected, lastHeard: this.lastHeard, refused: Boolean(this.refused) });
+  }
   watch() {
     if (this.lastHeard && Date.now() - this.lastHeard.getTime() > STALE_MS) {
       this.source.close();
@@ -112,10 +123,15 @@ export class CaseStream {
   }
 }
 
-export function showLink(node, { connected, lastHeard }) {
+export function showLink(node, { connected, lastHeard, refused }) {
   const age = lastHeard ? Math.round((Date.now() - lastHeard.getTime()) / 1000) : null;
   const stale = !connected || age === null || age > 12;
   node.className = `link-state${stale ? " stale" : ""}`;
+  if (refused) { // never "Connecting…" for a stream the hub refused for good
+    node.textContent = t("Not live");
+    node.dataset.connected = "false";
+    return;
+  }
   const linkWord = connected ? t("Live") : t("Reconnecting…");
   node.textContent = lastHeard
     ? t("{state} · last heard from the server {age} s ago ({time})", {

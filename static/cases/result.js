@@ -176,7 +176,12 @@ async function boot() {
   const link = document.getElementById("link");
   const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;
   let loaded = false;
+  const notFound = () => { document.getElementById("message").textContent = t("Not found, or not shared with you."); };
   stream = new CaseStream(url, {
+    // Answers as the stream does: a wrong or withdrawn link is said once, not asked for
+    // every 15 s for as long as the screen stays on.
+    check: siteMode ? `/api/sites/${encodeURIComponent(key)}` : `/api/cases/${encodeURIComponent(key)}`,
+    onRefused: notFound,
     onCase: show,
     onStatus: (s) => showLink(link, s),
     onReady: async () => {

@@ -101,6 +101,18 @@ def test_streams_keep_the_site_boundary(app: FastAPI, client: TestClient, world:
             mine.close()
 
 
+def test_a_site_answers_as_its_stream_does(client: TestClient, world: World) -> None:
+    """`GET /api/sites/{code}`: what a screen checks before it opens a refused stream again
+    (`liveEvents`), so it must refuse exactly whom the stream refuses."""
+    for code, user in (("NORTH", "tech_south"), ("NORTH", "path_south"), ("NOWHERE", "admin")):
+        answer = client.get(f"/api/sites/{code}", headers=world.auth(user))
+        assert answer.status_code == 404, (code, user)
+    for user in ("tech_north", "surgeon_north", "path_north", "admin"):
+        answer = client.get("/api/sites/NORTH", headers=world.auth(user))
+        assert answer.status_code == 200, user
+        assert answer.json() == {"code": "NORTH", "name": world.sites["NORTH"].name}
+
+
 def _tus(base: str, world: World, user: str, case_id: str) -> httpx.Response:
     data = SMALL_SVS.read_bytes()
     meta = ",".join(

@@ -1,7 +1,8 @@
 """Chromium: a page whose live stream ends because the session fell goes to the login
 form, which says why (and does not reconnect in a loop); the operating-room screen in
-kiosk mode stays signed in, idle, but only there. Screenshots:
-/tmp/slidebridge-signed-out.png, /tmp/slidebridge-or-kiosk.png."""
+kiosk mode stays signed in, idle, but only there; a result screen whose stream is
+refused for good says so and stops asking. Screenshots: /tmp/slidebridge-signed-out.png,
+/tmp/slidebridge-or-kiosk.png, /tmp/slidebridge-refused-or.png and -cases.png."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import update
 
 from app.core.config import Settings
@@ -83,4 +84,27 @@ def test_the_kiosk_screen_stays_signed_in_there_only(
     # Anywhere else, the kiosk session is refused: to the login form.
     page.goto(f"{base}/cases")
     page.wait_for_url(f"{base}/login?next=/cases")
+    page.context.close()
+
+
+@pytest.mark.parametrize(
+    "screen", ["/or/SOUTH", "/cases/00000000-0000-4000-8000-000000000000/result"]
+)
+def test_a_result_screen_refused_for_good_says_so_and_stops_asking(
+    browser: Browser, base: str, screen: str
+) -> None:
+    """Another site's operating room, or a case that is not there: the stream is refused
+    (404), and the screen says so once instead of asking again every 15 s for as long as
+    it stays on (each try an audited refusal)."""
+    page = signed_in(browser, base, "surgeon_north")
+    streams: list[str] = []
+    page.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
+    page.goto(f"{base}{screen}")
+    expect(page.locator("#message")).to_contain_text("Not found, or not shared")
+    expect(page.locator("#link")).to_have_text("Not live")  # not "Connecting…" for ever
+    page.wait_for_timeout(1_000)  # a reopen would come 1 s after the refusal
+    asked = len(streams)
+    page.wait_for_timeout(4_000)
+    assert len(streams) == asked <= 2, streams  # the page's stream and the browser's retry
+    page.screenshot(path=f"/tmp/slidebridge-refused-{screen.split('/')[1]}.png")
     page.context.close()

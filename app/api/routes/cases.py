@@ -5,7 +5,8 @@ API (a contract): `POST/GET /api/cases`, `GET/PATCH /api/cases/{id}`, the action
 `/claim`, `/report`, `/acknowledge`, `/amend`, `/cancel`, plus `/slides` (attach a
 slide registered by `POST /api/slides`) and `/viewed` (the review screen showed the
 slides); `GET /api/cases/{id}/events`, `GET /api/sites/{code}/events` and
-`GET /api/cases/events` (every case the user may see) as Server-Sent Events.
+`GET /api/cases/events` (every case the user may see) as Server-Sent Events;
+`GET /api/sites/{code}`, a site whose cases the user may see (404 as its stream).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.api.deps import CameraDep, ContextDep, request_context
 from app.api.paging import Offset
 from app.api.stream_access import open_stream
 from app.core.db import Database
+from app.models.accounts import SiteBase
 from app.models.cases import (
     AcknowledgeRequest,
     AmendCreate,
@@ -201,6 +203,14 @@ async def case_events(case_id: str, request: Request) -> StreamingResponse:
     ctx, leases = await anyio.to_thread.run_sync(_admit, request)
     key = await anyio.to_thread.run_sync(stream.open_case, ctx, case_id)
     return _events(request, ctx, leases, None, key)
+
+
+@router.get("/sites/{code}")
+def get_site(code: str, ctx: ContextDep) -> SiteBase:
+    """A site whose cases the user may see: its code and name (no patient data). 404 for
+    any other, as its stream answers: the operating-room screen checks its link by it."""
+    site = stream.visible_site(ctx, code, "site.read")
+    return SiteBase(code=site.code, name=site.name)
 
 
 @router.get("/sites/{code}/events", response_class=StreamingResponse)

@@ -137,13 +137,20 @@ def open_case(ctx: Context, case_id: str) -> uuid.UUID:
         return visible_case_audited(session, ctx, case_id, "case.live").id
 
 
-def open_site(ctx: Context, code: str) -> uuid.UUID:
+def visible_site(ctx: Context, code: str, action: str) -> Site:
+    """The site of `code` if the user may see its cases; 404 otherwise (audited as
+    `action`), the same answer for a site that does not exist."""
     with ctx.db.read() as session:
         site = session.exec(select(Site).where(Site.code == code[:32])).first()
         visible = site is not None and may_see_site(session, ctx.user, site.id)
     if site is None or not visible:
-        audit.record(ctx.db, ctx.actor, "site.live", Outcome.not_found, detail=code[:32])
+        audit.record(ctx.db, ctx.actor, action, Outcome.not_found, detail=code[:32])
         raise NotFoundError(N_("no such site"))
+    return site
+
+
+def open_site(ctx: Context, code: str) -> uuid.UUID:
+    site = visible_site(ctx, code, "site.live")
     audit.record(ctx.db, ctx.actor, "site.live", Outcome.success, site_id=site.id, detail=code)
     return site.id
 
