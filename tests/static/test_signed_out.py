@@ -100,8 +100,9 @@ def test_a_result_screen_refused_for_good_says_so_and_stops_asking(
     streams: list[str] = []
     page.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
     page.goto(f"{base}{screen}")
-    expect(page.locator("#message")).to_contain_text("Not found, or not shared")
-    expect(page.locator("#link")).to_have_text("Not live")  # not "Connecting…" for ever
+    expect(page.locator("#message")).to_contain_text("Not found, or not shared", timeout=15_000)
+    # Not "Connecting…" for ever.
+    expect(page.locator("#link")).to_have_text("Not live", timeout=10_000)
     page.wait_for_timeout(1_000)  # a reopen would come 1 s after the refusal
     asked = len(streams)
     page.wait_for_timeout(4_000)

@@ -147,4 +147,6 @@ def test_a_stream_refused_because_the_slide_was_deleted_stops_and_says_so(
     asked = len(gateway.refused) + len(gateway.passed)
     page.wait_for_timeout(4_000)
     assert len(gateway.refused) + len(gateway.passed) == asked
-    assert len(gateway.passed) == 1
+    # Through to the hub at most once: a 502 whose check came after the deletion is refused
+    # by the check alone.
+    assert len(gateway.passed) <= 1
