@@ -71,7 +71,7 @@ export class CaseStream {
   constructor(url, { onCase, onStatus, onReady, onRefused, check }) {
     this.url = url; this.onCase = onCase; this.onStatus = onStatus || (() => {});
     this.onReady = onReady || (() => {}); this.onRefused = onRefused || (() => {});
-    this.check = check;
+    this.check = check; this.refused = false;
     this.lastId = null; this.lastHeard = null; this.connected = false; this.versions = new Map();
     this.open();
     this.timer = setInterval(() => this.watch(), 1000);
@@ -79,7 +79,7 @@ export class CaseStream {
   open() {
     this.source = liveEvents(() => (this.lastId === null ? this.url
       : `${this.url}${this.url.includes("?") ? "&" : "?"}last_event_id=${this.lastId}`),
-    this.check ? { check: this.check } : {});
+    { check: this.check }); // undefined: liveEvents' own check, the user
     this.source.addEventListener("ready", (event) => {
       this.heard(true);
       this.onReady(JSON.parse(event.data));
@@ -110,7 +110,7 @@ export class CaseStream {
   resume() { this.open(); this.timer = setInterval(() => this.watch(), 1000); }
   heard(connected) { this.connected = connected; this.lastHeard = new Date(); this.report(); }
   report() {
-    this.onStatus({ connected: this.connected, lastHeard: this.lastHeard, refused: Boolean(this.refused) });
+    this.onStatus({ connected: this.connected, lastHeard: this.lastHeard, refused: this.refused });
   }
   watch() {
     if (this.lastHeard && Date.now() - this.lastHeard.getTime() > STALE_MS) {

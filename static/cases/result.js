@@ -174,27 +174,26 @@ async function boot() {
   if (siteMode) kioskControl();
   document.getElementById("title").replaceChildren(...(siteMode ? tNodes("Frozen sections · {site}", { site: datum(key) }) : [t("Frozen-section result")]));
   const link = document.getElementById("link");
-  const url = siteMode ? `/api/sites/${encodeURIComponent(key)}/events` : `/api/cases/${encodeURIComponent(key)}/events`;
+  // The stream's own resource answers as the stream does: a wrong or withdrawn link is
+  // said once (`onRefused`), not asked for every 15 s for as long as the screen stays on.
+  const resource = siteMode ? `/api/sites/${encodeURIComponent(key)}` : `/api/cases/${encodeURIComponent(key)}`;
   let loaded = false;
-  const notFound = () => { document.getElementById("message").textContent = t("Not found, or not shared with you."); };
-  stream = new CaseStream(url, {
-    // Answers as the stream does: a wrong or withdrawn link is said once, not asked for
-    // every 15 s for as long as the screen stays on.
-    check: siteMode ? `/api/sites/${encodeURIComponent(key)}` : `/api/cases/${encodeURIComponent(key)}`,
+  const say = (text) => { document.getElementById("message").textContent = text; };
+  const notFound = () => say(t("Not found, or not shared with you."));
+  const loadFailed = (error) => (error.status === 404 ? notFound() : say(error.message));
+  stream = new CaseStream(`${resource}/events`, {
+    check: resource,
     onRefused: notFound,
     onCase: show,
     onStatus: (s) => showLink(link, s),
     onReady: async () => {
       if (loaded) return;
       loaded = true;
-      try { await load(); } catch (error) {
-        document.getElementById("message").textContent = error.status === 404
-          ? t("Not found, or not shared with you.") : error.message;
-      }
+      try { await load(); } catch (error) { loadFailed(error); }
     },
   });
-  // A stream refused (404) never says "ready": tell the room instead of waiting for ever.
-  setTimeout(() => { if (!loaded) load().catch((e) => { document.getElementById("message").textContent = e.status === 404 ? t("Not found, or not shared with you.") : e.message; }); }, 4000);
+  // A stream that never says "ready" (no answer at all): tell the room instead of waiting for ever.
+  setTimeout(() => { if (!loaded) load().catch(loadFailed); }, 4000);
   setInterval(render, 30000);
 }
 
